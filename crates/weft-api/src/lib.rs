@@ -1,0 +1,31 @@
+//! Weft's public API: the declarative resources users write, their
+//! validation, the REST payloads the control plane and CLI exchange, and the
+//! generated protocol between proxies and the control plane.
+
+pub mod document;
+pub mod error;
+pub mod kind;
+pub mod mesh;
+pub mod dataplane;
+pub mod name;
+pub mod port;
+pub mod protocol;
+pub mod resource;
+pub mod rest;
+
+/// Generated code for the proxy ↔ control-plane stream (`proto/dataplane.proto`).
+#[allow(clippy::all, missing_docs)]
+pub mod proto {
+    tonic::include_proto!("weft.dataplane.v1");
+}
+
+pub use dataplane::Dataplane;
+pub use error::{FieldError, ValidationErrors};
+pub use kind::Kind;
+pub use mesh::Mesh;
+pub use port::Port;
+pub use protocol::Protocol;
+pub use resource::{Resource, ResourceKey};
+
+/// Version of the Weft binary, reported by proxies and `weft version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

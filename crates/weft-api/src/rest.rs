@@ -1,0 +1,152 @@
+//! Payloads of the control plane's REST API, shared by the server and the CLI.
+//!
+//! Paths (all JSON):
+//! * `GET /meshes`, `POST /meshes`, `GET|PUT|DELETE /meshes/{name}`
+//! * `GET /meshes/{mesh}/{kinds}`, `POST /meshes/{mesh}/{kinds}`,
+//!   `GET|PUT|DELETE /meshes/{mesh}/{kinds}/{name}` for mesh-scoped kinds
+//! * `GET /{kinds}` lists a mesh-scoped kind across every mesh
+//! * `POST /apply`: several resources in one transaction
+//! * `GET /status/dataplanes[?mesh=M]`, `GET /meshes/{mesh}/dataplanes/{name}/status`
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Kind, Protocol, Resource};
+
+/// What the control plane records about every stored resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    /// Store revision of the write that last changed the resource.
+    pub revision: u64,
+    /// Unix seconds.
+    pub created: u64,
+    /// Unix seconds.
+    pub modified: u64,
+}
+
+/// A resource with its metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredResource {
+    pub resource: Resource,
+    pub meta: Meta,
+}
+
+impl StoredResource {
+    /// The resource as users write it, plus `revision`, `creationTime` and
+    /// `modificationTime` (which `apply` ignores).
+    pub fn to_value(&self) -> Value {
+        let mut v = self.resource.to_value();
+        if let Value::Object(fields) = &mut v {
+            fields.insert("revision".into(), self.meta.revision.into());
+            fields.insert("creationTime".into(), rfc3339(self.meta.created).into());
+            fields.insert("modificationTime".into(), rfc3339(self.meta.modified).into());
+        }
+        v
+    }
+}
+
+/// Formats unix seconds as RFC 3339 UTC.
+pub fn rfc3339(unix_seconds: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix_seconds)).to_string()
+}
+
+/// Current time in unix seconds.
+pub fn now_unix() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// `POST /apply`: every resource is validated, then all are written in one
+/// transaction, or none is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplyRequest {
+    pub resources: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyOutcome {
+    Created,
+    Updated,
+    Unchanged,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyResult {
+    pub kind: Kind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mesh: Option<String>,
+    pub name: String,
+    pub outcome: ApplyOutcome,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApplyResponse {
+    /// Store revision after the write.
+    pub revision: u64,
+    pub results: Vec<ApplyResult>,
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+    /// One line per problem (for validation errors, one per field).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub details: Vec<String>,
+}
+
+/// `GET /meshes` and friends.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ListResponse {
+    pub items: Vec<Value>,
+}
+
+/// What the control plane knows about a Dataplane's proxy.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataplaneStatus {
+    pub mesh: String,
+    pub name: String,
+    pub online: bool,
+    /// RFC 3339 time the current (or last) stream opened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected_since: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disconnected_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_version_sent: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_version_acked: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_nack: Option<NackStatus>,
+    #[serde(default)]
+    pub outbounds: Vec<OutboundStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NackStatus {
+    pub version: u64,
+    pub reason: String,
+}
+
+/// One outbound and the endpoints last sent to the proxy for it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboundStatus {
+    pub port: u16,
+    pub service: String,
+    pub protocol: Protocol,
+    pub endpoints: Vec<EndpointStatus>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EndpointStatus {
+    pub dataplane: String,
+    pub address: String,
+    pub port: u16,
+}
