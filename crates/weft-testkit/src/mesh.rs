@@ -1,0 +1,224 @@
+//! A test mesh: the real `weft` binary as control plane and proxies, in a
+//! scratch directory that is removed unless the test failed.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+
+use anyhow::Context;
+
+use crate::{DataplaneSpec, free_port, process::TestProcess, servers::http_get, wait};
+
+/// How long a process may take to become ready in tests.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub struct TestMesh {
+    pub bin: PathBuf,
+    pub dir: PathBuf,
+}
+
+impl TestMesh {
+    /// `bin` is the `weft` binary (`env!("CARGO_BIN_EXE_weft")` in tests).
+    pub fn new(bin: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "weft-test-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            panic!("cannot create test dir {}: {e}", dir.display());
+        }
+        Self { bin: bin.into(), dir }
+    }
+
+    /// Starts a control plane on a SQLite store in the test dir and waits until it is healthy.
+    pub async fn control_plane(&self) -> anyhow::Result<ControlPlane> {
+        let mut cp = ControlPlane {
+            api_port: free_port(),
+            dp_port: free_port(),
+            store: format!("sqlite:{}", self.dir.join("store.db").display()),
+            bin: self.bin.clone(),
+            dir: self.dir.clone(),
+            process: None,
+        };
+        cp.start().await?;
+        let out = self.apply(&cp, "type: Mesh\nname: default\n").await?;
+        anyhow::ensure!(out.status.success(), "cannot create mesh: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(cp)
+    }
+
+    /// Writes the spec's Dataplane file, starts its proxy and waits for `/ready`.
+    pub async fn proxy(&self, cp: &ControlPlane, spec: &DataplaneSpec) -> anyhow::Result<Proxy> {
+        let mut proxy = Proxy {
+            spec: spec.clone(),
+            bin: self.bin.clone(),
+            dir: self.dir.clone(),
+            cp_dp_url: cp.dp_url(),
+            process: None,
+        };
+        proxy.start().await?;
+        Ok(proxy)
+    }
+
+    /// Runs a CLI verb against `cp`.
+    pub async fn cli(&self, cp: &ControlPlane, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        tokio::process::Command::new(&self.bin)
+            .args(args)
+            .env("WEFT_CP", cp.api_url())
+            .output()
+            .await
+            .context("cannot run weft")
+    }
+
+    /// `weft apply -f -` with `yaml` on standard input.
+    pub async fn apply(&self, cp: &ControlPlane, yaml: &str) -> anyhow::Result<std::process::Output> {
+        use tokio::io::AsyncWriteExt;
+        let mut child = tokio::process::Command::new(&self.bin)
+            .args(["apply", "-f", "-"])
+            .env("WEFT_CP", cp.api_url())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(yaml.as_bytes()).await?;
+        }
+        Ok(child.wait_with_output().await?)
+    }
+}
+
+impl Drop for TestMesh {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("test failed: logs kept in {}", self.dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+pub struct ControlPlane {
+    pub api_port: u16,
+    pub dp_port: u16,
+    pub store: String,
+    bin: PathBuf,
+    dir: PathBuf,
+    process: Option<TestProcess>,
+}
+
+impl ControlPlane {
+    pub fn api_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.api_port)
+    }
+
+    pub fn dp_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.dp_port)
+    }
+
+    /// Starts (or restarts) the process on the same ports and store.
+    pub async fn start(&mut self) -> anyhow::Result<()> {
+        let args = [
+            "control-plane".to_owned(),
+            "--store".to_owned(),
+            self.store.clone(),
+            "--api-addr".to_owned(),
+            format!("127.0.0.1:{}", self.api_port),
+            "--dp-addr".to_owned(),
+            format!("127.0.0.1:{}", self.dp_port),
+        ];
+        self.process = Some(TestProcess::spawn(&self.bin, "control-plane", &args, &self.dir, &[])?);
+        let url = format!("{}/healthz", self.api_url());
+        wait::until("control plane healthy", READY_TIMEOUT, || async {
+            http_get(&url).await.ok().filter(|(s, _)| *s == 200)
+        })
+        .await
+        .with_context(|| self.log())?;
+        Ok(())
+    }
+
+    /// SIGKILL: an abrupt outage.
+    pub async fn kill(&mut self) {
+        if let Some(p) = &mut self.process {
+            p.kill().await;
+        }
+    }
+
+    pub async fn stop(&mut self) -> bool {
+        match &mut self.process {
+            Some(p) => p.terminate(Duration::from_secs(10)).await,
+            None => true,
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.process.as_ref().map(TestProcess::log_text).unwrap_or_default()
+    }
+}
+
+pub struct Proxy {
+    pub spec: DataplaneSpec,
+    bin: PathBuf,
+    dir: PathBuf,
+    cp_dp_url: String,
+    process: Option<TestProcess>,
+}
+
+impl Proxy {
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.spec.admin_port)
+    }
+
+    async fn start(&mut self) -> anyhow::Result<()> {
+        let file = self.dir.join(format!("{}.yaml", self.spec.name));
+        std::fs::write(&file, self.spec.yaml())?;
+        let args = [
+            "proxy".to_owned(),
+            "--dataplane-file".to_owned(),
+            file.display().to_string(),
+            "--cp".to_owned(),
+            self.cp_dp_url.clone(),
+        ];
+        let name = format!("proxy-{}", self.spec.name);
+        self.process = Some(TestProcess::spawn(&self.bin, &name, &args, &self.dir, &[])?);
+        let url = self.admin_url("/ready");
+        wait::until(&format!("proxy {} ready", self.spec.name), READY_TIMEOUT, || async {
+            http_get(&url).await.ok().filter(|(s, _)| *s == 200)
+        })
+        .await
+        .with_context(|| self.log())?;
+        Ok(())
+    }
+
+    /// SIGTERM: deregisters, drains and exits. Returns whether it exited cleanly.
+    pub async fn stop(&mut self) -> bool {
+        match &mut self.process {
+            Some(p) => p.terminate(Duration::from_secs(15)).await,
+            None => true,
+        }
+    }
+
+    /// SIGKILL: the proxy vanishes without deregistering.
+    pub async fn kill(&mut self) {
+        if let Some(p) = &mut self.process {
+            p.kill().await;
+        }
+    }
+
+    /// The proxy's `/config` as JSON.
+    pub async fn config(&self) -> anyhow::Result<serde_json::Value> {
+        let (_, body) = http_get(&self.admin_url("/config")).await?;
+        Ok(serde_json::from_str(&body)?)
+    }
+
+    pub fn log(&self) -> String {
+        self.process.as_ref().map(TestProcess::log_text).unwrap_or_default()
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
