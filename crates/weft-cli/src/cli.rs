@@ -1,0 +1,160 @@
+//! Command-line arguments of every `weft` subcommand.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Where CLI verbs find the control plane's API when neither `--cp` nor `WEFT_CP` is given.
+pub const DEFAULT_CP_URL: &str = "http://127.0.0.1:5681";
+/// Where proxies find the control plane's data-plane stream by default.
+pub const DEFAULT_CP_DP_URL: &str = "http://127.0.0.1:5678";
+
+#[derive(Debug, Parser)]
+#[command(name = "weft", version, about = "Weft service mesh: control plane, proxy and CLI")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the control plane: store, REST API and config distribution to proxies.
+    ControlPlane(ControlPlaneArgs),
+    /// Run a proxy beside one workload.
+    Proxy(ProxyArgs),
+    /// Create or update resources from a YAML or JSON file.
+    Apply(ApplyArgs),
+    /// List or show resources.
+    Get(GetArgs),
+    /// Delete a resource.
+    Delete(DeleteArgs),
+    /// Show what the control plane knows about a running proxy.
+    Inspect(InspectArgs),
+    /// Start a control plane, three demo services and their proxies on this host.
+    Demo(DemoArgs),
+    /// A small HTTP service used by `weft demo` (and handy for trying the mesh).
+    DemoApp(DemoAppArgs),
+}
+
+impl Command {
+    /// Long-running servers log at info level by default.
+    pub fn is_server(&self) -> bool {
+        matches!(
+            self,
+            Command::ControlPlane(_) | Command::Proxy(_) | Command::Demo(_) | Command::DemoApp(_)
+        )
+    }
+}
+
+/// How CLI verbs reach the control plane.
+#[derive(Debug, clap::Args)]
+pub struct CpArgs {
+    /// Control-plane API URL.
+    #[arg(long = "cp", env = "WEFT_CP", default_value = DEFAULT_CP_URL, global = true)]
+    pub url: String,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ControlPlaneArgs {
+    /// `sqlite:PATH` or `memory` [default: sqlite:$XDG_DATA_HOME/weft/store.db]
+    #[arg(long, env = "WEFT_STORE")]
+    pub store: Option<String>,
+    /// Address of the REST API.
+    #[arg(long, default_value = weft_control_plane::DEFAULT_API_ADDR)]
+    pub api_addr: SocketAddr,
+    /// Address of the data-plane stream proxies connect to.
+    #[arg(long, default_value = weft_control_plane::DEFAULT_DP_ADDR)]
+    pub dp_addr: SocketAddr,
+    /// After a restart, how long stored dataplanes count as online while their proxies reconnect.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub startup_grace: Duration,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ProxyArgs {
+    /// The Dataplane resource this proxy serves (YAML or JSON).
+    #[arg(long)]
+    pub dataplane_file: PathBuf,
+    /// The control plane's data-plane address.
+    #[arg(long = "cp", env = "WEFT_CP_DP", default_value = DEFAULT_CP_DP_URL)]
+    pub cp: String,
+    /// On stop: how long to keep serving after deregistering, so callers move away first.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    pub drain_time: Duration,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// File to read; `-` reads standard input.
+    #[arg(short = 'f', long = "file")]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub cp: CpArgs,
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Table,
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GetArgs {
+    /// `meshes` or `dataplanes`.
+    pub kind: String,
+    /// One resource's name; all when omitted.
+    pub name: Option<String>,
+    /// Mesh of the resources [default: every mesh when listing, `default` for one resource].
+    #[arg(short, long)]
+    pub mesh: Option<String>,
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub cp: CpArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DeleteArgs {
+    /// `mesh` or `dataplane`.
+    pub kind: String,
+    pub name: String,
+    #[arg(short, long, default_value = "default")]
+    pub mesh: String,
+    #[command(flatten)]
+    pub cp: CpArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct InspectArgs {
+    /// `dataplane`.
+    pub kind: String,
+    pub name: String,
+    #[arg(short, long, default_value = "default")]
+    pub mesh: String,
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub cp: CpArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Stop after driving the first traffic instead of waiting for Ctrl-C (for scripts and tests).
+    #[arg(long)]
+    pub exit_after_traffic: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DemoAppArgs {
+    /// The service name this app reports.
+    #[arg(long)]
+    pub name: String,
+    /// Port to listen on (127.0.0.1).
+    #[arg(long)]
+    pub port: u16,
+    /// A URL this app calls for every request it serves (its downstream).
+    #[arg(long)]
+    pub call: Option<String>,
+}

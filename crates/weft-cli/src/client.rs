@@ -1,0 +1,126 @@
+//! A small JSON client for the control plane's REST API.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use http::{Method, Request, StatusCode, Uri, header};
+use http_body_util::{BodyExt, Full};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
+use serde::{Serialize, de::DeserializeOwned};
+use weft_api::rest::ErrorBody;
+
+/// How long one API call may take before the CLI gives up.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Talks JSON to one control plane.
+pub struct ApiClient {
+    base: String,
+    http: Client<HttpConnector, Full<Bytes>>,
+}
+
+impl ApiClient {
+    /// `base` is the API URL, e.g. `http://127.0.0.1:5681`.
+    pub fn new(base: &str) -> anyhow::Result<Self> {
+        let base = base.trim_end_matches('/').to_owned();
+        let uri: Uri = base
+            .parse()
+            .with_context(|| format!("control-plane URL {base:?} is not a URL"))?;
+        match uri.scheme_str() {
+            Some("http") => {}
+            Some(other) => bail!("control-plane URL {base:?}: scheme {other:?} is not supported (use http://)"),
+            None => bail!("control-plane URL {base:?} needs a scheme, e.g. http://127.0.0.1:5681"),
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        connector.set_nodelay(true);
+        let http = Client::builder(TokioExecutor::new()).build(connector);
+        Ok(Self { base, http })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let body = self.send(Method::GET, path, None).await?;
+        decode(path, &body)
+    }
+
+    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
+        let json = serde_json::to_vec(body).context("cannot encode the request")?;
+        let body = self.send(Method::POST, path, Some(json)).await?;
+        decode(path, &body)
+    }
+
+    pub async fn delete(&self, path: &str) -> anyhow::Result<()> {
+        self.send(Method::DELETE, path, None).await.map(drop)
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Bytes> {
+        let uri = format!("{}{}", self.base, path);
+        let mut req = Request::builder().method(method.clone()).uri(&uri);
+        if body.is_some() {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        let req = req
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .with_context(|| format!("cannot build a request for {uri}"))?;
+        let call = async {
+            let resp = self.http.request(req).await?;
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await?.to_bytes();
+            Ok::<_, anyhow::Error>((status, bytes))
+        };
+        let (status, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, call)
+            .await
+            .map_err(|_| anyhow::anyhow!("the control plane at {} did not answer {method} {path} within {REQUEST_TIMEOUT:?}", self.base))?
+            .map_err(|e| anyhow::anyhow!("cannot reach the control plane at {}: {}", self.base, root_cause(&*e)))?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        Err(api_error(status, &bytes))
+    }
+}
+
+fn decode<T: DeserializeOwned>(path: &str, body: &[u8]) -> anyhow::Result<T> {
+    serde_json::from_slice(body).with_context(|| format!("unexpected response from the control plane for {path}"))
+}
+
+/// Turns an error response into a message with one line per detail.
+fn api_error(status: StatusCode, body: &[u8]) -> anyhow::Error {
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(e) if e.details.is_empty() => anyhow::anyhow!("{}", e.error),
+        Ok(e) => anyhow::anyhow!("{}\n  {}", e.error, e.details.join("\n  ")),
+        Err(_) => anyhow::anyhow!("control plane answered {status}: {}", String::from_utf8_lossy(body).trim()),
+    }
+}
+
+/// The innermost error, which for connection failures says what happened ("Connection refused").
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// A plain GET for readiness checks and demo traffic: status and body text.
+pub async fn get_text(url: &str) -> anyhow::Result<(StatusCode, String)> {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(Duration::from_secs(2)));
+    let http: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
+    let uri: Uri = url.parse().with_context(|| format!("{url:?} is not a URL"))?;
+    let call = async {
+        let resp = http.get(uri).await?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok::<_, anyhow::Error>((status, String::from_utf8_lossy(&body).into_owned()))
+    };
+    tokio::time::timeout(Duration::from_secs(5), call)
+        .await
+        .map_err(|_| anyhow::anyhow!("GET {url} timed out"))?
+}

@@ -1,0 +1,71 @@
+//! `weft inspect dataplane NAME`: online or not, config versions sent and
+//! acknowledged, and the endpoints the proxy was given per outbound.
+
+use anyhow::bail;
+use weft_api::{Kind, rest::DataplaneStatus};
+
+use crate::{
+    cli::{InspectArgs, OutputFormat},
+    client::ApiClient,
+    output::{print_structured, table::Table},
+};
+
+pub async fn run(args: InspectArgs) -> anyhow::Result<()> {
+    let kind: Kind = args.kind.parse().map_err(anyhow::Error::msg)?;
+    if kind != Kind::Dataplane {
+        bail!("inspect supports dataplanes only, not {}", kind.plural());
+    }
+    let client = ApiClient::new(&args.cp.url)?;
+    let path = format!("/meshes/{}/dataplanes/{}/status", args.mesh, args.name);
+    let status: DataplaneStatus = client.get(&path).await?;
+    if !matches!(args.output, OutputFormat::Table) {
+        print_structured(args.output, &[serde_json::to_value(&status)?], true)?;
+        return Ok(());
+    }
+    print!("{}", render(&status));
+    Ok(())
+}
+
+fn render(s: &DataplaneStatus) -> String {
+    let opt = |v: Option<u64>| v.map_or("none".to_owned(), |v| v.to_string());
+    let state = if s.online {
+        format!("online (since {})", s.connected_since.as_deref().unwrap_or("?"))
+    } else {
+        match &s.disconnected_at {
+            Some(t) => format!("offline (since {t})"),
+            None => "offline (never connected)".to_owned(),
+        }
+    };
+    let mut out = format!("Dataplane:      {}/{}\n", s.mesh, s.name);
+    out += &format!("Status:         {state}\n");
+    out += &format!("Proxy version:  {}\n", s.proxy_version.as_deref().unwrap_or("-"));
+    let in_sync = s.config_version_sent.is_some() && s.config_version_sent == s.config_version_acked;
+    out += &format!(
+        "Config:         sent {}, acknowledged {}{}\n",
+        opt(s.config_version_sent),
+        opt(s.config_version_acked),
+        if in_sync { " (in sync)" } else { "" }
+    );
+    if let Some(n) = &s.last_nack {
+        out += &format!("Last rejected:  version {}: {}\n", n.version, n.reason);
+    }
+    if s.outbounds.is_empty() {
+        out += "Outbounds:      none\n";
+        return out;
+    }
+    out += "Outbounds:\n";
+    let mut table = Table::new(&["  PORT", "SERVICE", "PROTOCOL", "ENDPOINTS"]);
+    for o in &s.outbounds {
+        let endpoints = if o.endpoints.is_empty() {
+            "none".to_owned()
+        } else {
+            o.endpoints
+                .iter()
+                .map(|e| format!("{} ({}:{})", e.dataplane, e.address, e.port))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        table.row(vec![format!("  {}", o.port), o.service.clone(), o.protocol.to_string(), endpoints]);
+    }
+    out + &table.render()
+}

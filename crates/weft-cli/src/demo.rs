@@ -1,0 +1,152 @@
+//! `weft demo`: a control plane on the embedded store, four small services
+//! (`frontend` → two `backend` instances → `store`), each with its own
+//! proxy, some traffic, and hints for what to try next. Ctrl-C stops it all.
+
+pub mod app;
+mod topology;
+
+use std::{path::PathBuf, time::Duration};
+
+use anyhow::{Context, bail};
+use weft_api::rest::{ApplyRequest, ApplyResponse};
+
+use crate::{
+    cli::DemoArgs,
+    client::{ApiClient, get_text},
+    process::SelfChild,
+    shutdown,
+};
+use topology::{API_URL, DEMO_SERVICES, DemoService, ENTRY_URL};
+
+/// How long each part may take to become ready.
+const READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
+    let dir = DemoDir::create()?;
+    let mut children: Vec<SelfChild> = Vec::new();
+    let result = start_and_serve(&args, &dir.0, &mut children).await;
+    // Proxies first, so they deregister while the control plane still runs.
+    for child in children.iter_mut().rev() {
+        child.stop(Duration::from_secs(5)).await;
+    }
+    if result.is_ok() {
+        println!("\nstopped: every demo process has exited");
+    }
+    result
+}
+
+async fn start_and_serve(args: &DemoArgs, dir: &std::path::Path, children: &mut Vec<SelfChild>) -> anyhow::Result<()> {
+    println!("starting the Weft demo (logs in {})", dir.display());
+    let store = format!("sqlite:{}", dir.join("store.db").display());
+    let cp_args = ["control-plane", "--store", &store, "--startup-grace", "1s"].map(String::from);
+    children.push(SelfChild::spawn("control-plane", &cp_args, dir)?);
+    wait_ready(children.last_mut(), &format!("{API_URL}/healthz")).await?;
+    println!("  control plane  api {API_URL}  (store {store})");
+
+    let api = ApiClient::new(API_URL)?;
+    let mesh = ApplyRequest {
+        resources: vec![serde_json::json!({"type": "Mesh", "name": "default"})],
+    };
+    let _: ApplyResponse = api.post("/apply", &mesh).await?;
+
+    for svc in DEMO_SERVICES {
+        start_service(svc, dir, children).await?;
+    }
+    drive_traffic().await?;
+    print_next_steps();
+    if args.exit_after_traffic {
+        return Ok(());
+    }
+    println!("\nPress Ctrl-C to stop the demo.");
+    tokio::select! {
+        _ = shutdown::signal_received() => Ok(()),
+        name = first_exit(children) => bail!("{name} exited unexpectedly; see its log in {}", dir.display()),
+    }
+}
+
+async fn start_service(svc: &DemoService, dir: &std::path::Path, children: &mut Vec<SelfChild>) -> anyhow::Result<()> {
+    children.push(SelfChild::spawn(&format!("app-{}", svc.instance), &svc.app_args(), dir)?);
+    let dp_file = dir.join(format!("{}.yaml", svc.instance));
+    std::fs::write(&dp_file, svc.dataplane_yaml()).with_context(|| format!("cannot write {}", dp_file.display()))?;
+    let proxy_args = [
+        "proxy".to_owned(),
+        "--dataplane-file".to_owned(),
+        dp_file.display().to_string(),
+    ];
+    children.push(SelfChild::spawn(&format!("proxy-{}", svc.instance), &proxy_args, dir)?);
+    wait_ready(children.last_mut(), &format!("http://127.0.0.1:{}/ready", svc.admin_port)).await?;
+    println!(
+        "  {:<10} app 127.0.0.1:{}  proxy inbound :{}  admin :{}",
+        svc.instance, svc.app_port, svc.inbound_port, svc.admin_port
+    );
+    Ok(())
+}
+
+/// Polls `url` until it answers 200, failing early if the process exits.
+async fn wait_ready(child: Option<&mut SelfChild>, url: &str) -> anyhow::Result<()> {
+    let Some(child) = child else { bail!("nothing to wait for") };
+    let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Some(status) = child.exited() {
+            bail!("{} exited ({status}) before it was ready:\n{}", child.name, child.log_tail(10));
+        }
+        if let Ok((s, _)) = get_text(url).await
+            && s.is_success()
+        {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            bail!("{} was not ready within {READY_TIMEOUT:?} ({url}):\n{}", child.name, child.log_tail(10));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn drive_traffic() -> anyhow::Result<()> {
+    println!("\nsending 4 requests to the frontend through its proxy ({ENTRY_URL}):");
+    for _ in 0..4 {
+        let (status, body) = get_text(ENTRY_URL).await?;
+        println!("  {status}  {}", body.trim());
+    }
+    Ok(())
+}
+
+fn print_next_steps() {
+    println!(
+        "\nTry next (in another terminal):\n  \
+         weft get meshes\n  \
+         weft get dataplanes\n  \
+         weft inspect dataplane frontend-1\n  \
+         curl {ENTRY_URL}            # frontend → backend (round robin over 2) → store\n  \
+         curl http://127.0.0.1:9901/config   # the config the frontend's proxy runs"
+    );
+}
+
+/// Resolves with the name of the first child that exits.
+async fn first_exit(children: &mut [SelfChild]) -> String {
+    loop {
+        for c in children.iter_mut() {
+            if c.exited().is_some() {
+                return c.name.clone();
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The demo's scratch directory, removed when the demo ends.
+struct DemoDir(PathBuf);
+
+impl DemoDir {
+    fn create() -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("weft-demo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Self(dir))
+    }
+}
+
+impl Drop for DemoDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
