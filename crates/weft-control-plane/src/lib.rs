@@ -1,1 +1,17 @@
-//! placeholder
+//! The Weft control plane: it stores the resources users declare, serves
+//! them over a REST API, compiles one `ProxyConfig` per Dataplane and pushes
+//! it to that Dataplane's proxy over a gRPC stream.
+//!
+//! [`run`] wires the pieces together; the `weft control-plane` subcommand is
+//! a thin wrapper around it.
+
+// Tests may unwrap; the library itself may not (see the workspace lints).
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod config;
+pub mod store;
+
+pub use config::{
+    ControlPlaneConfig, DEFAULT_API_ADDR, DEFAULT_DP_ADDR, DEFAULT_STARTUP_GRACE, StoreUrl,
+    StoreUrlError, default_store_path,
+};

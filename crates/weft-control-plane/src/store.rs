@@ -1,0 +1,165 @@
+//! Where resources live: a small async trait, so callers hold an
+//! `Arc<dyn Store>` and a PostgreSQL implementation can be added beside the
+//! SQLite one without touching them.
+//!
+//! Every write goes through [`Store::apply`]: one batch, one transaction, one
+//! new revision. The referential rules (a mesh-scoped resource needs its mesh;
+//! a mesh with resources cannot be deleted) are checked inside that
+//! transaction, so they hold with several concurrent writers.
+
+use std::{fmt, sync::Arc};
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+use weft_api::{Kind, Resource, ResourceKey, rest::StoredResource};
+
+use crate::config::StoreUrl;
+
+pub mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// A boxed error from a storage backend.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// One change in an [`Store::apply`] batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Create the resource, or replace it if its content differs.
+    Upsert(Resource),
+    /// Create the resource; [`StoreError::Conflict`] if it exists.
+    Create(Resource),
+    /// Delete the resource; [`StoreError::NotFound`] if it does not exist.
+    Delete(ResourceKey),
+}
+
+impl Change {
+    /// The resource this change is about.
+    pub fn key(&self) -> ResourceKey {
+        match self {
+            Change::Upsert(r) | Change::Create(r) => r.key(),
+            Change::Delete(key) => key.clone(),
+        }
+    }
+}
+
+/// What one change of a batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    Created,
+    Updated,
+    /// Identical content was already stored; nothing was written.
+    Unchanged,
+    Deleted,
+}
+
+impl ChangeOutcome {
+    /// The REST outcome for writes (`None` for deletes, which `/apply` never does).
+    pub fn as_apply_outcome(self) -> Option<weft_api::rest::ApplyOutcome> {
+        use weft_api::rest::ApplyOutcome;
+        match self {
+            ChangeOutcome::Created => Some(ApplyOutcome::Created),
+            ChangeOutcome::Updated => Some(ApplyOutcome::Updated),
+            ChangeOutcome::Unchanged => Some(ApplyOutcome::Unchanged),
+            ChangeOutcome::Deleted => None,
+        }
+    }
+}
+
+/// The result of a committed batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// The store revision after the batch: a new one if anything changed,
+    /// the current one otherwise.
+    pub revision: u64,
+    /// One outcome per change, in batch order.
+    pub outcomes: Vec<ChangeOutcome>,
+}
+
+/// Why a read or a batch failed. A failed batch wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} not found")]
+    NotFound(ResourceKey),
+    #[error("{0} already exists")]
+    Conflict(ResourceKey),
+    /// `key` is the resource that needed the mesh.
+    #[error("mesh {mesh:?} does not exist")]
+    MeshNotFound { mesh: String, key: ResourceKey },
+    #[error("mesh {mesh:?} still has {}; delete {} first", count_of(*.count, *.kind), if *.count == 1 { "it" } else { "them" })]
+    MeshNotEmpty {
+        mesh: String,
+        kind: Kind,
+        count: u64,
+    },
+    /// The backend failed (I/O, lock timeout, a corrupt row...).
+    #[error("store: {context}: {source}")]
+    Backend {
+        context: String,
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// "1 Dataplane", "2 dataplanes".
+fn count_of(count: u64, kind: Kind) -> String {
+    if count == 1 {
+        format!("1 {kind}")
+    } else {
+        format!("{count} {}", kind.plural())
+    }
+}
+
+impl StoreError {
+    /// Wraps a backend error with what the store was doing.
+    pub fn backend(context: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        StoreError::Backend {
+            context: context.into(),
+            source: source.into(),
+        }
+    }
+
+    /// The resource of the batch this error is about, to name it to the user.
+    pub fn key(&self) -> Option<ResourceKey> {
+        match self {
+            StoreError::NotFound(key) | StoreError::Conflict(key) => Some(key.clone()),
+            StoreError::MeshNotFound { key, .. } => Some(key.clone()),
+            StoreError::MeshNotEmpty { mesh, .. } => Some(ResourceKey::mesh(mesh.clone())),
+            StoreError::Backend { .. } => None,
+        }
+    }
+}
+
+/// Storage for resources. Object safe: use it as `Arc<dyn Store>`.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug {
+    /// One resource, or `None` if it does not exist.
+    async fn get(&self, key: &ResourceKey) -> Result<Option<StoredResource>, StoreError>;
+
+    /// Every resource of `kind` (in one mesh, if given), sorted by mesh then name.
+    async fn list(&self, kind: Kind, mesh: Option<&str>)
+    -> Result<Vec<StoredResource>, StoreError>;
+
+    /// Writes `changes` in order, in one transaction with one new revision.
+    /// Either every change is applied or none is. A batch that changes
+    /// nothing leaves the revision as it is.
+    async fn apply(&self, changes: Vec<Change>) -> Result<ApplyReport, StoreError>;
+
+    /// The revision of the last committed write (0 for an empty store).
+    async fn revision(&self) -> Result<u64, StoreError>;
+
+    /// The current revision, updated after every committed write.
+    fn subscribe(&self) -> watch::Receiver<u64>;
+}
+
+/// Opens the store `url` names, creating and migrating it if needed.
+pub async fn open(url: &StoreUrl) -> Result<Arc<dyn Store>, StoreError> {
+    let store = match url {
+        StoreUrl::Sqlite(path) => SqliteStore::open_file(path).await?,
+        StoreUrl::Memory => SqliteStore::open_memory().await?,
+    };
+    Ok(Arc::new(store))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,399 @@
+//! The embedded store: SQLite through `sqlx`, a file for real use or an
+//! in-memory database for tests and demos.
+//!
+//! Writes take SQLite's write lock up front (`BEGIN IMMEDIATE`), so the
+//! read-check-write of a batch cannot interleave with another writer, be it
+//! another task or another process on the same file.
+
+use std::{path::Path, str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::{
+    Row, SqliteConnection,
+    sqlite::{
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+        SqliteSynchronous,
+    },
+};
+use tokio::sync::watch;
+use weft_api::{
+    Kind, Resource, ResourceKey,
+    rest::{Meta, StoredResource, now_unix},
+};
+
+use super::{ApplyReport, Change, ChangeOutcome, Store, StoreError};
+
+mod migrations;
+
+/// How long a writer waits for another writer's lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// Connections to a SQLite file: WAL lets readers run beside the one writer.
+const FILE_CONNECTIONS: u32 = 4;
+
+/// A [`Store`] on SQLite.
+#[derive(Debug)]
+pub struct SqliteStore {
+    pub(super) pool: SqlitePool,
+    revision: watch::Sender<u64>,
+}
+
+impl SqliteStore {
+    /// Opens (creating it and its parent directories if needed) and migrates
+    /// a SQLite file.
+    pub async fn open_file(path: &Path) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(parent).await.map_err(|e| {
+                StoreError::backend(format!("creating directory {}", parent.display()), e)
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // NORMAL is durable across application crashes in WAL mode and
+            // avoids an fsync per commit.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(BUSY_TIMEOUT);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(FILE_CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::backend(format!("opening {}", path.display()), e))?;
+        Self::init(pool).await
+    }
+
+    /// Opens an empty in-memory database.
+    pub async fn open_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(|e| StoreError::backend("configuring an in-memory database", e))?
+            .busy_timeout(BUSY_TIMEOUT);
+        // Exactly one connection that is never closed: every connection to
+        // `:memory:` would see its own empty database, and the database
+        // vanishes with its last connection.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::backend("opening an in-memory database", e))?;
+        Self::init(pool).await
+    }
+
+    async fn init(pool: SqlitePool) -> Result<Self, StoreError> {
+        migrations::run(&pool).await?;
+        let mut conn = pool
+            .acquire()
+            .await
+            .map_err(|e| StoreError::backend("connecting", e))?;
+        let revision = read_revision(&mut conn).await?;
+        drop(conn);
+        Ok(Self {
+            pool,
+            revision: watch::Sender::new(revision),
+        })
+    }
+
+    /// Closes every connection (pending writes are already committed).
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn get(&self, key: &ResourceKey) -> Result<Option<StoredResource>, StoreError> {
+        let row = sqlx::query(
+            "SELECT kind, mesh, name, body, revision, created_at, modified_at \
+             FROM resources WHERE kind = ? AND mesh = ? AND name = ?",
+        )
+        .bind(key.kind.as_str())
+        .bind(key.mesh.as_str())
+        .bind(key.name.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| StoreError::backend(format!("reading {key}"), e))?;
+        row.as_ref().map(decode).transpose()
+    }
+
+    async fn list(
+        &self,
+        kind: Kind,
+        mesh: Option<&str>,
+    ) -> Result<Vec<StoredResource>, StoreError> {
+        let rows = match mesh {
+            Some(mesh) => {
+                sqlx::query(
+                    "SELECT kind, mesh, name, body, revision, created_at, modified_at \
+                     FROM resources WHERE kind = ? AND mesh = ? ORDER BY mesh, name",
+                )
+                .bind(kind.as_str())
+                .bind(mesh)
+                .fetch_all(&self.pool)
+                .await
+            }
+            None => {
+                sqlx::query(
+                    "SELECT kind, mesh, name, body, revision, created_at, modified_at \
+                     FROM resources WHERE kind = ? ORDER BY mesh, name",
+                )
+                .bind(kind.as_str())
+                .fetch_all(&self.pool)
+                .await
+            }
+        }
+        .map_err(|e| StoreError::backend(format!("listing {}", kind.plural()), e))?;
+        rows.iter().map(decode).collect()
+    }
+
+    async fn apply(&self, changes: Vec<Change>) -> Result<ApplyReport, StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| StoreError::backend("starting a write transaction", e))?;
+        let current = read_revision(&mut tx).await?;
+        let next = current + 1;
+        let now = unix_i64(now_unix());
+        let mut outcomes = Vec::with_capacity(changes.len());
+        for change in &changes {
+            // An error drops `tx`, which rolls the whole batch back.
+            outcomes.push(apply_one(&mut tx, change, next, now).await?);
+        }
+        if outcomes.iter().all(|o| *o == ChangeOutcome::Unchanged) {
+            // Nothing was written: keep the revision, and wake no one.
+            tx.rollback()
+                .await
+                .map_err(|e| StoreError::backend("ending a read-only transaction", e))?;
+            return Ok(ApplyReport {
+                revision: current,
+                outcomes,
+            });
+        }
+        sqlx::query("UPDATE store_revision SET revision = ? WHERE id = 1")
+            .bind(unix_i64(next))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| StoreError::backend("bumping the store revision", e))?;
+        tx.commit()
+            .await
+            .map_err(|e| StoreError::backend("committing", e))?;
+        // Two commits can finish their notifications out of order; the
+        // watched value only ever moves forward.
+        self.revision.send_if_modified(|r| {
+            let newer = next > *r;
+            if newer {
+                *r = next;
+            }
+            newer
+        });
+        Ok(ApplyReport {
+            revision: next,
+            outcomes,
+        })
+    }
+
+    async fn revision(&self) -> Result<u64, StoreError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| StoreError::backend("connecting", e))?;
+        read_revision(&mut conn).await
+    }
+
+    fn subscribe(&self) -> watch::Receiver<u64> {
+        self.revision.subscribe()
+    }
+}
+
+async fn apply_one(
+    conn: &mut SqliteConnection,
+    change: &Change,
+    revision: u64,
+    now: i64,
+) -> Result<ChangeOutcome, StoreError> {
+    match change {
+        Change::Upsert(resource) => write(conn, resource, false, revision, now).await,
+        Change::Create(resource) => write(conn, resource, true, revision, now).await,
+        Change::Delete(key) => delete(conn, key).await,
+    }
+}
+
+async fn write(
+    conn: &mut SqliteConnection,
+    resource: &Resource,
+    create_only: bool,
+    revision: u64,
+    now: i64,
+) -> Result<ChangeOutcome, StoreError> {
+    let key = resource.key();
+    if let Some(mesh) = resource.mesh()
+        && !exists(conn, &ResourceKey::mesh(mesh)).await?
+    {
+        return Err(StoreError::MeshNotFound {
+            mesh: mesh.to_owned(),
+            key,
+        });
+    }
+    let value = resource.to_value();
+    let existing: Option<String> =
+        sqlx::query_scalar("SELECT body FROM resources WHERE kind = ? AND mesh = ? AND name = ?")
+            .bind(key.kind.as_str())
+            .bind(key.mesh.as_str())
+            .bind(key.name.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(|e| StoreError::backend(format!("reading {key}"), e))?;
+    let body = value.to_string();
+    let result = match existing {
+        Some(_) if create_only => return Err(StoreError::Conflict(key)),
+        Some(old) => {
+            // Compare as JSON values, not text, so that key order or
+            // formatting differences never count as a change.
+            if serde_json::from_str::<Value>(&old).is_ok_and(|old| old == value) {
+                return Ok(ChangeOutcome::Unchanged);
+            }
+            sqlx::query(
+                "UPDATE resources SET body = ?, revision = ?, modified_at = ? \
+                 WHERE kind = ? AND mesh = ? AND name = ?",
+            )
+            .bind(body)
+            .bind(unix_i64(revision))
+            .bind(now)
+            .bind(key.kind.as_str())
+            .bind(key.mesh.as_str())
+            .bind(key.name.as_str())
+            .execute(&mut *conn)
+            .await
+            .map(|_| ChangeOutcome::Updated)
+        }
+        None => sqlx::query(
+            "INSERT INTO resources (kind, mesh, name, body, revision, created_at, modified_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(key.kind.as_str())
+        .bind(key.mesh.as_str())
+        .bind(key.name.as_str())
+        .bind(body)
+        .bind(unix_i64(revision))
+        .bind(now)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map(|_| ChangeOutcome::Created),
+    };
+    result.map_err(|e| StoreError::backend(format!("writing {key}"), e))
+}
+
+async fn delete(
+    conn: &mut SqliteConnection,
+    key: &ResourceKey,
+) -> Result<ChangeOutcome, StoreError> {
+    if key.kind == Kind::Mesh {
+        let inside: Option<(String, i64)> = sqlx::query_as(
+            "SELECT kind, COUNT(*) FROM resources WHERE mesh = ? AND kind != ? \
+             GROUP BY kind ORDER BY kind LIMIT 1",
+        )
+        .bind(key.name.as_str())
+        .bind(Kind::Mesh.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| {
+            StoreError::backend(format!("counting resources in mesh {:?}", key.name), e)
+        })?;
+        if let Some((kind, count)) = inside {
+            return Err(StoreError::MeshNotEmpty {
+                mesh: key.name.clone(),
+                kind: parse_kind(&kind)?,
+                count: u64::try_from(count).unwrap_or(0),
+            });
+        }
+    }
+    let result = sqlx::query("DELETE FROM resources WHERE kind = ? AND mesh = ? AND name = ?")
+        .bind(key.kind.as_str())
+        .bind(key.mesh.as_str())
+        .bind(key.name.as_str())
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| StoreError::backend(format!("deleting {key}"), e))?;
+    if result.rows_affected() == 0 {
+        return Err(StoreError::NotFound(key.clone()));
+    }
+    Ok(ChangeOutcome::Deleted)
+}
+
+async fn exists(conn: &mut SqliteConnection, key: &ResourceKey) -> Result<bool, StoreError> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM resources WHERE kind = ? AND mesh = ? AND name = ?")
+            .bind(key.kind.as_str())
+            .bind(key.mesh.as_str())
+            .bind(key.name.as_str())
+            .fetch_optional(conn)
+            .await
+            .map_err(|e| StoreError::backend(format!("reading {key}"), e))?;
+    Ok(found.is_some())
+}
+
+async fn read_revision(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
+    let revision: i64 = sqlx::query_scalar("SELECT revision FROM store_revision WHERE id = 1")
+        .fetch_one(conn)
+        .await
+        .map_err(|e| StoreError::backend("reading the store revision", e))?;
+    u64::try_from(revision)
+        .map_err(|e| StoreError::backend(format!("corrupt store revision {revision}"), e))
+}
+
+fn parse_kind(s: &str) -> Result<Kind, StoreError> {
+    Kind::ALL
+        .into_iter()
+        .find(|k| k.as_str() == s)
+        .ok_or_else(|| StoreError::backend("corrupt row", format!("unknown kind {s:?}")))
+}
+
+/// Turns one row into a resource. A row that does not parse is reported as
+/// a backend error naming the row, never a panic.
+fn decode(row: &SqliteRow) -> Result<StoredResource, StoreError> {
+    let columns = || -> Result<_, sqlx::Error> {
+        Ok((
+            row.try_get::<String, _>("kind")?,
+            row.try_get::<String, _>("mesh")?,
+            row.try_get::<String, _>("name")?,
+            row.try_get::<String, _>("body")?,
+            row.try_get::<i64, _>("revision")?,
+            row.try_get::<i64, _>("created_at")?,
+            row.try_get::<i64, _>("modified_at")?,
+        ))
+    };
+    let (kind, mesh, name, body, revision, created, modified) =
+        columns().map_err(|e| StoreError::backend("reading a resource row", e))?;
+    let corrupt =
+        |why: String| StoreError::backend(format!("corrupt row for {kind} {mesh:?}/{name:?}"), why);
+    let value: Value =
+        serde_json::from_str(&body).map_err(|e| corrupt(format!("body is not JSON: {e}")))?;
+    let resource =
+        Resource::from_value(value).map_err(|e| corrupt(format!("body is not valid: {e}")))?;
+    let key = resource.key();
+    if key.kind.as_str() != kind || key.mesh != mesh || key.name != name {
+        return Err(corrupt(format!("body describes {key}")));
+    }
+    let number = |what: &str, v: i64| {
+        u64::try_from(v).map_err(|_| corrupt(format!("{what} {v} is negative")))
+    };
+    Ok(StoredResource {
+        resource,
+        meta: Meta {
+            revision: number("revision", revision)?,
+            created: number("created_at", created)?,
+            modified: number("modified_at", modified)?,
+        },
+    })
+}
+
+/// SQLite integers are signed; revisions and unix seconds stay far below
+/// `i64::MAX`, and saturating keeps this total.
+fn unix_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}

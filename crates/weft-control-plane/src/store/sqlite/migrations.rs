@@ -1,0 +1,111 @@
+//! The schema, as an ordered list of migrations. Each runs once, in its own
+//! transaction, and is recorded in `schema_migrations`; add new ones at the
+//! end and never edit a released one.
+
+use sqlx::sqlite::SqlitePool;
+use weft_api::rest::now_unix;
+
+use crate::store::StoreError;
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    statements: &'static [&'static str],
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "resources and the store revision",
+    statements: &[
+        // `mesh` is '' for meshes, so the primary key works for every kind.
+        "CREATE TABLE resources (
+            kind        TEXT    NOT NULL,
+            mesh        TEXT    NOT NULL,
+            name        TEXT    NOT NULL,
+            body        TEXT    NOT NULL,
+            revision    INTEGER NOT NULL,
+            created_at  INTEGER NOT NULL,
+            modified_at INTEGER NOT NULL,
+            PRIMARY KEY (kind, mesh, name)
+        )",
+        // Deleting a mesh counts what is left inside it.
+        "CREATE INDEX resources_by_mesh ON resources (mesh, kind)",
+        "CREATE TABLE store_revision (
+            id       INTEGER PRIMARY KEY CHECK (id = 1),
+            revision INTEGER NOT NULL
+        )",
+        "INSERT INTO store_revision (id, revision) VALUES (1, 0)",
+    ],
+}];
+
+/// Brings the schema up to date.
+pub(super) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
+    let err = |what: &str| {
+        let what = what.to_owned();
+        move |e: sqlx::Error| StoreError::backend(what, e)
+    };
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version    INTEGER PRIMARY KEY,
+            name       TEXT    NOT NULL,
+            applied_at INTEGER NOT NULL
+        )",
+    )
+    .execute(pool)
+    .await
+    .map_err(err("creating schema_migrations"))?;
+
+    let newest: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+        .fetch_one(pool)
+        .await
+        .map_err(err("reading schema_migrations"))?;
+    let known = MIGRATIONS.last().map_or(0, |m| m.version);
+    if let Some(newest) = newest.filter(|v| *v > known) {
+        return Err(StoreError::backend(
+            "checking the schema version",
+            format!(
+                "the store has schema version {newest} but this weft knows only up to {known}; \
+                 run a newer weft"
+            ),
+        ));
+    }
+
+    for m in MIGRATIONS {
+        let context = format!("migration {} ({})", m.version, m.name);
+        // IMMEDIATE: two processes opening the same file at once must not
+        // both run a migration.
+        let mut tx = pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(err(&context))?;
+        let done: Option<i64> =
+            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = ?")
+                .bind(m.version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(err(&context))?;
+        if done.is_some() {
+            continue;
+        }
+        for statement in m.statements {
+            sqlx::query(*statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(err(&context))?;
+        }
+        sqlx::query("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(i64::try_from(now_unix()).unwrap_or(i64::MAX))
+            .execute(&mut *tx)
+            .await
+            .map_err(err(&context))?;
+        tx.commit().await.map_err(err(&context))?;
+        tracing::debug!(
+            version = m.version,
+            name = m.name,
+            "store migration applied"
+        );
+    }
+    Ok(())
+}
