@@ -1,1 +1,110 @@
-//! placeholder
+//! Weft's data plane: the proxy that runs beside each workload.
+//!
+//! [`run`] wires the parts together:
+//! * the [`admin`] server (`/ready`, `/config`), bound first;
+//! * the control-plane [`agent`], which receives versioned configs and is
+//!   the only writer of the running state — the [`listeners`] and the
+//!   [`status`] the admin server reports;
+//! * per listener, an [`inbound`] or [`outbound`] stack built from
+//!   [`tcp`], [`http`] and the [`balancer`], reading endpoint sets without
+//!   locks;
+//! * shutdown: deregister, keep serving for the drain time, then [`drain`]
+//!   the connections.
+
+// Tests may unwrap; the non-test build of the same code is still checked.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod admin;
+mod agent;
+mod balancer;
+mod config;
+mod drain;
+mod http;
+mod inbound;
+mod listeners;
+mod outbound;
+mod status;
+mod tcp;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use crate::{agent::Agent, listeners::Listeners, status::Status};
+
+/// How long a stopping proxy keeps serving after deregistering, so that
+/// callers' proxies drop it from their endpoint sets first.
+pub const DEFAULT_DRAIN_TIME: Duration = Duration::from_secs(1);
+/// How long `Deregister` may take at shutdown.
+pub const DEREGISTER_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long open connections may take to finish once the listeners stopped.
+pub const CONNECTION_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What `weft proxy` runs.
+#[derive(Debug, Clone)]
+pub struct ProxyOptions {
+    /// This workload's Dataplane, already validated.
+    pub dataplane: weft_api::Dataplane,
+    /// Control-plane URL, e.g. `http://127.0.0.1:5678`.
+    pub control_plane: String,
+    /// See [`DEFAULT_DRAIN_TIME`].
+    pub drain_time: Duration,
+}
+
+/// Runs the proxy until `shutdown` resolves, then stops gracefully.
+///
+/// Fails only at startup: the admin address cannot be bound, or the
+/// control-plane address is not a URL. A control plane that is down is not
+/// an error: the proxy waits for it, not ready, and retries.
+pub async fn run(
+    options: ProxyOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let ProxyOptions {
+        dataplane,
+        control_plane,
+        drain_time,
+    } = options;
+    let admin_listener = admin::bind(&dataplane.networking.admin_or_default()).await?;
+    if let Ok(addr) = admin_listener.local_addr() {
+        info!(address = %addr, "admin server listening");
+    }
+    let agent = Agent::new(&control_plane, &dataplane)?;
+    let status = Arc::new(Status::default());
+    let (stop_admin, admin_stopped) = oneshot::channel::<()>();
+    let admin = tokio::spawn(admin::serve(admin_listener, status.clone(), async {
+        let _ = admin_stopped.await;
+    }));
+
+    let mut listeners = Listeners::new();
+    tokio::select! {
+        never = agent.run(&mut listeners, &status) => match never {},
+        () = shutdown => {}
+    }
+
+    info!(?drain_time, "shutting down");
+    status.start_draining();
+    match tokio::time::timeout(DEREGISTER_TIMEOUT, agent.deregister()).await {
+        Ok(Ok(())) => info!("deregistered from the control plane"),
+        Ok(Err(e)) => warn!(
+            error = format!("{e:#}"),
+            "cannot deregister; callers will notice when the listeners close"
+        ),
+        Err(_) => {
+            warn!(timeout = ?DEREGISTER_TIMEOUT, "deregister timed out; callers will notice when the listeners close")
+        }
+    }
+    tokio::time::sleep(drain_time).await;
+    if listeners.shutdown(CONNECTION_DRAIN_TIMEOUT).await {
+        info!("all connections finished");
+    } else {
+        warn!(timeout = ?CONNECTION_DRAIN_TIMEOUT, "connections still open after the drain timeout; closing them");
+    }
+    let _ = stop_admin.send(());
+    let _ = admin.await;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,150 @@
+use weft_api::proto;
+
+use super::*;
+
+fn valid() -> proto::ProxyConfig {
+    proto::ProxyConfig {
+        version: 7,
+        mesh: "default".into(),
+        dataplane: "web-1".into(),
+        inbounds: vec![proto::Inbound {
+            address: "10.0.0.1".into(),
+            port: 20001,
+            service_address: String::new(),
+            service_port: 8001,
+            protocol: proto::Protocol::Http.into(),
+            tags: [("service".to_owned(), "web".to_owned())].into(),
+        }],
+        outbounds: vec![proto::Outbound {
+            address: String::new(),
+            port: 30001,
+            service: "backend".into(),
+            protocol: proto::Protocol::Grpc.into(),
+            endpoints: vec![proto::Endpoint {
+                address: "10.0.0.2".into(),
+                port: 20001,
+                dataplane: "backend-1".into(),
+                tags: Default::default(),
+            }],
+        }],
+    }
+}
+
+fn errors_after(edit: impl FnOnce(&mut proto::ProxyConfig)) -> Vec<String> {
+    let mut msg = valid();
+    edit(&mut msg);
+    match Config::from_proto(msg) {
+        Ok(_) => vec![],
+        Err(e) => e.lines(),
+    }
+}
+
+#[test]
+fn converts_a_valid_config_with_defaults() {
+    let config = Config::from_proto(valid()).unwrap();
+    assert_eq!(config.version, 7);
+    let inbound = &config.inbounds[0];
+    assert_eq!(inbound.listen, "10.0.0.1:20001".parse().unwrap());
+    assert_eq!(inbound.service_address, "127.0.0.1:8001".parse().unwrap());
+    assert_eq!(inbound.service, "web");
+    assert_eq!(inbound.protocol, Protocol::Http);
+    let outbound = &config.outbounds[0];
+    assert_eq!(outbound.listen, "127.0.0.1:30001".parse().unwrap());
+    assert_eq!(outbound.protocol, Protocol::Grpc);
+    assert_eq!(
+        outbound.endpoints[0].address,
+        "10.0.0.2:20001".parse().unwrap()
+    );
+}
+
+#[test]
+fn serializes_for_the_admin_endpoint() {
+    let json = serde_json::to_value(Config::from_proto(valid()).unwrap()).unwrap();
+    assert_eq!(json["inbounds"][0]["listen"], "10.0.0.1:20001");
+    assert_eq!(json["inbounds"][0]["serviceAddress"], "127.0.0.1:8001");
+    assert_eq!(json["outbounds"][0]["protocol"], "grpc");
+    assert_eq!(
+        json["outbounds"][0]["endpoints"][0]["address"],
+        "10.0.0.2:20001"
+    );
+    assert_eq!(
+        json["outbounds"][0]["endpoints"][0]["dataplane"],
+        "backend-1"
+    );
+}
+
+#[test]
+fn rejects_port_zero_and_out_of_range() {
+    assert_eq!(
+        errors_after(|m| {
+            m.inbounds[0].port = 0;
+            m.outbounds[0].endpoints[0].port = 70000;
+        }),
+        [
+            "inbounds[0].port: 0 is not a port (1-65535)",
+            "outbounds[0].endpoints[0].port: 70000 is not a port (1-65535)",
+        ]
+    );
+}
+
+#[test]
+fn rejects_bad_and_missing_addresses() {
+    assert_eq!(
+        errors_after(|m| {
+            m.inbounds[0].address = String::new();
+            m.inbounds[0].service_address = "localhost".into();
+            m.outbounds[0].endpoints[0].address = "10.0.0".into();
+        }),
+        [
+            "inbounds[0].address: required (an IP address)",
+            "inbounds[0].service_address: \"localhost\" is not an IP address",
+            "outbounds[0].endpoints[0].address: \"10.0.0\" is not an IP address",
+        ]
+    );
+}
+
+#[test]
+fn rejects_unknown_protocol_and_bad_names() {
+    assert_eq!(
+        errors_after(|m| {
+            m.mesh = String::new();
+            m.outbounds[0].protocol = 9;
+            m.outbounds[0].service = "Back End".into();
+        }),
+        [
+            "mesh: \"\" is not a valid name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)",
+            "outbounds[0].service: \"Back End\" is not a valid name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)",
+            "outbounds[0].protocol: 9 is not a protocol (0 tcp, 1 http, 2 http2, 3 grpc)",
+        ]
+    );
+}
+
+#[test]
+fn rejects_two_listeners_on_one_port() {
+    let errors = errors_after(|m| {
+        m.outbounds[0].address = "0.0.0.0".into();
+        m.outbounds[0].port = 20001;
+    });
+    assert_eq!(
+        errors,
+        ["outbounds[0].port: 0.0.0.0:20001 is already used by inbounds[0]"]
+    );
+}
+
+#[test]
+fn rejects_an_inbound_that_would_forward_to_the_proxy_itself() {
+    let errors = errors_after(|m| {
+        m.inbounds[0].service_address = "127.0.0.1".into();
+        m.inbounds[0].service_port = 30001;
+    });
+    assert_eq!(
+        errors,
+        ["inbounds[0].service_port: 127.0.0.1:30001 is this proxy's own listener outbounds[0]"]
+    );
+}
+
+#[test]
+fn an_outbound_without_endpoints_is_valid() {
+    let errors = errors_after(|m| m.outbounds[0].endpoints.clear());
+    assert!(errors.is_empty(), "{errors:?}");
+}

@@ -1,0 +1,101 @@
+//! What a listener does with the connections it accepts: one of the four
+//! stacks (inbound or outbound, TCP or HTTP), built from its config.
+
+use std::{net::SocketAddr, sync::Arc};
+
+use tokio::net::TcpStream;
+use weft_api::Protocol;
+
+use crate::{
+    config::{EndpointConfig, InboundConfig, OutboundConfig},
+    drain::Watch,
+    inbound::{self, InboundHttp, InboundTcp},
+    outbound::{self, OutboundHttp, OutboundTcp},
+};
+
+/// A listener's stack. Cloning shares it.
+#[derive(Debug, Clone)]
+pub enum Route {
+    InboundTcp(Arc<InboundTcp>),
+    InboundHttp(Arc<InboundHttp>),
+    OutboundTcp(Arc<OutboundTcp>),
+    OutboundHttp(Arc<OutboundHttp>),
+}
+
+/// What identifies a listener's stack: a running listener whose spec is
+/// unchanged keeps running (an outbound only gets its endpoints swapped);
+/// any other change replaces the stack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Spec {
+    Inbound {
+        protocol: Protocol,
+        service: String,
+        target: SocketAddr,
+    },
+    Outbound {
+        protocol: Protocol,
+        service: String,
+    },
+}
+
+impl Spec {
+    pub fn inbound(config: &InboundConfig) -> Self {
+        Spec::Inbound {
+            protocol: config.protocol,
+            service: config.service.clone(),
+            target: config.service_address,
+        }
+    }
+
+    pub fn outbound(config: &OutboundConfig) -> Self {
+        Spec::Outbound {
+            protocol: config.protocol,
+            service: config.service.clone(),
+        }
+    }
+}
+
+impl Route {
+    pub fn inbound(config: &InboundConfig) -> Self {
+        if config.protocol.is_http() {
+            Route::InboundHttp(Arc::new(InboundHttp::new(config)))
+        } else {
+            Route::InboundTcp(Arc::new(InboundTcp::new(config)))
+        }
+    }
+
+    pub fn outbound(config: &OutboundConfig) -> Self {
+        if config.protocol.is_http() {
+            Route::OutboundHttp(Arc::new(OutboundHttp::new(config)))
+        } else {
+            Route::OutboundTcp(Arc::new(OutboundTcp::new(config)))
+        }
+    }
+
+    /// Swaps an outbound's endpoint set; inbounds have none.
+    pub fn update_endpoints(&self, endpoints: &[EndpointConfig]) {
+        match self {
+            Route::OutboundTcp(o) => o.update(endpoints),
+            Route::OutboundHttp(o) => o.update(endpoints),
+            Route::InboundTcp(_) | Route::InboundHttp(_) => {}
+        }
+    }
+
+    /// Serves one accepted connection until it ends.
+    pub async fn serve(self, stream: TcpStream, drain: Watch) {
+        match self {
+            Route::InboundHttp(r) => inbound::serve_http(r, stream, drain).await,
+            Route::OutboundHttp(r) => outbound::serve_http(r, stream, drain).await,
+            // An opaque TCP connection cannot be closed gracefully, so it
+            // only holds the watch: shutdown waits for it up to its deadline.
+            Route::InboundTcp(r) => {
+                inbound::serve_tcp(r, stream).await;
+                drop(drain);
+            }
+            Route::OutboundTcp(r) => {
+                outbound::serve_tcp(r, stream).await;
+                drop(drain);
+            }
+        }
+    }
+}

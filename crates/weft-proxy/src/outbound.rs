@@ -1,0 +1,125 @@
+//! Outbound: the local app's traffic to another service, spread over that
+//! service's endpoints round robin (per connection for TCP, per request for
+//! HTTP) over the endpoint set of the latest config.
+//!
+//! The stacks, from the accepted connection inwards:
+//! * TCP: accept → pick an endpoint → connect (failover on refusal) → splice.
+//! * HTTP: accept → HTTP/1.1 or HTTP/2 server → pick an endpoint per request
+//!   → strip hop-by-hop headers → pooled client to the endpoint's proxy
+//!   (HTTP/1.1 for `http`, HTTP/2 for `http2`/`grpc`), failing over to the
+//!   next endpoints while the request can be replayed.
+
+use std::{collections::HashMap, net::SocketAddr, sync::Arc};
+
+use tokio::net::TcpStream;
+use tracing::{debug, warn};
+
+use crate::{
+    balancer::{Balancer, Candidates},
+    config::{EndpointConfig, OutboundConfig},
+    drain::Watch,
+    http::{self, client::Upstream, forward},
+    tcp,
+};
+
+/// How many endpoints one connection or request may try before failing.
+pub const MAX_ATTEMPTS: usize = 3;
+
+/// An outbound that copies bytes to an endpoint chosen per connection.
+#[derive(Debug)]
+pub struct OutboundTcp {
+    service: String,
+    balancer: Balancer<SocketAddr>,
+}
+
+/// An outbound that forwards each HTTP request to an endpoint chosen for
+/// that request.
+#[derive(Debug)]
+pub struct OutboundHttp {
+    service: String,
+    http2: bool,
+    balancer: Balancer<Upstream>,
+}
+
+impl OutboundTcp {
+    pub fn new(config: &OutboundConfig) -> Self {
+        let outbound = Self {
+            service: config.service.clone(),
+            balancer: Balancer::new(Vec::new()),
+        };
+        outbound.update(&config.endpoints);
+        outbound
+    }
+
+    /// Swaps in a new endpoint set; connections already made keep theirs.
+    pub fn update(&self, endpoints: &[EndpointConfig]) {
+        self.balancer
+            .store(endpoints.iter().map(|e| e.address).collect());
+    }
+}
+
+impl OutboundHttp {
+    pub fn new(config: &OutboundConfig) -> Self {
+        let outbound = Self {
+            service: config.service.clone(),
+            http2: config.protocol.is_http2(),
+            balancer: Balancer::new(Vec::new()),
+        };
+        outbound.update(&config.endpoints);
+        outbound
+    }
+
+    /// Swaps in a new endpoint set. Endpoints that stay keep their
+    /// connection pools; requests in flight finish on the set they picked
+    /// from.
+    pub fn update(&self, endpoints: &[EndpointConfig]) {
+        let current = self.balancer.endpoints();
+        let pools: HashMap<SocketAddr, &Upstream> = current.iter().map(|u| (u.addr(), u)).collect();
+        let next = endpoints
+            .iter()
+            .map(|e| match pools.get(&e.address) {
+                Some(upstream) => (*upstream).clone(),
+                None => Upstream::new(e.address, self.http2),
+            })
+            .collect();
+        self.balancer.store(next);
+    }
+}
+
+/// Splices one app connection to an endpoint of the service. With no
+/// endpoints, or none reachable, the connection is closed at once.
+pub async fn serve_tcp(outbound: Arc<OutboundTcp>, stream: TcpStream) {
+    let Some(pick) = outbound.balancer.pick() else {
+        debug!(service = %outbound.service, "no endpoints; closing the connection");
+        return;
+    };
+    for &endpoint in pick.candidates(MAX_ATTEMPTS) {
+        match tcp::connect(endpoint).await {
+            Ok(upstream) => return tcp::splice(stream, upstream).await,
+            Err(e) => {
+                warn!(service = %outbound.service, %endpoint, error = %e, "cannot connect to endpoint")
+            }
+        }
+    }
+    debug!(service = %outbound.service, "no endpoint reachable; closing the connection");
+}
+
+/// Serves HTTP on one app connection, balancing every request.
+pub async fn serve_http(outbound: Arc<OutboundHttp>, stream: TcpStream, drain: Watch) {
+    let handler = {
+        let drain = drain.clone();
+        move |req| {
+            let outbound = outbound.clone();
+            let drain = drain.clone();
+            async move {
+                let pick = outbound.balancer.pick();
+                let candidates = match &pick {
+                    Some(pick) => pick.candidates(MAX_ATTEMPTS),
+                    None => Candidates::none(),
+                };
+                forward::proxy(&outbound.service, candidates, req, &drain).await
+            }
+        }
+    };
+    http::serve(stream, handler, drain).await;
+}

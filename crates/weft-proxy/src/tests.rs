@@ -1,0 +1,1 @@
+//! Data-path tests: real sockets, real peers, configs built directly.
