@@ -8,7 +8,10 @@
 // Tests may unwrap; the library itself may not (see the workspace lints).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod compiler;
 pub mod config;
+pub mod distributor;
+pub mod sessions;
 pub mod store;
 
 pub use config::{

@@ -150,6 +150,9 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// The current revision, updated after every committed write.
     fn subscribe(&self) -> watch::Receiver<u64>;
+
+    /// Releases connections and files; called once, on shutdown.
+    async fn close(&self) {}
 }
 
 /// Opens the store `url` names, creating and migrating it if needed.
@@ -162,4 +165,4 @@ pub async fn open(url: &StoreUrl) -> Result<Arc<dyn Store>, StoreError> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

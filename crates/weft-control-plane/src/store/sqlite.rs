@@ -95,11 +95,6 @@ impl SqliteStore {
             revision: watch::Sender::new(revision),
         })
     }
-
-    /// Closes every connection (pending writes are already committed).
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
 }
 
 #[async_trait]
@@ -206,6 +201,11 @@ impl Store for SqliteStore {
 
     fn subscribe(&self) -> watch::Receiver<u64> {
         self.revision.subscribe()
+    }
+
+    /// Closes every connection; the last one checkpoints the WAL.
+    async fn close(&self) {
+        self.pool.close().await;
     }
 }
 

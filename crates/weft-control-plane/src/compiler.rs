@@ -1,0 +1,136 @@
+//! The config compiler: a pure function from a Dataplane and the other
+//! Dataplanes of its mesh to the `ProxyConfig` its proxy runs.
+//!
+//! Pure means no store, no network and no clock: it is unit-tested on plain
+//! values, and the distributor can call it as often as it likes and compare
+//! results to decide whether a proxy needs a new version.
+
+use std::collections::BTreeSet;
+
+use weft_api::{
+    Dataplane, Protocol,
+    dataplane::{Inbound, LOCALHOST, Networking},
+    proto,
+};
+
+/// Compiles `dataplane`'s config. `mesh_dataplanes` are the Dataplanes of its
+/// mesh (it may be among them); `is_online(name)` tells whether a Dataplane's
+/// proxy can take traffic. The version is 0: the distributor sets it.
+pub fn compile(
+    dataplane: &Dataplane,
+    mesh_dataplanes: &[Dataplane],
+    is_online: impl Fn(&str) -> bool,
+) -> proto::ProxyConfig {
+    let networking = &dataplane.networking;
+    let inbounds = networking
+        .inbound
+        .iter()
+        .map(|inbound| proto::Inbound {
+            address: inbound_address(inbound, networking),
+            port: inbound.port.get().into(),
+            service_address: inbound
+                .service_address
+                .clone()
+                .unwrap_or_else(|| LOCALHOST.to_string()),
+            service_port: inbound.service_port.get().into(),
+            protocol: proto::Protocol::from(inbound.protocol()).into(),
+            tags: inbound.tags.clone().into_iter().collect(),
+        })
+        .collect();
+    let outbounds = networking
+        .outbound
+        .iter()
+        .map(|outbound| proto::Outbound {
+            address: outbound
+                .address
+                .clone()
+                .unwrap_or_else(|| LOCALHOST.to_string()),
+            port: outbound.port.get().into(),
+            service: outbound.service.clone(),
+            protocol: proto::Protocol::from(service_protocol(
+                &dataplane.mesh,
+                &outbound.service,
+                mesh_dataplanes,
+            ))
+            .into(),
+            endpoints: endpoints(&outbound.service, mesh_dataplanes, &is_online),
+        })
+        .collect();
+    proto::ProxyConfig {
+        version: 0,
+        mesh: dataplane.mesh.clone(),
+        dataplane: dataplane.name.clone(),
+        inbounds,
+        outbounds,
+    }
+}
+
+/// Where an inbound listens: its own address, else the Dataplane's.
+fn inbound_address(inbound: &Inbound, networking: &Networking) -> String {
+    inbound
+        .address
+        .clone()
+        .unwrap_or_else(|| networking.address.clone())
+}
+
+/// The inbounds that serve `service`, with the Dataplane they belong to.
+fn serving<'a>(
+    service: &'a str,
+    dataplanes: &'a [Dataplane],
+) -> impl Iterator<Item = (&'a Dataplane, &'a Inbound)> {
+    dataplanes.iter().flat_map(move |dp| {
+        dp.networking
+            .inbound
+            .iter()
+            .filter(move |i| i.service() == service)
+            .map(move |i| (dp, i))
+    })
+}
+
+/// Every inbound of an online Dataplane that serves `service`, sorted by
+/// (dataplane, port) so that equal inputs give equal configs.
+fn endpoints(
+    service: &str,
+    dataplanes: &[Dataplane],
+    is_online: impl Fn(&str) -> bool,
+) -> Vec<proto::Endpoint> {
+    let mut endpoints: Vec<proto::Endpoint> = serving(service, dataplanes)
+        .filter(|(dp, _)| is_online(&dp.name))
+        .map(|(dp, inbound)| proto::Endpoint {
+            address: inbound_address(inbound, &dp.networking),
+            port: inbound.port.get().into(),
+            dataplane: dp.name.clone(),
+            tags: inbound.tags.clone().into_iter().collect(),
+        })
+        .collect();
+    endpoints.sort_by(|a, b| (&a.dataplane, a.port).cmp(&(&b.dataplane, b.port)));
+    endpoints
+}
+
+/// The protocol the inbounds of `service` declare. Offline Dataplanes count
+/// too, so an outbound keeps its protocol while no endpoint is left. When
+/// they disagree the proxy can only copy bytes, so the answer is `tcp`.
+fn service_protocol(mesh: &str, service: &str, dataplanes: &[Dataplane]) -> Protocol {
+    let declared: BTreeSet<&'static str> = serving(service, dataplanes)
+        .map(|(_, inbound)| inbound.protocol().as_str())
+        .collect();
+    match declared.len() {
+        0 => Protocol::Tcp,
+        1 => declared
+            .first()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_default(),
+        _ => {
+            tracing::warn!(
+                %mesh,
+                %service,
+                protocols = ?declared,
+                "the inbounds of a service declare different protocols; treating it as tcp"
+            );
+            Protocol::Tcp
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

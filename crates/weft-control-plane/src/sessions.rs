@@ -1,0 +1,374 @@
+//! Who is connected: one entry per Dataplane whose proxy has opened a stream
+//! since this control plane started, with what was sent to it and what it
+//! answered. The distributor reads it to decide which endpoints are online;
+//! the API reads it to serve `DataplaneStatus`.
+//!
+//! Every entry carries the id of the stream that created it, so a stream that
+//! ends late (after its proxy already reconnected on a new one) cannot mark
+//! the new session offline.
+
+use std::{
+    collections::{HashMap, HashSet},
+    sync::{
+        Mutex, MutexGuard, PoisonError,
+        atomic::{AtomicU64, Ordering},
+    },
+};
+
+use tokio::sync::watch;
+use weft_api::{
+    proto,
+    rest::{DataplaneStatus, EndpointStatus, NackStatus, OutboundStatus, now_unix, rfc3339},
+};
+
+/// Identifies one stream, never reused within a process.
+pub type SessionId = u64;
+
+/// (mesh, name) of a Dataplane.
+type Key = (String, String);
+
+fn key(mesh: &str, name: &str) -> Key {
+    (mesh.to_owned(), name.to_owned())
+}
+
+/// Sending half of a proxy's config channel: a `watch`, so a proxy that
+/// reads slowly only ever gets the latest config and never blocks the sender.
+pub type ConfigSender = watch::Sender<Option<proto::ProxyConfig>>;
+
+/// The same Dataplane already has a live stream.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("dataplane {mesh}/{name} is already connected")]
+pub struct AlreadyConnected {
+    pub mesh: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Hello received, Dataplane not yet stored: not online yet, but the slot
+    /// is taken so that a second stream is refused.
+    Registering,
+    Online,
+    Offline,
+}
+
+#[derive(Debug)]
+struct Entry {
+    id: SessionId,
+    state: State,
+    connected_since: Option<u64>,
+    disconnected_at: Option<u64>,
+    proxy_version: Option<String>,
+    sent_version: Option<u64>,
+    sent_outbounds: Vec<OutboundStatus>,
+    acked_version: Option<u64>,
+    last_nack: Option<NackStatus>,
+    /// `None` unless online; dropping it ends the proxy's response stream.
+    push: Option<ConfigSender>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    entries: HashMap<Key, Entry>,
+    /// Dataplanes presumed online during the startup grace; `None` after it.
+    presumed: Option<HashSet<Key>>,
+    /// Set on shutdown: no session may come online any more.
+    closed: bool,
+}
+
+/// The registry of proxy sessions.
+#[derive(Debug)]
+pub struct Sessions {
+    inner: Mutex<Inner>,
+    next_id: AtomicU64,
+    /// Bumped whenever the set of online Dataplanes changes.
+    changes: watch::Sender<u64>,
+}
+
+/// Which Dataplanes count as online, captured once per recompute.
+#[derive(Debug, Clone, Default)]
+pub struct OnlineView {
+    online: HashSet<Key>,
+    presumed: HashSet<Key>,
+}
+
+impl OnlineView {
+    pub fn is_online(&self, mesh: &str, name: &str) -> bool {
+        let k = key(mesh, name);
+        self.online.contains(&k) || self.presumed.contains(&k)
+    }
+}
+
+/// A session that can receive configs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connected {
+    pub mesh: String,
+    pub name: String,
+    pub id: SessionId,
+}
+
+impl Sessions {
+    /// An empty registry. `presumed` lists (mesh, name) of the Dataplanes
+    /// to treat as online until [`Sessions::end_grace`].
+    pub fn new(presumed: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self {
+            inner: Mutex::new(Inner {
+                entries: HashMap::new(),
+                presumed: Some(presumed.into_iter().collect()),
+                closed: false,
+            }),
+            next_id: AtomicU64::new(1),
+            changes: watch::Sender::new(0),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // The data stays consistent even if a holder panicked: every update
+        // under the lock is a handful of field assignments.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Notified whenever the set of online Dataplanes changes.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Takes the slot of a Dataplane for a new stream.
+    pub fn claim(
+        &self,
+        mesh: &str,
+        name: &str,
+        proxy_version: &str,
+    ) -> Result<SessionId, AlreadyConnected> {
+        let mut inner = self.lock();
+        let k = key(mesh, name);
+        if let Some(e) = inner.entries.get(&k)
+            && e.state != State::Offline
+        {
+            return Err(AlreadyConnected {
+                mesh: mesh.to_owned(),
+                name: name.to_owned(),
+            });
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        inner.entries.insert(
+            k,
+            Entry {
+                id,
+                state: State::Registering,
+                connected_since: None,
+                disconnected_at: None,
+                proxy_version: (!proxy_version.is_empty()).then(|| proxy_version.to_owned()),
+                sent_version: None,
+                sent_outbounds: Vec::new(),
+                acked_version: None,
+                last_nack: None,
+                push: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Marks a claimed session online; configs for it go to `push`. False
+    /// if the session is gone or the registry is closed.
+    pub fn activate(&self, mesh: &str, name: &str, id: SessionId, push: ConfigSender) -> bool {
+        let mut inner = self.lock();
+        if inner.closed {
+            return false;
+        }
+        let Some(e) = inner
+            .entries
+            .get_mut(&key(mesh, name))
+            .filter(|e| e.id == id)
+        else {
+            return false;
+        };
+        e.state = State::Online;
+        e.connected_since = Some(now_unix());
+        e.push = Some(push);
+        drop(inner);
+        self.changed();
+        true
+    }
+
+    /// The stream `id` ended. A no-op if the entry belongs to another stream.
+    pub fn disconnect(&self, mesh: &str, name: &str, id: SessionId) {
+        let mut inner = self.lock();
+        let k = key(mesh, name);
+        let Some(e) = inner.entries.get_mut(&k).filter(|e| e.id == id) else {
+            return;
+        };
+        match e.state {
+            // Registration failed: forget the attempt.
+            State::Registering => {
+                inner.entries.remove(&k);
+            }
+            State::Online => {
+                e.state = State::Offline;
+                e.disconnected_at = Some(now_unix());
+                e.push = None;
+                // Its proxy was here and left: no longer presumed online.
+                if let Some(p) = inner.presumed.as_mut() {
+                    p.remove(&k);
+                }
+                drop(inner);
+                self.changed();
+            }
+            State::Offline => {}
+        }
+    }
+
+    /// Forgets a Dataplane entirely (it was deregistered), ending its stream.
+    pub fn remove(&self, mesh: &str, name: &str) {
+        let mut inner = self.lock();
+        let k = key(mesh, name);
+        let removed = inner.entries.remove(&k).is_some();
+        let unpresumed = inner.presumed.as_mut().is_some_and(|p| p.remove(&k));
+        drop(inner);
+        if removed || unpresumed {
+            self.changed();
+        }
+    }
+
+    /// Stops presuming stored Dataplanes online.
+    pub fn end_grace(&self) {
+        let had = self.lock().presumed.take().is_some_and(|p| !p.is_empty());
+        if had {
+            self.changed();
+        }
+    }
+
+    /// Ends every stream and refuses new ones (on shutdown).
+    pub fn close_all(&self) {
+        let mut inner = self.lock();
+        inner.closed = true;
+        for e in inner.entries.values_mut() {
+            e.push = None;
+        }
+    }
+
+    /// Drops offline entries of Dataplanes that no longer exist.
+    pub fn retain_offline(&self, exists: impl Fn(&str, &str) -> bool) {
+        self.lock()
+            .entries
+            .retain(|(mesh, name), e| e.state != State::Offline || exists(mesh, name));
+    }
+
+    /// Which Dataplanes count as online right now.
+    pub fn online_view(&self) -> OnlineView {
+        let inner = self.lock();
+        let online = inner
+            .entries
+            .iter()
+            .filter(|(_, e)| e.state == State::Online)
+            .map(|(k, _)| k.clone())
+            .collect();
+        let presumed = inner.presumed.clone().unwrap_or_default();
+        OnlineView { online, presumed }
+    }
+
+    /// Sessions that can receive configs.
+    pub fn connected(&self) -> Vec<Connected> {
+        self.lock()
+            .entries
+            .iter()
+            .filter(|(_, e)| e.state == State::Online)
+            .map(|((mesh, name), e)| Connected {
+                mesh: mesh.clone(),
+                name: name.clone(),
+                id: e.id,
+            })
+            .collect()
+    }
+
+    /// Queues `config` for session `id`, replacing any config it has not
+    /// read yet. False if that session is gone.
+    pub fn push(&self, mesh: &str, name: &str, id: SessionId, config: proto::ProxyConfig) -> bool {
+        let inner = self.lock();
+        match inner.entries.get(&key(mesh, name)).filter(|e| e.id == id) {
+            Some(Entry { push: Some(tx), .. }) => {
+                tx.send_replace(Some(config));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Records the config the stream just handed to the proxy.
+    pub fn record_sent(&self, id: SessionId, config: &proto::ProxyConfig) {
+        self.update(&config.mesh, &config.dataplane, id, |e| {
+            e.sent_version = Some(config.version);
+            e.sent_outbounds = config.outbounds.iter().map(outbound_status).collect();
+        });
+    }
+
+    pub fn ack(&self, mesh: &str, name: &str, id: SessionId, version: u64) {
+        self.update(mesh, name, id, |e| e.acked_version = Some(version));
+    }
+
+    pub fn nack(&self, mesh: &str, name: &str, id: SessionId, version: u64, reason: String) {
+        self.update(mesh, name, id, |e| {
+            e.last_nack = Some(NackStatus { version, reason });
+        });
+    }
+
+    fn update(&self, mesh: &str, name: &str, id: SessionId, f: impl FnOnce(&mut Entry)) {
+        if let Some(e) = self
+            .lock()
+            .entries
+            .get_mut(&key(mesh, name))
+            .filter(|e| e.id == id)
+        {
+            f(e);
+        }
+    }
+
+    /// What is known about a Dataplane's proxy (offline and empty if it
+    /// never connected).
+    pub fn status(&self, mesh: &str, name: &str) -> DataplaneStatus {
+        let inner = self.lock();
+        let mut status = DataplaneStatus {
+            mesh: mesh.to_owned(),
+            name: name.to_owned(),
+            ..DataplaneStatus::default()
+        };
+        if let Some(e) = inner.entries.get(&key(mesh, name))
+            && e.state != State::Registering
+        {
+            status.online = e.state == State::Online;
+            status.connected_since = e.connected_since.map(rfc3339);
+            status.disconnected_at = e.disconnected_at.map(rfc3339);
+            status.proxy_version = e.proxy_version.clone();
+            status.config_version_sent = e.sent_version;
+            status.config_version_acked = e.acked_version;
+            status.last_nack = e.last_nack.clone();
+            status.outbounds = e.sent_outbounds.clone();
+        }
+        status
+    }
+}
+
+fn outbound_status(o: &proto::Outbound) -> OutboundStatus {
+    OutboundStatus {
+        // Ports come from validated resources; 0 would only flag a bug.
+        port: u16::try_from(o.port).unwrap_or(0),
+        service: o.service.clone(),
+        protocol: o.protocol().into(),
+        endpoints: o
+            .endpoints
+            .iter()
+            .map(|e| EndpointStatus {
+                dataplane: e.dataplane.clone(),
+                address: e.address.clone(),
+                port: u16::try_from(e.port).unwrap_or(0),
+            })
+            .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
