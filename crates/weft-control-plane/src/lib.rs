@@ -8,9 +8,11 @@
 // Tests may unwrap; the library itself may not (see the workspace lints).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod api;
 pub mod compiler;
 pub mod config;
 pub mod distributor;
+mod server;
 pub mod sessions;
 pub mod store;
 
@@ -18,3 +20,4 @@ pub use config::{
     ControlPlaneConfig, DEFAULT_API_ADDR, DEFAULT_DP_ADDR, DEFAULT_STARTUP_GRACE, StoreUrl,
     StoreUrlError, default_store_path,
 };
+pub use server::run;

@@ -1,3 +1,5 @@
+//! The compiler on plain values: defaults, endpoints, protocols, determinism.
+
 use serde_json::{Value, json};
 use weft_api::{Dataplane, Resource, proto};
 

@@ -1,3 +1,5 @@
+//! The session registry on its own, without a network.
+
 use tokio::sync::watch;
 use weft_api::proto;
 

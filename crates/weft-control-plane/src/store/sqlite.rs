@@ -4,6 +4,10 @@
 //! Writes take SQLite's write lock up front (`BEGIN IMMEDIATE`), so the
 //! read-check-write of a batch cannot interleave with another writer, be it
 //! another task or another process on the same file.
+//!
+//! [`Store::subscribe`] reports the writes of this process only: two
+//! control planes sharing one file would not wake each other (several
+//! replicas are what the PostgreSQL store, with LISTEN/NOTIFY, is for).
 
 use std::{path::Path, str::FromStr, time::Duration};
 

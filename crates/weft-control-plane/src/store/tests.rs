@@ -1,3 +1,6 @@
+//! The SQLite store against the Store contract: batches, revisions, the
+//! mesh rules, persistence and notifications.
+
 use std::{
     path::PathBuf,
     sync::atomic::{AtomicU32, Ordering},

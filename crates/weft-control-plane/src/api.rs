@@ -1,0 +1,67 @@
+//! The REST API: JSON over HTTP/1.1 for the CLI, the UI and scripts. Paths
+//! are listed in `weft_api::rest`; handlers are generic over
+//! [`weft_api::Kind`], so a new kind needs no new route.
+//!
+//! Every error is an `ErrorBody` with the right status: 400 (bad JSON,
+//! invalid resource, missing mesh), 404, 409 (exists, mesh not empty), 500.
+
+use std::sync::Arc;
+
+use axum::{
+    Router,
+    http::StatusCode,
+    middleware::map_response,
+    routing::{get, post},
+};
+
+use crate::{sessions::Sessions, store::Store};
+
+mod apply;
+mod error;
+mod resources;
+mod status;
+
+pub use error::ApiError;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub store: Arc<dyn Store>,
+    pub sessions: Arc<Sessions>,
+}
+
+/// The API's routes.
+pub fn router(state: ApiState) -> Router {
+    Router::new()
+        .route("/healthz", get(status::healthz))
+        .route("/apply", post(apply::apply))
+        .route("/status/dataplanes", get(status::list))
+        .route(
+            "/meshes",
+            get(resources::list_meshes).post(resources::create_mesh),
+        )
+        .route(
+            "/meshes/{name}",
+            get(resources::get_mesh)
+                .put(resources::put_mesh)
+                .delete(resources::delete_mesh),
+        )
+        .route(
+            "/meshes/{mesh}/{kinds}",
+            get(resources::list_in_mesh).post(resources::create_in_mesh),
+        )
+        .route(
+            "/meshes/{mesh}/{kinds}/{name}",
+            get(resources::get_in_mesh)
+                .put(resources::put_in_mesh)
+                .delete(resources::delete_in_mesh),
+        )
+        .route("/meshes/{mesh}/{kinds}/{name}/status", get(status::one))
+        .route("/{kinds}", get(resources::list_everywhere))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API path") })
+        .layer(map_response(error::json_errors))
+        .with_state(state)
+}
+
+#[cfg(test)]
+mod tests;

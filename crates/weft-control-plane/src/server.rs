@@ -1,0 +1,130 @@
+//! [`run`]: open the store, bind both listeners, serve until shutdown.
+
+use std::{future::Future, time::Duration};
+
+use anyhow::Context;
+use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+use tonic::transport::server::TcpIncoming;
+
+use crate::{
+    api::{self, ApiState},
+    config::ControlPlaneConfig,
+    distributor::{Distributor, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT},
+    store,
+};
+
+/// After the shutdown signal, how long open connections get to finish
+/// before they are cut.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Runs the control plane until `shutdown` completes, then stops gracefully:
+/// proxy streams are ended (proxies keep their config and reconnect later),
+/// in-flight API requests finish, and the store is closed.
+///
+/// Logs `control plane ready api=ADDR dp=ADDR store=URL` once both
+/// listeners are bound. Fails if the store cannot be opened or an address
+/// cannot be bound (the error names it), or if a server fails.
+pub async fn run(
+    config: ControlPlaneConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = store::open(&config.store)
+        .await
+        .with_context(|| format!("cannot open the store {}", config.store))?;
+    let api_listener = TcpListener::bind(config.api_addr)
+        .await
+        .with_context(|| format!("cannot listen for the API on {}", config.api_addr))?;
+    let dp_listener = TcpListener::bind(config.dp_addr)
+        .await
+        .with_context(|| format!("cannot listen for proxies on {}", config.dp_addr))?;
+    // The real addresses, in case port 0 was asked for.
+    let api_addr = api_listener.local_addr().context("API listener address")?;
+    let dp_addr = dp_listener.local_addr().context("proxy listener address")?;
+
+    let distributor = Distributor::start(store.clone(), config.startup_grace)
+        .await
+        .context("cannot start the config distributor")?;
+    let app = api::router(ApiState {
+        store: store.clone(),
+        sessions: distributor.sessions().clone(),
+    });
+    let grpc = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .add_service(distributor.service());
+
+    let (stopping, stop) = watch::channel(false);
+    let stopped = move || {
+        let mut stop = stop.clone();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+    };
+    let mut servers = JoinSet::new();
+    let api_stopped = stopped();
+    servers.spawn(async move {
+        axum::serve(api_listener, app)
+            .with_graceful_shutdown(api_stopped)
+            .await
+            .context("the API server failed")
+    });
+    let incoming = TcpIncoming::from(dp_listener).with_nodelay(Some(true));
+    let dp_stopped = stopped();
+    servers.spawn(async move {
+        grpc.serve_with_incoming_shutdown(incoming, dp_stopped)
+            .await
+            .context("the proxy server failed")
+    });
+    tracing::info!(
+        "control plane ready api={api_addr} dp={dp_addr} store={}",
+        config.store
+    );
+
+    let mut errors = Vec::new();
+    tokio::select! {
+        () = shutdown => {}
+        Some(result) = servers.join_next() => {
+            errors.push(server_error(result).unwrap_or_else(|| {
+                anyhow::anyhow!("a server stopped on its own")
+            }));
+        }
+    }
+    tracing::info!("control plane stopping");
+    // End the proxy streams first: a graceful gRPC shutdown waits for them.
+    distributor.shutdown().await;
+    let _ = stopping.send(true);
+    let drained = tokio::time::timeout(DRAIN_TIMEOUT, async {
+        let mut errors = Vec::new();
+        while let Some(result) = servers.join_next().await {
+            errors.extend(server_error(result));
+        }
+        errors
+    })
+    .await;
+    match drained {
+        Ok(more) => errors.extend(more),
+        Err(_) => {
+            tracing::warn!("connections still open after {DRAIN_TIMEOUT:?}; closing them");
+            servers.abort_all();
+        }
+    }
+    store.close().await;
+    match errors.into_iter().next() {
+        Some(e) => Err(e),
+        None => {
+            tracing::info!("control plane stopped");
+            Ok(())
+        }
+    }
+}
+
+/// The error a finished server task ended with, if any.
+fn server_error(
+    result: Result<anyhow::Result<()>, tokio::task::JoinError>,
+) -> Option<anyhow::Error> {
+    match result {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(e) => Some(anyhow::anyhow!("a server task failed: {e}")),
+    }
+}
