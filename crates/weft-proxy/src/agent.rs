@@ -214,6 +214,3 @@ fn log_end(ended: &Ended) {
         Ended::Closed => warn!("control plane closed the stream; reconnecting"),
     }
 }
-
-#[cfg(test)]
-mod tests;

@@ -1,1 +1,11 @@
-//! Data-path tests: real sockets, real peers, configs built directly.
+//! Data-path tests: real sockets on 127.0.0.1, real hyper and tokio peers,
+//! configs built directly instead of coming from a control plane.
+
+pub mod control_plane;
+pub mod support;
+
+mod http1;
+mod http2;
+mod run;
+mod tcp;
+mod upgrade;

@@ -1,3 +1,5 @@
+//! Round robin: evenness, the counter wrap, and endpoint-set swaps.
+
 use std::sync::atomic::AtomicUsize;
 
 use super::*;

@@ -1,3 +1,5 @@
+//! Conversion of control-plane configs: defaults, and rejections that name the field.
+
 use weft_api::proto;
 
 use super::*;
