@@ -1,14 +1,14 @@
 //! Weft's data plane: the proxy that runs beside each workload.
 //!
 //! [`run`] wires the parts together:
-//! * the [`admin`] server (`/ready`, `/config`), bound first;
-//! * the control-plane [`agent`], which receives versioned configs and is
-//!   the only writer of the running state — the [`listeners`] and the
-//!   [`status`] the admin server reports;
-//! * per listener, an [`inbound`] or [`outbound`] stack built from
-//!   [`tcp`], [`http`] and the [`balancer`], reading endpoint sets without
+//! * the `admin` server (`/ready`, `/config`), bound first;
+//! * the control-plane `agent`, which receives versioned configs and is
+//!   the only writer of the running state — the `listeners` and the
+//!   `status` the admin server reports;
+//! * per listener, an `inbound` or `outbound` stack built from
+//!   `tcp`, `http` and the `balancer`, reading endpoint sets without
 //!   locks;
-//! * shutdown: deregister, keep serving for the drain time, then [`drain`]
+//! * shutdown: deregister, keep serving for the drain time, then `drain`
 //!   the connections.
 
 // Tests may unwrap; the non-test build of the same code is still checked.
