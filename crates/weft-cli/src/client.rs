@@ -41,10 +41,6 @@ impl ApiClient {
         Ok(Self { base, http })
     }
 
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let body = self.send(Method::GET, path, None).await?;
         decode(path, &body)

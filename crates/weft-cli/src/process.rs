@@ -52,11 +52,6 @@ impl SelfChild {
         self.child.try_wait().ok().flatten()
     }
 
-    /// Waits for the process to exit on its own.
-    pub async fn wait(&mut self) -> std::io::Result<std::process::ExitStatus> {
-        self.child.wait().await
-    }
-
     /// SIGTERM, then SIGKILL if it has not exited within `grace`.
     pub async fn stop(&mut self, grace: Duration) {
         if let Some(pid) = self.child.id().and_then(|p| i32::try_from(p).ok()) {
