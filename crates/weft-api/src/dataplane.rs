@@ -67,6 +67,10 @@ pub struct Outbound {
     /// Listen address (default 127.0.0.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
+    /// The protocol to assume while no Dataplane of `service` is known (its
+    /// inbounds' `protocol` tag wins otherwise); without it, `tcp`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
 }
 
 /// The proxy's admin server: `/ready`, `/config`.
@@ -95,7 +99,11 @@ impl Inbound {
 
     /// The address this inbound listens on.
     pub fn listen_ip(&self, networking: &Networking) -> Option<IpAddr> {
-        self.address.as_deref().unwrap_or(&networking.address).parse().ok()
+        self.address
+            .as_deref()
+            .unwrap_or(&networking.address)
+            .parse()
+            .ok()
     }
 
     /// The address of the local service.
@@ -107,6 +115,11 @@ impl Inbound {
 impl Outbound {
     pub fn listen_ip(&self) -> Option<IpAddr> {
         parse_or_localhost(self.address.as_deref())
+    }
+
+    /// The declared fallback protocol (validation rejects unknown ones).
+    pub fn declared_protocol(&self) -> Option<Protocol> {
+        self.protocol.as_deref().and_then(|p| p.parse().ok())
     }
 }
 
@@ -180,9 +193,16 @@ impl Networking {
         }
         for (i, outbound) in self.outbound.iter().enumerate() {
             let path = format!("networking.outbound[{i}]");
-            check_ip(errors, &format!("{path}.address"), outbound.address.as_deref());
+            check_ip(
+                errors,
+                &format!("{path}.address"),
+                outbound.address.as_deref(),
+            );
             if let Some(p) = name_problem(&outbound.service) {
                 errors.push(format!("{path}.service"), p);
+            }
+            if let Some(Err(e)) = outbound.protocol.as_deref().map(str::parse::<Protocol>) {
+                errors.push(format!("{path}.protocol"), e);
             }
             listeners.push(Listener {
                 ip: outbound.listen_ip(),
@@ -244,7 +264,11 @@ fn check_ip(errors: &mut ValidationErrors, path: &str, value: Option<&str>) {
 impl Inbound {
     fn validate(&self, path: &str, errors: &mut ValidationErrors) {
         check_ip(errors, &format!("{path}.address"), self.address.as_deref());
-        check_ip(errors, &format!("{path}.serviceAddress"), self.service_address.as_deref());
+        check_ip(
+            errors,
+            &format!("{path}.serviceAddress"),
+            self.service_address.as_deref(),
+        );
         for (key, value) in &self.tags {
             if let Some(p) = tag_key_problem(key) {
                 errors.push(format!("{path}.tags"), p);

@@ -76,14 +76,20 @@ mod tests {
     fn several_documents_in_yaml_and_json() {
         let text = "type: Mesh\nname: a\n---\n{\"type\": \"Mesh\", \"name\": \"b\"}\n---\n";
         let rs = parse_resources(text).unwrap();
-        assert_eq!(rs.iter().map(Resource::name).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(
+            rs.iter().map(Resource::name).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
     }
 
     #[test]
     fn malformed_yaml_names_document_and_line() {
         let text = "type: Mesh\nname: a\n---\ntype: Mesh\nname: [unclosed\n";
         let err = parse_resources(text).unwrap_err().to_string();
-        assert!(err.starts_with("document 2: not valid YAML or JSON"), "{err}");
+        assert!(
+            err.starts_with("document 2: not valid YAML or JSON"),
+            "{err}"
+        );
         assert!(err.contains("line"), "{err}");
     }
 
@@ -91,12 +97,17 @@ mod tests {
     fn invalid_document_is_named() {
         let text = "type: Mesh\nname: ok\n---\ntype: Mesh\nname: Bad\n";
         let err = parse_resources(text).unwrap_err().to_string();
-        assert!(err.starts_with("document 2 (Mesh \"Bad\"): name: \"Bad\" is not a valid name"), "{err}");
+        assert!(
+            err.starts_with("document 2 (Mesh \"Bad\"): name: \"Bad\" is not a valid name"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_type_is_named() {
-        let err = parse_resources("type: Meshy\nname: a\n").unwrap_err().to_string();
+        let err = parse_resources("type: Meshy\nname: a\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             "document 1 (Meshy \"a\"): type: \"Meshy\" is not a kind (one of Mesh, Dataplane)"
@@ -105,7 +116,10 @@ mod tests {
 
     #[test]
     fn empty_file_is_an_error() {
-        assert!(matches!(parse_resources("\n---\n"), Err(DocumentError::Empty)));
+        assert!(matches!(
+            parse_resources("\n---\n"),
+            Err(DocumentError::Empty)
+        ));
     }
 
     #[test]

@@ -2,11 +2,11 @@
 //! validation, the REST payloads the control plane and CLI exchange, and the
 //! generated protocol between proxies and the control plane.
 
+pub mod dataplane;
 pub mod document;
 pub mod error;
 pub mod kind;
 pub mod mesh;
-pub mod dataplane;
 pub mod name;
 pub mod port;
 pub mod protocol;

@@ -75,9 +75,18 @@ mod tests {
 
     #[test]
     fn names_the_range_when_out_of_it() {
-        assert_eq!(parse(70000.into()).unwrap_err(), "70000 is not a port (1-65535)");
+        assert_eq!(
+            parse(70000.into()).unwrap_err(),
+            "70000 is not a port (1-65535)"
+        );
         assert_eq!(parse(0.into()).unwrap_err(), "0 is not a port (1-65535)");
-        assert_eq!(parse((-1).into()).unwrap_err(), "-1 is not a port (1-65535)");
-        assert_eq!(parse("http".into()).unwrap_err(), "\"http\" is not a port (1-65535)");
+        assert_eq!(
+            parse((-1).into()).unwrap_err(),
+            "-1 is not a port (1-65535)"
+        );
+        assert_eq!(
+            parse("http".into()).unwrap_err(),
+            "\"http\" is not a port (1-65535)"
+        );
     }
 }

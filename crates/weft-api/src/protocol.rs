@@ -22,7 +22,12 @@ pub enum Protocol {
 }
 
 impl Protocol {
-    pub const ALL: [Protocol; 4] = [Protocol::Tcp, Protocol::Http, Protocol::Http2, Protocol::Grpc];
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Tcp,
+        Protocol::Http,
+        Protocol::Http2,
+        Protocol::Grpc,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -90,19 +90,36 @@ impl Resource {
     /// Parses and validates one document. Every error names its field path.
     pub fn from_value(value: Value) -> Result<Resource, ValidationErrors> {
         let Value::Object(mut fields) = value else {
-            return Err(FieldError::new("", "a resource must be a mapping with a `type` field").into());
+            return Err(
+                FieldError::new("", "a resource must be a mapping with a `type` field").into(),
+            );
         };
         for meta in META_FIELDS {
             fields.remove(meta);
         }
         let kind = match fields.remove("type") {
-            None => return Err(FieldError::new("type", format!("required (one of {})", kind_list())).into()),
-            Some(Value::String(t)) => Kind::ALL
-                .into_iter()
-                .find(|k| k.as_str() == t)
-                .ok_or_else(|| FieldError::new("type", format!("{t:?} is not a kind (one of {})", kind_list())))?,
+            None => {
+                return Err(
+                    FieldError::new("type", format!("required (one of {})", kind_list())).into(),
+                );
+            }
+            Some(Value::String(t)) => {
+                Kind::ALL
+                    .into_iter()
+                    .find(|k| k.as_str() == t)
+                    .ok_or_else(|| {
+                        FieldError::new(
+                            "type",
+                            format!("{t:?} is not a kind (one of {})", kind_list()),
+                        )
+                    })?
+            }
             Some(other) => {
-                return Err(FieldError::new("type", format!("{other} is not a kind (one of {})", kind_list())).into());
+                return Err(FieldError::new(
+                    "type",
+                    format!("{other} is not a kind (one of {})", kind_list()),
+                )
+                .into());
             }
         };
         let value = Value::Object(fields);

@@ -41,7 +41,10 @@ impl StoredResource {
         if let Value::Object(fields) = &mut v {
             fields.insert("revision".into(), self.meta.revision.into());
             fields.insert("creationTime".into(), rfc3339(self.meta.created).into());
-            fields.insert("modificationTime".into(), rfc3339(self.meta.modified).into());
+            fields.insert(
+                "modificationTime".into(),
+                rfc3339(self.meta.modified).into(),
+            );
         }
         v
     }

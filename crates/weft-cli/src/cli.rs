@@ -10,7 +10,11 @@ pub const DEFAULT_CP_URL: &str = "http://127.0.0.1:5681";
 pub const DEFAULT_CP_DP_URL: &str = "http://127.0.0.1:5678";
 
 #[derive(Debug, Parser)]
-#[command(name = "weft", version, about = "Weft service mesh: control plane, proxy and CLI")]
+#[command(
+    name = "weft",
+    version,
+    about = "Weft service mesh: control plane, proxy and CLI"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

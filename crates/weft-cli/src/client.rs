@@ -31,7 +31,9 @@ impl ApiClient {
             .with_context(|| format!("control-plane URL {base:?} is not a URL"))?;
         match uri.scheme_str() {
             Some("http") => {}
-            Some(other) => bail!("control-plane URL {base:?}: scheme {other:?} is not supported (use http://)"),
+            Some(other) => {
+                bail!("control-plane URL {base:?}: scheme {other:?} is not supported (use http://)")
+            }
             None => bail!("control-plane URL {base:?} needs a scheme, e.g. http://127.0.0.1:5681"),
         }
         let mut connector = HttpConnector::new();
@@ -46,7 +48,11 @@ impl ApiClient {
         decode(path, &body)
     }
 
-    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> anyhow::Result<T> {
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
         let json = serde_json::to_vec(body).context("cannot encode the request")?;
         let body = self.send(Method::POST, path, Some(json)).await?;
         decode(path, &body)
@@ -56,7 +62,12 @@ impl ApiClient {
         self.send(Method::DELETE, path, None).await.map(drop)
     }
 
-    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> anyhow::Result<Bytes> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<Bytes> {
         let uri = format!("{}{}", self.base, path);
         let mut req = Request::builder().method(method.clone()).uri(&uri);
         if body.is_some() {
@@ -83,7 +94,8 @@ impl ApiClient {
 }
 
 fn decode<T: DeserializeOwned>(path: &str, body: &[u8]) -> anyhow::Result<T> {
-    serde_json::from_slice(body).with_context(|| format!("unexpected response from the control plane for {path}"))
+    serde_json::from_slice(body)
+        .with_context(|| format!("unexpected response from the control plane for {path}"))
 }
 
 /// Turns an error response into a message with one line per detail.
@@ -91,7 +103,10 @@ fn api_error(status: StatusCode, body: &[u8]) -> anyhow::Error {
     match serde_json::from_slice::<ErrorBody>(body) {
         Ok(e) if e.details.is_empty() => anyhow::anyhow!("{}", e.error),
         Ok(e) => anyhow::anyhow!("{}\n  {}", e.error, e.details.join("\n  ")),
-        Err(_) => anyhow::anyhow!("control plane answered {status}: {}", String::from_utf8_lossy(body).trim()),
+        Err(_) => anyhow::anyhow!(
+            "control plane answered {status}: {}",
+            String::from_utf8_lossy(body).trim()
+        ),
     }
 }
 
@@ -109,7 +124,9 @@ pub async fn get_text(url: &str) -> anyhow::Result<(StatusCode, String)> {
     let mut connector = HttpConnector::new();
     connector.set_connect_timeout(Some(Duration::from_secs(2)));
     let http: Client<_, Full<Bytes>> = Client::builder(TokioExecutor::new()).build(connector);
-    let uri: Uri = url.parse().with_context(|| format!("{url:?} is not a URL"))?;
+    let uri: Uri = url
+        .parse()
+        .with_context(|| format!("{url:?} is not a URL"))?;
     let call = async {
         let resp = http.get(uri).await?;
         let status = resp.status();

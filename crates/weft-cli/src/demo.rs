@@ -35,7 +35,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     result
 }
 
-async fn start_and_serve(args: &DemoArgs, dir: &std::path::Path, children: &mut Vec<SelfChild>) -> anyhow::Result<()> {
+async fn start_and_serve(
+    args: &DemoArgs,
+    dir: &std::path::Path,
+    children: &mut Vec<SelfChild>,
+) -> anyhow::Result<()> {
     println!("starting the Weft demo (logs in {})", dir.display());
     let store = format!("sqlite:{}", dir.join("store.db").display());
     let cp_args = ["control-plane", "--store", &store, "--startup-grace", "1s"].map(String::from);
@@ -64,17 +68,34 @@ async fn start_and_serve(args: &DemoArgs, dir: &std::path::Path, children: &mut 
     }
 }
 
-async fn start_service(svc: &DemoService, dir: &std::path::Path, children: &mut Vec<SelfChild>) -> anyhow::Result<()> {
-    children.push(SelfChild::spawn(&format!("app-{}", svc.instance), &svc.app_args(), dir)?);
+async fn start_service(
+    svc: &DemoService,
+    dir: &std::path::Path,
+    children: &mut Vec<SelfChild>,
+) -> anyhow::Result<()> {
+    children.push(SelfChild::spawn(
+        &format!("app-{}", svc.instance),
+        &svc.app_args(),
+        dir,
+    )?);
     let dp_file = dir.join(format!("{}.yaml", svc.instance));
-    std::fs::write(&dp_file, svc.dataplane_yaml()).with_context(|| format!("cannot write {}", dp_file.display()))?;
+    std::fs::write(&dp_file, svc.dataplane_yaml())
+        .with_context(|| format!("cannot write {}", dp_file.display()))?;
     let proxy_args = [
         "proxy".to_owned(),
         "--dataplane-file".to_owned(),
         dp_file.display().to_string(),
     ];
-    children.push(SelfChild::spawn(&format!("proxy-{}", svc.instance), &proxy_args, dir)?);
-    wait_ready(children.last_mut(), &format!("http://127.0.0.1:{}/ready", svc.admin_port)).await?;
+    children.push(SelfChild::spawn(
+        &format!("proxy-{}", svc.instance),
+        &proxy_args,
+        dir,
+    )?);
+    wait_ready(
+        children.last_mut(),
+        &format!("http://127.0.0.1:{}/ready", svc.admin_port),
+    )
+    .await?;
     println!(
         "  {:<10} app 127.0.0.1:{}  proxy inbound :{}  admin :{}",
         svc.instance, svc.app_port, svc.inbound_port, svc.admin_port
@@ -84,11 +105,17 @@ async fn start_service(svc: &DemoService, dir: &std::path::Path, children: &mut 
 
 /// Polls `url` until it answers 200, failing early if the process exits.
 async fn wait_ready(child: Option<&mut SelfChild>, url: &str) -> anyhow::Result<()> {
-    let Some(child) = child else { bail!("nothing to wait for") };
+    let Some(child) = child else {
+        bail!("nothing to wait for")
+    };
     let deadline = tokio::time::Instant::now() + READY_TIMEOUT;
     loop {
         if let Some(status) = child.exited() {
-            bail!("{} exited ({status}) before it was ready:\n{}", child.name, child.log_tail(10));
+            bail!(
+                "{} exited ({status}) before it was ready:\n{}",
+                child.name,
+                child.log_tail(10)
+            );
         }
         if let Ok((s, _)) = get_text(url).await
             && s.is_success()
@@ -96,7 +123,11 @@ async fn wait_ready(child: Option<&mut SelfChild>, url: &str) -> anyhow::Result<
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {
-            bail!("{} was not ready within {READY_TIMEOUT:?} ({url}):\n{}", child.name, child.log_tail(10));
+            bail!(
+                "{} was not ready within {READY_TIMEOUT:?} ({url}):\n{}",
+                child.name,
+                child.log_tail(10)
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -140,7 +171,8 @@ struct DemoDir(PathBuf);
 impl DemoDir {
     fn create() -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("weft-demo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         Ok(Self(dir))
     }
 }

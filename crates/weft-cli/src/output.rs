@@ -7,7 +7,11 @@ use serde_json::Value;
 use crate::cli::OutputFormat;
 
 /// Prints values as YAML documents or JSON; `None` means the caller renders a table.
-pub fn print_structured(format: OutputFormat, values: &[Value], single: bool) -> anyhow::Result<Option<()>> {
+pub fn print_structured(
+    format: OutputFormat,
+    values: &[Value],
+    single: bool,
+) -> anyhow::Result<Option<()>> {
     match format {
         OutputFormat::Table => Ok(None),
         OutputFormat::Json => {

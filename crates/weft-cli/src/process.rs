@@ -20,7 +20,8 @@ impl SelfChild {
     pub fn spawn(name: &str, args: &[String], log_dir: &Path) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("cannot find the weft executable")?;
         let log = log_dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).with_context(|| format!("cannot create {}", log.display()))?;
+        let out = std::fs::File::create(&log)
+            .with_context(|| format!("cannot create {}", log.display()))?;
         let err = out.try_clone()?;
         let mut cmd = Command::new(exe);
         cmd.args(args)
@@ -39,7 +40,9 @@ impl SelfChild {
                 Ok(())
             });
         }
-        let child = cmd.spawn().with_context(|| format!("cannot start {name}"))?;
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {name}"))?;
         Ok(Self {
             name: name.to_owned(),
             log,
@@ -61,7 +64,10 @@ impl SelfChild {
                 libc::kill(pid, libc::SIGTERM);
             }
         }
-        if tokio::time::timeout(grace, self.child.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.child.wait())
+            .await
+            .is_err()
+        {
             let _ = self.child.kill().await;
         }
     }

@@ -47,11 +47,11 @@ pub fn compile(
                 .unwrap_or_else(|| LOCALHOST.to_string()),
             port: outbound.port.get().into(),
             service: outbound.service.clone(),
-            protocol: proto::Protocol::from(service_protocol(
-                &dataplane.mesh,
-                &outbound.service,
-                mesh_dataplanes,
-            ))
+            protocol: proto::Protocol::from(
+                service_protocol(&dataplane.mesh, &outbound.service, mesh_dataplanes)
+                    .or(outbound.declared_protocol())
+                    .unwrap_or_default(),
+            )
             .into(),
             endpoints: endpoints(&outbound.service, mesh_dataplanes, &is_online),
         })
@@ -110,16 +110,19 @@ fn endpoints(
 /// The protocol the inbounds of `service` declare. Offline Dataplanes count
 /// too, so an outbound keeps its protocol while no endpoint is left. When
 /// they disagree the proxy can only copy bytes, so the answer is `tcp`.
-fn service_protocol(mesh: &str, service: &str, dataplanes: &[Dataplane]) -> Protocol {
+/// `None` when no Dataplane serves it: the outbound's own declaration decides.
+fn service_protocol(mesh: &str, service: &str, dataplanes: &[Dataplane]) -> Option<Protocol> {
     let declared: BTreeSet<&'static str> = serving(service, dataplanes)
         .map(|(_, inbound)| inbound.protocol().as_str())
         .collect();
     match declared.len() {
-        0 => Protocol::Tcp,
-        1 => declared
-            .first()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_default(),
+        0 => None,
+        1 => Some(
+            declared
+                .first()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or_default(),
+        ),
         _ => {
             tracing::warn!(
                 %mesh,
@@ -127,7 +130,7 @@ fn service_protocol(mesh: &str, service: &str, dataplanes: &[Dataplane]) -> Prot
                 protocols = ?declared,
                 "the inbounds of a service declare different protocols; treating it as tcp"
             );
-            Protocol::Tcp
+            Some(Protocol::Tcp)
         }
     }
 }

@@ -12,7 +12,8 @@ pub struct DataplaneSpec {
     pub inbound_port: u16,
     pub service_port: u16,
     pub admin_port: u16,
-    pub outbounds: Vec<(u16, String)>,
+    /// (port, service, declared protocol)
+    pub outbounds: Vec<(u16, String, Option<String>)>,
     /// Extra tags on the inbound.
     pub tags: Vec<(String, String)>,
 }
@@ -36,7 +37,16 @@ impl DataplaneSpec {
     /// Adds an outbound to `service` on a fresh local port; returns that port.
     pub fn outbound(&mut self, service: &str) -> u16 {
         let port = free_port();
-        self.outbounds.push((port, service.into()));
+        self.outbounds.push((port, service.into(), None));
+        port
+    }
+
+    /// Adds an outbound that declares the protocol to use while no
+    /// instance of `service` is registered; returns its port.
+    pub fn outbound_with_protocol(&mut self, service: &str, protocol: &str) -> u16 {
+        let port = free_port();
+        self.outbounds
+            .push((port, service.into(), Some(protocol.into())));
         port
     }
 
@@ -52,8 +62,11 @@ impl DataplaneSpec {
         );
         if !self.outbounds.is_empty() {
             y.push_str("  outbound:\n");
-            for (port, service) in &self.outbounds {
+            for (port, service, protocol) in &self.outbounds {
                 y.push_str(&format!("    - port: {port}\n      service: {service}\n"));
+                if let Some(p) = protocol {
+                    y.push_str(&format!("      protocol: {p}\n"));
+                }
             }
         }
         y.push_str(&format!("  admin: {{ port: {} }}\n", self.admin_port));

@@ -32,7 +32,10 @@ impl TestMesh {
         if let Err(e) = std::fs::create_dir_all(&dir) {
             panic!("cannot create test dir {}: {e}", dir.display());
         }
-        Self { bin: bin.into(), dir }
+        Self {
+            bin: bin.into(),
+            dir,
+        }
     }
 
     /// Starts a control plane on a SQLite store in the test dir and waits until it is healthy.
@@ -47,7 +50,11 @@ impl TestMesh {
         };
         cp.start().await?;
         let out = self.apply(&cp, "type: Mesh\nname: default\n").await?;
-        anyhow::ensure!(out.status.success(), "cannot create mesh: {}", String::from_utf8_lossy(&out.stderr));
+        anyhow::ensure!(
+            out.status.success(),
+            "cannot create mesh: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         Ok(cp)
     }
 
@@ -65,7 +72,11 @@ impl TestMesh {
     }
 
     /// Runs a CLI verb against `cp`.
-    pub async fn cli(&self, cp: &ControlPlane, args: &[&str]) -> anyhow::Result<std::process::Output> {
+    pub async fn cli(
+        &self,
+        cp: &ControlPlane,
+        args: &[&str],
+    ) -> anyhow::Result<std::process::Output> {
         tokio::process::Command::new(&self.bin)
             .args(args)
             .env("WEFT_CP", cp.api_url())
@@ -75,7 +86,11 @@ impl TestMesh {
     }
 
     /// `weft apply -f -` with `yaml` on standard input.
-    pub async fn apply(&self, cp: &ControlPlane, yaml: &str) -> anyhow::Result<std::process::Output> {
+    pub async fn apply(
+        &self,
+        cp: &ControlPlane,
+        yaml: &str,
+    ) -> anyhow::Result<std::process::Output> {
         use tokio::io::AsyncWriteExt;
         let mut child = tokio::process::Command::new(&self.bin)
             .args(["apply", "-f", "-"])
@@ -130,7 +145,13 @@ impl ControlPlane {
             "--dp-addr".to_owned(),
             format!("127.0.0.1:{}", self.dp_port),
         ];
-        self.process = Some(TestProcess::spawn(&self.bin, "control-plane", &args, &self.dir, &[])?);
+        self.process = Some(TestProcess::spawn(
+            &self.bin,
+            "control-plane",
+            &args,
+            &self.dir,
+            &[],
+        )?);
         let url = format!("{}/healthz", self.api_url());
         wait::until("control plane healthy", READY_TIMEOUT, || async {
             http_get(&url).await.ok().filter(|(s, _)| *s == 200)
@@ -155,7 +176,10 @@ impl ControlPlane {
     }
 
     pub fn log(&self) -> String {
-        self.process.as_ref().map(TestProcess::log_text).unwrap_or_default()
+        self.process
+            .as_ref()
+            .map(TestProcess::log_text)
+            .unwrap_or_default()
     }
 }
 
@@ -185,9 +209,11 @@ impl Proxy {
         let name = format!("proxy-{}", self.spec.name);
         self.process = Some(TestProcess::spawn(&self.bin, &name, &args, &self.dir, &[])?);
         let url = self.admin_url("/ready");
-        wait::until(&format!("proxy {} ready", self.spec.name), READY_TIMEOUT, || async {
-            http_get(&url).await.ok().filter(|(s, _)| *s == 200)
-        })
+        wait::until(
+            &format!("proxy {} ready", self.spec.name),
+            READY_TIMEOUT,
+            || async { http_get(&url).await.ok().filter(|(s, _)| *s == 200) },
+        )
         .await
         .with_context(|| self.log())?;
         Ok(())
@@ -215,7 +241,10 @@ impl Proxy {
     }
 
     pub fn log(&self) -> String {
-        self.process.as_ref().map(TestProcess::log_text).unwrap_or_default()
+        self.process
+            .as_ref()
+            .map(TestProcess::log_text)
+            .unwrap_or_default()
     }
 
     pub fn dir(&self) -> &Path {

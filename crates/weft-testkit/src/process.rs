@@ -20,7 +20,13 @@ pub struct TestProcess {
 
 impl TestProcess {
     /// Starts `bin ARGS...` with output in `dir/NAME.log` (appended, so restarts keep history).
-    pub fn spawn(bin: &Path, name: &str, args: &[String], dir: &Path, env: &[(&str, String)]) -> anyhow::Result<Self> {
+    pub fn spawn(
+        bin: &Path,
+        name: &str,
+        args: &[String],
+        dir: &Path,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<Self> {
         let log = dir.join(format!("{name}.log"));
         let out = std::fs::OpenOptions::new()
             .create(true)
@@ -33,7 +39,10 @@ impl TestProcess {
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .kill_on_drop(true);
         for (k, v) in env {
             cmd.env(k, v);
@@ -48,7 +57,9 @@ impl TestProcess {
                 Ok(())
             });
         }
-        let child = cmd.spawn().with_context(|| format!("cannot start {}", bin.display()))?;
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {}", bin.display()))?;
         Ok(Self {
             name: name.into(),
             log,

@@ -65,7 +65,12 @@ pub async fn http_server(name: &str) -> ServerHandle {
                     let name = name.clone();
                     async move {
                         let head = format!("{name} {} {}\n", req.method(), req.uri().path());
-                        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                        let body = req
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
                         let mut out = head.into_bytes();
                         out.extend_from_slice(&body);
                         let resp = Response::builder()
@@ -105,7 +110,9 @@ pub async fn websocket_echo_server() -> ServerHandle {
     let task = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let Ok(ws) = tokio_tungstenite::accept_async(stream).await else { return };
+                let Ok(ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
                 let (mut tx, mut rx) = ws.split();
                 while let Some(Ok(msg)) = rx.next().await {
                     if msg.is_close() || tx.send(msg).await.is_err() {
@@ -126,7 +133,10 @@ type ReplyStream = Pin<Box<dyn Stream<Item = Result<EchoReply, Status>> + Send>>
 
 #[tonic::async_trait]
 impl Echo for EchoService {
-    async fn unary(&self, req: tonic::Request<EchoRequest>) -> Result<tonic::Response<EchoReply>, Status> {
+    async fn unary(
+        &self,
+        req: tonic::Request<EchoRequest>,
+    ) -> Result<tonic::Response<EchoReply>, Status> {
         let message = req.into_inner().message;
         if message == "fail" {
             return Err(Status::failed_precondition("asked to fail"));

@@ -30,7 +30,9 @@ fn errors_after(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<String> {
 fn the_example_is_valid() {
     let parsed = parse_resources(VALID).unwrap();
     assert_eq!(parsed.len(), 1);
-    let Resource::Dataplane(dp) = &parsed[0] else { panic!("not a dataplane") };
+    let Resource::Dataplane(dp) = &parsed[0] else {
+        panic!("not a dataplane")
+    };
     assert_eq!(dp.networking.inbound[0].service(), "backend");
     assert_eq!(dp.networking.inbound[0].protocol(), crate::Protocol::Http);
 }
@@ -38,29 +40,45 @@ fn the_example_is_valid() {
 #[test]
 fn out_of_range_port_names_path_and_range() {
     let errs = errors_after(|d| d["networking"]["inbound"][0]["port"] = 70000.into());
-    assert_eq!(errs, ["networking.inbound[0].port: 70000 is not a port (1-65535)"]);
+    assert_eq!(
+        errs,
+        ["networking.inbound[0].port: 70000 is not a port (1-65535)"]
+    );
 }
 
 #[test]
 fn second_inbound_port_error_names_its_index() {
     let errs = errors_after(|d| {
-        let second = serde_json::json!({"port": 70000, "servicePort": 8002, "tags": {"service": "b"}});
-        d["networking"]["inbound"].as_array_mut().unwrap().push(second);
+        let second =
+            serde_json::json!({"port": 70000, "servicePort": 8002, "tags": {"service": "b"}});
+        d["networking"]["inbound"]
+            .as_array_mut()
+            .unwrap()
+            .push(second);
     });
-    assert_eq!(errs, ["networking.inbound[1].port: 70000 is not a port (1-65535)"]);
+    assert_eq!(
+        errs,
+        ["networking.inbound[1].port: 70000 is not a port (1-65535)"]
+    );
 }
 
 #[test]
 fn unknown_field_is_rejected_with_its_path() {
     let errs = errors_after(|d| d["networking"]["inbound"][0]["prot"] = 1.into());
     assert_eq!(errs.len(), 1);
-    assert!(errs[0].starts_with("networking.inbound[0].prot: unknown field `prot`, expected one of"), "{errs:?}");
+    assert!(
+        errs[0].starts_with("networking.inbound[0].prot: unknown field `prot`, expected one of"),
+        "{errs:?}"
+    );
 }
 
 #[test]
 fn unknown_top_level_field_is_rejected() {
     let errs = errors_after(|d| d["spec"] = 1.into());
-    assert!(errs[0].starts_with("spec: unknown field `spec`"), "{errs:?}");
+    assert!(
+        errs[0].starts_with("spec: unknown field `spec`"),
+        "{errs:?}"
+    );
 }
 
 #[test]
@@ -93,7 +111,9 @@ fn missing_service_tag_is_rejected() {
     });
     assert_eq!(
         errs,
-        ["networking.inbound[0].tags.service: required (the name of the service this inbound serves)"]
+        [
+            "networking.inbound[0].tags.service: required (the name of the service this inbound serves)"
+        ]
     );
 }
 
@@ -113,14 +133,20 @@ fn bad_address_and_name_are_rejected() {
         d["name"] = "Backend_1".into();
     });
     assert_eq!(errs.len(), 2, "{errs:?}");
-    assert!(errs.iter().any(|e| e.starts_with("name: \"Backend_1\" is not a valid name")));
+    assert!(
+        errs.iter()
+            .any(|e| e.starts_with("name: \"Backend_1\" is not a valid name"))
+    );
     assert!(errs.contains(&"networking.address: \"not-an-ip\" is not an IP address".to_string()));
 }
 
 #[test]
 fn missing_field_is_named() {
     let errs = errors_after(|d| {
-        d["networking"]["inbound"][0].as_object_mut().unwrap().remove("servicePort");
+        d["networking"]["inbound"][0]
+            .as_object_mut()
+            .unwrap()
+            .remove("servicePort");
     });
     assert_eq!(errs, ["networking.inbound[0]: missing field `servicePort`"]);
 }
@@ -128,5 +154,19 @@ fn missing_field_is_named() {
 #[test]
 fn no_inbound_is_rejected() {
     let errs = errors_after(|d| d["networking"]["inbound"] = serde_json::json!([]));
-    assert_eq!(errs, ["networking.inbound: at least one inbound is required"]);
+    assert_eq!(
+        errs,
+        ["networking.inbound: at least one inbound is required"]
+    );
+}
+
+#[test]
+fn outbound_protocol_must_be_known() {
+    let errs = errors_after(|d| d["networking"]["outbound"][0]["protocol"] = "http".into());
+    assert!(errs.is_empty(), "{errs:?}");
+    let errs = errors_after(|d| d["networking"]["outbound"][0]["protocol"] = "smtp".into());
+    assert_eq!(
+        errs,
+        ["networking.outbound[0].protocol: \"smtp\" is not a protocol (tcp, http, http2, grpc)"]
+    );
 }

@@ -13,7 +13,8 @@ use crate::{cli::ApplyArgs, client::ApiClient};
 
 pub async fn run(args: ApplyArgs) -> anyhow::Result<()> {
     let (source, text) = read_input(&args.file)?;
-    let resources = parse_resources(&text).with_context(|| format!("{source}: nothing was applied"))?;
+    let resources =
+        parse_resources(&text).with_context(|| format!("{source}: nothing was applied"))?;
     let client = ApiClient::new(&args.cp.url)?;
     let request = ApplyRequest {
         resources: resources.iter().map(|r| r.to_value()).collect(),
@@ -29,7 +30,11 @@ pub async fn run(args: ApplyArgs) -> anyhow::Result<()> {
             ApplyOutcome::Unchanged => "unchanged",
         };
         match &r.mesh {
-            Some(mesh) => println!("{} {mesh}/{} {outcome}", r.kind.as_str().to_lowercase(), r.name),
+            Some(mesh) => println!(
+                "{} {mesh}/{} {outcome}",
+                r.kind.as_str().to_lowercase(),
+                r.name
+            ),
             None => println!("{} {} {outcome}", r.kind.as_str().to_lowercase(), r.name),
         }
     }
@@ -44,6 +49,7 @@ fn read_input(path: &std::path::Path) -> anyhow::Result<(String, String)> {
             .context("cannot read standard input")?;
         return Ok(("<stdin>".into(), text));
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     Ok((path.display().to_string(), text))
 }

@@ -7,7 +7,9 @@ use crate::{cli::ControlPlaneArgs, shutdown};
 
 pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
     let store = match args.store {
-        Some(s) => s.parse::<StoreUrl>().map_err(|e| anyhow::anyhow!("--store: {e}"))?,
+        Some(s) => s
+            .parse::<StoreUrl>()
+            .map_err(|e| anyhow::anyhow!("--store: {e}"))?,
         None => StoreUrl::Sqlite(weft_control_plane::default_store_path()),
     };
     let config = ControlPlaneConfig {

@@ -21,9 +21,18 @@ pub async fn run(args: GetArgs) -> anyhow::Result<()> {
     let items = match &args.name {
         Some(name) => {
             let mesh = args.mesh.as_deref().unwrap_or("default");
-            vec![client.get::<Value>(&resource_path(kind, mesh, name)).await?]
+            vec![
+                client
+                    .get::<Value>(&resource_path(kind, mesh, name))
+                    .await?,
+            ]
         }
-        None => client.get::<ListResponse>(&list_path(kind, args.mesh.as_deref())).await?.items,
+        None => {
+            client
+                .get::<ListResponse>(&list_path(kind, args.mesh.as_deref()))
+                .await?
+                .items
+        }
     };
     if print_structured(args.output, &items, args.name.is_some())?.is_some() {
         return Ok(());
@@ -48,17 +57,27 @@ fn list_path(kind: Kind, mesh: Option<&str>) -> String {
 }
 
 fn text(v: &Value, field: &str) -> String {
-    v.get(field).and_then(Value::as_str).unwrap_or("-").to_owned()
+    v.get(field)
+        .and_then(Value::as_str)
+        .unwrap_or("-")
+        .to_owned()
 }
 
 async fn mesh_table(client: &ApiClient, meshes: &[Value]) -> Table {
     // Counting is a convenience: a failure leaves the column blank rather than failing `get`.
-    let dataplanes = client.get::<ListResponse>("/dataplanes").await.map(|l| l.items).ok();
+    let dataplanes = client
+        .get::<ListResponse>("/dataplanes")
+        .await
+        .map(|l| l.items)
+        .ok();
     let mut table = Table::new(&["NAME", "DATAPLANES", "AGE"]);
     for m in meshes {
         let name = text(m, "name");
         let count = dataplanes.as_ref().map_or("-".to_owned(), |dps| {
-            dps.iter().filter(|d| text(d, "mesh") == name).count().to_string()
+            dps.iter()
+                .filter(|d| text(d, "mesh") == name)
+                .count()
+                .to_string()
         });
         table.row(vec![name, count, age(m)]);
     }
@@ -73,7 +92,11 @@ async fn dataplane_table(client: &ApiClient, dataplanes: &[Value], mesh: Option<
     let statuses: HashMap<(String, String), bool> = client
         .get::<Vec<DataplaneStatus>>(&path)
         .await
-        .map(|list| list.into_iter().map(|s| ((s.mesh, s.name), s.online)).collect())
+        .map(|list| {
+            list.into_iter()
+                .map(|s| ((s.mesh, s.name), s.online))
+                .collect()
+        })
         .unwrap_or_default();
     let mut table = Table::new(&["MESH", "NAME", "ADDRESS", "SERVICES", "STATUS", "AGE"]);
     for dp in dataplanes {
@@ -100,7 +123,14 @@ async fn dataplane_table(client: &ApiClient, dataplanes: &[Value], mesh: Option<
                     .join(",")
             })
             .unwrap_or_default();
-        table.row(vec![key.0, key.1, address, services, status.into(), age(dp)]);
+        table.row(vec![
+            key.0,
+            key.1,
+            address,
+            services,
+            status.into(),
+            age(dp),
+        ]);
     }
     table
 }

@@ -29,7 +29,10 @@ pub async fn run(args: InspectArgs) -> anyhow::Result<()> {
 fn render(s: &DataplaneStatus) -> String {
     let opt = |v: Option<u64>| v.map_or("none".to_owned(), |v| v.to_string());
     let state = if s.online {
-        format!("online (since {})", s.connected_since.as_deref().unwrap_or("?"))
+        format!(
+            "online (since {})",
+            s.connected_since.as_deref().unwrap_or("?")
+        )
     } else {
         match &s.disconnected_at {
             Some(t) => format!("offline (since {t})"),
@@ -38,8 +41,12 @@ fn render(s: &DataplaneStatus) -> String {
     };
     let mut out = format!("Dataplane:      {}/{}\n", s.mesh, s.name);
     out += &format!("Status:         {state}\n");
-    out += &format!("Proxy version:  {}\n", s.proxy_version.as_deref().unwrap_or("-"));
-    let in_sync = s.config_version_sent.is_some() && s.config_version_sent == s.config_version_acked;
+    out += &format!(
+        "Proxy version:  {}\n",
+        s.proxy_version.as_deref().unwrap_or("-")
+    );
+    let in_sync =
+        s.config_version_sent.is_some() && s.config_version_sent == s.config_version_acked;
     out += &format!(
         "Config:         sent {}, acknowledged {}{}\n",
         opt(s.config_version_sent),
@@ -65,7 +72,12 @@ fn render(s: &DataplaneStatus) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        table.row(vec![format!("  {}", o.port), o.service.clone(), o.protocol.to_string(), endpoints]);
+        table.row(vec![
+            format!("  {}", o.port),
+            o.service.clone(),
+            o.protocol.to_string(),
+            endpoints,
+        ]);
     }
     out + &table.render()
 }

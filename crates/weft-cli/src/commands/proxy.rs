@@ -8,12 +8,20 @@ use crate::{cli::ProxyArgs, shutdown};
 
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let path = &args.dataplane_file;
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     let mut resources = parse_resources(&text).with_context(|| format!("{}", path.display()))?;
     let dataplane = match (resources.len(), resources.pop()) {
         (1, Some(Resource::Dataplane(dp))) => dp,
-        (1, Some(other)) => bail!("{}: expected a Dataplane, found a {}", path.display(), other.kind()),
-        (n, _) => bail!("{}: expected exactly one Dataplane document, found {n}", path.display()),
+        (1, Some(other)) => bail!(
+            "{}: expected a Dataplane, found a {}",
+            path.display(),
+            other.kind()
+        ),
+        (n, _) => bail!(
+            "{}: expected exactly one Dataplane document, found {n}",
+            path.display()
+        ),
     };
     let control_plane = with_scheme(&args.cp);
     let options = ProxyOptions {

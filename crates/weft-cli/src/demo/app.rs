@@ -41,7 +41,10 @@ pub async fn run(args: DemoAppArgs) -> anyhow::Result<()> {
     }
 }
 
-async fn handle(app: std::sync::Arc<DemoAppArgs>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    app: std::sync::Arc<DemoAppArgs>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let mut body = json!({ "service": app.name, "path": req.uri().path() });
     let mut status = StatusCode::OK;
     if let Some(url) = &app.call {

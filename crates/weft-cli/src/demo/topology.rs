@@ -18,10 +18,38 @@ pub struct DemoService {
 
 /// Started in this order: callees before callers.
 pub const DEMO_SERVICES: &[DemoService] = &[
-    DemoService { service: "store", instance: "store-1", app_port: 8084, inbound_port: 20004, admin_port: 9904, calls: None },
-    DemoService { service: "backend", instance: "backend-1", app_port: 8082, inbound_port: 20002, admin_port: 9902, calls: Some(("store", 30003)) },
-    DemoService { service: "backend", instance: "backend-2", app_port: 8083, inbound_port: 20003, admin_port: 9903, calls: Some(("store", 30004)) },
-    DemoService { service: "frontend", instance: "frontend-1", app_port: 8081, inbound_port: 20001, admin_port: 9901, calls: Some(("backend", 30002)) },
+    DemoService {
+        service: "store",
+        instance: "store-1",
+        app_port: 8084,
+        inbound_port: 20004,
+        admin_port: 9904,
+        calls: None,
+    },
+    DemoService {
+        service: "backend",
+        instance: "backend-1",
+        app_port: 8082,
+        inbound_port: 20002,
+        admin_port: 9902,
+        calls: Some(("store", 30003)),
+    },
+    DemoService {
+        service: "backend",
+        instance: "backend-2",
+        app_port: 8083,
+        inbound_port: 20003,
+        admin_port: 9903,
+        calls: Some(("store", 30004)),
+    },
+    DemoService {
+        service: "frontend",
+        instance: "frontend-1",
+        app_port: 8081,
+        inbound_port: 20001,
+        admin_port: 9901,
+        calls: Some(("backend", 30002)),
+    },
 ];
 
 impl DemoService {
@@ -42,7 +70,9 @@ impl DemoService {
 
     pub fn dataplane_yaml(&self) -> String {
         let outbound = match self.calls {
-            Some((service, port)) => format!("  outbound:\n    - port: {port}\n      service: {service}\n"),
+            Some((service, port)) => format!(
+                "  outbound:\n    - port: {port}\n      service: {service}\n      protocol: http\n"
+            ),
             None => String::new(),
         };
         format!(

@@ -52,6 +52,9 @@ mod tests {
         let mut t = Table::new(&["NAME", "AGE"]);
         t.row(vec!["a-long-name".into(), "5s".into()]);
         t.row(vec!["b".into(), "10m".into()]);
-        assert_eq!(t.render(), "NAME         AGE\na-long-name  5s\nb            10m\n");
+        assert_eq!(
+            t.render(),
+            "NAME         AGE\na-long-name  5s\nb            10m\n"
+        );
     }
 }

@@ -219,3 +219,25 @@ fn output_is_deterministic() {
     assert_eq!(first, second, "input order does not matter");
     assert_eq!(first, compile(&web, &dps, all_online));
 }
+
+#[test]
+fn the_outbound_declares_the_protocol_of_a_service_nobody_serves_yet() {
+    let web = caller(json!([
+        {"port": 30001, "service": "backend", "protocol": "http"},
+        {"port": 30002, "service": "store"},
+    ]));
+    let config = compile(&web, std::slice::from_ref(&web), all_online);
+    assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Http);
+    assert_eq!(config.outbounds[1].protocol(), proto::Protocol::Tcp);
+}
+
+#[test]
+fn the_services_own_protocol_wins_over_the_outbounds() {
+    let web = caller(json!([{"port": 30001, "service": "backend", "protocol": "http"}]));
+    let dps = vec![
+        web.clone(),
+        server("backend-a", "10.0.0.11", "backend", 20010, Some("grpc")),
+    ];
+    let config = compile(&web, &dps, all_online);
+    assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Grpc);
+}
