@@ -137,9 +137,24 @@ async fn drive_traffic() -> anyhow::Result<()> {
     println!("\nsending 4 requests to the frontend through its proxy ({ENTRY_URL}):");
     for _ in 0..4 {
         let (status, body) = get_text(ENTRY_URL).await?;
-        println!("  {status}  {}", body.trim());
+        println!("  {status}  {}", request_path(&body));
+        println!("       {}", body.trim());
     }
     Ok(())
+}
+
+/// `frontend-1 → backend-2 → store-1`: the services a demo response passed through.
+fn request_path(body: &str) -> String {
+    let mut hops = Vec::new();
+    let mut node = serde_json::from_str::<serde_json::Value>(body).ok();
+    while let Some(n) = node {
+        match n.get("service").and_then(|s| s.as_str()) {
+            Some(s) => hops.push(s.to_owned()),
+            None => break,
+        }
+        node = n.get("downstream").cloned();
+    }
+    hops.join(" → ")
 }
 
 fn print_next_steps() {

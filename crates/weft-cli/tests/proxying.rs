@@ -303,3 +303,76 @@ async fn no_endpoints_means_prompt_503_or_closed_connection() {
         .expect("closed at once, not hanging");
     assert!(matches!(n, Ok(0) | Err(_)), "connection closed: {n:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_prior_knowledge_with_curl() {
+    let mesh = TestMesh::new(BIN);
+    let cp = mesh.control_plane().await.unwrap();
+    let app = servers::http_server("h2-app").await;
+    let (_caller, _backend, port) = pair(&mesh, &cp, "http2", app.port).await;
+    let url = format!("http://127.0.0.1:{port}/h2");
+    let out = wait::until("HTTP/2 route", Duration::from_secs(10), || async {
+        let (out, _) = curl(&["--http2-prior-knowledge", "-i", "-d", "payload", &url]).await;
+        out.starts_with("HTTP/2 200").then_some(out)
+    })
+    .await
+    .unwrap();
+    assert!(out.ends_with("h2-app POST /h2\npayload"), "{out}");
+}
+
+/// Bytes that are not HTTP (or not gRPC) get an error or a closed
+/// connection; a peer that stalls mid-frame blocks nobody else; and every
+/// listener keeps serving afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_bytes_on_every_listener_break_nothing() {
+    let mesh = TestMesh::new(BIN);
+    let cp = mesh.control_plane().await.unwrap();
+    let app = servers::http_server("app").await;
+    let (mut caller, mut backend, port) = pair(&mesh, &cp, "http", app.port).await;
+    let url = format!("http://127.0.0.1:{port}/");
+    wait_for_route(&url).await;
+    let targets = [
+        port,
+        backend.spec.inbound_port,
+        caller.spec.admin_port,
+        cp.api_port,
+        cp.dp_port,
+    ];
+    let malformed: &[&[u8]] = &[
+        b"\x00\xff\x13garbage\r\n\r\n",
+        b"GET / HTTP/9.9\r\n\r\n",
+        &[0x16, 0x03, 0x01, 0x00, 0x05, 1, 2, 3, 4, 5],
+    ];
+    let truncated_h2 = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x09\x00";
+    let mut stalled = Vec::new();
+    for target in targets {
+        for bytes in malformed {
+            let mut s = tokio::net::TcpStream::connect(("127.0.0.1", target))
+                .await
+                .unwrap();
+            let _ = s.write_all(bytes).await;
+            let mut sink = Vec::new();
+            let read =
+                tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut sink)).await;
+            assert!(
+                read.is_ok(),
+                "port {target} kept a malformed connection open: {bytes:?}"
+            );
+        }
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", target))
+            .await
+            .unwrap();
+        s.write_all(truncated_h2).await.unwrap();
+        stalled.push(s);
+    }
+    // The stalled connections are still open while everything else works.
+    assert!(
+        caller.is_running() && backend.is_running(),
+        "proxies survived"
+    );
+    let (status, body) = servers::http_get(&url).await.unwrap();
+    assert_eq!((status, body.as_str()), (200, "app GET /\n"));
+    let out = mesh.cli(&cp, &["get", "meshes"]).await.unwrap();
+    assert!(out.status.success());
+    drop(stalled);
+}

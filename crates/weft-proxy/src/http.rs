@@ -30,6 +30,11 @@ pub type RequestBody = Either<Incoming, Empty<Bytes>>;
 /// message the proxy wrote itself.
 pub type ResponseBody = Either<Incoming, Full<Bytes>>;
 
+/// How often an idle HTTP/2 peer is pinged, and how long it has to answer
+/// before its connection is closed.
+const H2_KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(20);
+const H2_KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Serves HTTP/1.1 and HTTP/2 (told apart by the HTTP/2 preface) on one
 /// accepted connection until the peer closes it.
 ///
@@ -44,7 +49,11 @@ where
     // The timers enable hyper's header-read timeout (HTTP/1.1) and
     // keep-alive pings (HTTP/2): a silent peer must not hold a task forever.
     builder.http1().timer(TokioTimer::new());
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(H2_KEEPALIVE_INTERVAL))
+        .keep_alive_timeout(H2_KEEPALIVE_TIMEOUT);
     let service = hyper::service::service_fn(move |req| {
         let response = handler(req);
         async move { Ok::<_, Infallible>(response.await) }

@@ -227,6 +227,11 @@ impl Proxy {
         }
     }
 
+    /// Whether the proxy process is still running (it did not crash).
+    pub fn is_running(&mut self) -> bool {
+        self.process.as_mut().is_some_and(TestProcess::is_running)
+    }
+
     /// SIGKILL: the proxy vanishes without deregistering.
     pub async fn kill(&mut self) {
         if let Some(p) = &mut self.process {
