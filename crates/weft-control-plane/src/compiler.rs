@@ -62,6 +62,7 @@ pub fn compile(
         dataplane: dataplane.name.clone(),
         inbounds,
         outbounds,
+        mtls: None,
     }
 }
 

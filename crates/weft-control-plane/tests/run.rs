@@ -86,6 +86,7 @@ async fn serves_and_stops_gracefully_with_a_proxy_connected() {
             dataplane_json: dataplane.to_string(),
             proxy_version: "test".into(),
             running_version: 0,
+            token: String::new(),
         })),
     })
     .await

@@ -105,6 +105,7 @@ impl Agent {
             dataplane_json: self.dataplane_json.clone(),
             proxy_version: VERSION.to_owned(),
             running_version: status.running_version(),
+            token: String::new(),
         });
         if replies
             .send(ProxyMessage { kind: Some(hello) })
@@ -185,6 +186,7 @@ impl Agent {
         let request = DeregisterRequest {
             mesh: self.mesh.clone(),
             name: self.name.clone(),
+            token: String::new(),
         };
         DataplaneDiscoveryClient::new(channel)
             .deregister(request)

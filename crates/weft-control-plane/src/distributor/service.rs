@@ -128,11 +128,20 @@ impl DataplaneDiscovery for DiscoveryService {
         Ok(Response::new(Box::pin(configs)))
     }
 
+    async fn issue_certificate(
+        &self,
+        _request: Request<weft_api::proto::CertificateRequest>,
+    ) -> Result<Response<weft_api::proto::CertificateResponse>, Status> {
+        Err(Status::unimplemented(
+            "this control plane does not issue certificates yet",
+        ))
+    }
+
     async fn deregister(
         &self,
         request: Request<DeregisterRequest>,
     ) -> Result<Response<DeregisterResponse>, Status> {
-        let DeregisterRequest { mesh, name } = request.into_inner();
+        let DeregisterRequest { mesh, name, .. } = request.into_inner();
         if mesh.is_empty() || name.is_empty() {
             return Err(Status::invalid_argument("mesh and name are required"));
         }

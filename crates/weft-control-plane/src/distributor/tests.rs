@@ -114,6 +114,7 @@ fn hello(dataplane: serde_json::Value) -> ProxyMessage {
             dataplane_json: dataplane.to_string(),
             proxy_version: "0.1.0-test".into(),
             running_version: 0,
+            token: String::new(),
         })),
     }
 }

@@ -108,6 +108,7 @@ fn push_replaces_what_the_proxy_has_not_read() {
     let (id, mut rx) = connect(&s, "web");
     for version in [1, 2, 3] {
         let config = proto::ProxyConfig {
+            mtls: None,
             version,
             ..Default::default()
         };
@@ -132,6 +133,7 @@ fn status_shows_what_was_sent_acked_and_rejected() {
     let s = Sessions::new([]);
     let (id, _rx) = connect(&s, "web");
     let config = proto::ProxyConfig {
+        mtls: None,
         version: 42,
         mesh: "default".into(),
         dataplane: "web".into(),

@@ -91,6 +91,13 @@ impl FakeControlPlane {
 
 #[tonic::async_trait]
 impl DataplaneDiscovery for Service {
+    async fn issue_certificate(
+        &self,
+        _request: tonic::Request<weft_api::proto::CertificateRequest>,
+    ) -> Result<tonic::Response<weft_api::proto::CertificateResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not needed by these tests"))
+    }
+
     type StreamStream = ReceiverStream<Result<ProxyConfig, Status>>;
 
     async fn stream(

@@ -39,6 +39,7 @@ fn dataplane(name: &str, admin: SocketAddr) -> Dataplane {
 /// A config for `web-1` with one TCP outbound on `listen`.
 fn config(version: u64, listen: SocketAddr) -> proto::ProxyConfig {
     proto::ProxyConfig {
+        mtls: None,
         version,
         mesh: "default".into(),
         dataplane: "web-1".into(),

@@ -94,6 +94,7 @@ async fn deregister_deletes_the_dataplane_everywhere() {
         .await;
 
     let request = DeregisterRequest {
+        token: String::new(),
         mesh: "default".into(),
         name: "backend-a".into(),
     };
