@@ -46,13 +46,38 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     for name in HOP_BY_HOP {
         headers.remove(name);
     }
-    if headers.get(TE).is_some_and(|te| te != "trailers") {
-        headers.remove(TE);
-    }
+    keep_only_te_trailers(headers);
     if keep_upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
     } else {
         headers.remove(UPGRADE);
+    }
+}
+
+/// HTTP/2 allows `TE` only as `trailers`, and other codings are hop-by-hop:
+/// any `trailers` token (in any of several lines, any case) becomes one
+/// `te: trailers`; anything else is dropped.
+fn keep_only_te_trailers(headers: &mut HeaderMap) {
+    let mut lines = headers.get_all(TE).iter();
+    let Some(first) = lines.next() else { return };
+    if first == "trailers" && lines.next().is_none() {
+        return;
+    }
+    let wants_trailers = headers
+        .get_all(TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("trailers")
+        });
+    headers.remove(TE);
+    if wants_trailers {
+        headers.insert(TE, HeaderValue::from_static("trailers"));
     }
 }
 
@@ -74,6 +99,21 @@ fn remove_named(headers: &mut HeaderMap, connection: &HeaderValue, keep_upgrade:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn te_keeps_only_trailers_across_lines_and_case() {
+        let mut h = HeaderMap::new();
+        h.append(TE, HeaderValue::from_static("Trailers"));
+        h.append(TE, HeaderValue::from_static("gzip"));
+        strip_hop_by_hop(&mut h, false);
+        let te: Vec<_> = h.get_all(TE).iter().collect();
+        assert_eq!(te, ["trailers"]);
+
+        let mut h = HeaderMap::new();
+        h.append(TE, HeaderValue::from_static("gzip, deflate;q=0.5"));
+        strip_hop_by_hop(&mut h, false);
+        assert!(h.get(TE).is_none());
+    }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
