@@ -34,6 +34,9 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Show what the control plane knows about a running proxy.
     Inspect(InspectArgs),
+    /// Issue and revoke dataplane tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Start a control plane, three demo services and their proxies on this host.
     Demo(DemoArgs),
     /// A small HTTP service used by `weft demo` (and handy for trying the mesh).
@@ -139,6 +142,44 @@ pub struct InspectArgs {
     pub mesh: String,
     #[arg(short, long, value_enum, default_value_t)]
     pub output: OutputFormat,
+    #[command(flatten)]
+    pub cp: CpArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Print a signed token that lets a proxy register as the given services.
+    Dataplane(TokenDataplaneArgs),
+    /// Revoke one token (by its id, or the token itself): proxies using it are refused.
+    Revoke(TokenRevokeArgs),
+    /// Replace the signing key: every token issued so far stops working.
+    RotateSigningKey(CpOnlyArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenDataplaneArgs {
+    #[arg(long, default_value = "default")]
+    pub mesh: String,
+    /// A service the proxy may serve; repeat for several.
+    #[arg(long = "service", required = true)]
+    pub services: Vec<String>,
+    /// How long the token is valid, e.g. `24h`, `30d`.
+    #[arg(long, default_value = "24h")]
+    pub valid_for: String,
+    #[command(flatten)]
+    pub cp: CpArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TokenRevokeArgs {
+    /// The token's id (`jti`) or the token itself.
+    pub token: String,
+    #[command(flatten)]
+    pub cp: CpArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CpOnlyArgs {
     #[command(flatten)]
     pub cp: CpArgs,
 }
