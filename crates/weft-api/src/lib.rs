@@ -12,6 +12,7 @@ pub mod port;
 pub mod protocol;
 pub mod resource;
 pub mod rest;
+pub mod token;
 
 /// Generated code for the proxy ↔ control-plane stream (`proto/dataplane.proto`).
 #[allow(clippy::all, missing_docs)]
@@ -22,7 +23,7 @@ pub mod proto {
 pub use dataplane::Dataplane;
 pub use error::{FieldError, ValidationErrors};
 pub use kind::Kind;
-pub use mesh::Mesh;
+pub use mesh::{Mesh, MtlsMode};
 pub use port::Port;
 pub use protocol::Protocol;
 pub use resource::{Resource, ResourceKey};

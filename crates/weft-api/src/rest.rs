@@ -7,6 +7,11 @@
 //! * `GET /{kinds}` lists a mesh-scoped kind across every mesh
 //! * `POST /apply`: several resources in one transaction
 //! * `GET /status/dataplanes[?mesh=M]`, `GET /meshes/{mesh}/dataplanes/{name}/status`
+//! * `GET /meshes/{mesh}/ca`: the mesh CA's certificate ([`MeshCaResponse`])
+//! * `POST /tokens/dataplane` ([`DataplaneTokenRequest`] → [`DataplaneTokenResponse`]),
+//!   `POST /tokens/revoke` ([`RevokeTokenRequest`] → [`TokenInfo`]),
+//!   `GET /tokens/revoked` ([`TokenList`]),
+//!   `POST /tokens/signing-key/rotate` (→ [`SigningKeyInfo`])
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -152,4 +157,77 @@ pub struct EndpointStatus {
     pub dataplane: String,
     pub address: String,
     pub port: u16,
+}
+
+/// `POST /tokens/dataplane`: a token for proxies of `mesh` serving `services`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DataplaneTokenRequest {
+    pub mesh: String,
+    pub services: Vec<String>,
+    /// A humantime duration (`24h`, `30d`); default 24h, at most 365d.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub valid_for: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DataplaneTokenResponse {
+    /// `weft1.<claims>.<signature>`: give it to the proxy.
+    pub token: String,
+    /// The token's `jti`: what `POST /tokens/revoke` takes.
+    pub id: String,
+    /// RFC 3339.
+    pub expires_at: String,
+}
+
+/// `POST /tokens/revoke`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeTokenRequest {
+    pub id: String,
+}
+
+/// What the control plane records about a token it issued (never the token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenInfo {
+    pub id: String,
+    pub mesh: String,
+    pub services: Vec<String>,
+    /// Id of the key that signed it.
+    pub kid: String,
+    /// RFC 3339.
+    pub issued_at: String,
+    /// RFC 3339.
+    pub expires_at: String,
+    /// RFC 3339; absent unless revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<String>,
+}
+
+/// `GET /tokens/revoked`, newest revocation first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenList {
+    pub items: Vec<TokenInfo>,
+}
+
+/// `POST /tokens/signing-key/rotate`: the new key (its public half only).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SigningKeyInfo {
+    pub kid: String,
+    /// RFC 3339.
+    pub created_at: String,
+}
+
+/// `GET /meshes/{mesh}/ca`: the public certificate of the CA that signs the
+/// mesh's workload certificates (the private key is never served).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MeshCaResponse {
+    /// The issuing CA certificate, then any intermediates, then the root.
+    pub certificate_pem: String,
+    /// RFC 3339 expiry of the issuing CA certificate.
+    pub not_after: String,
 }
