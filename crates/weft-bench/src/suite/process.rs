@@ -1,0 +1,224 @@
+//! Child processes of the harness: output to a log file, optionally pinned
+//! to CPUs with `taskset` (which execs, so the pid is the program's), and
+//! killed when dropped. `bench/run` also kills the whole process group on
+//! exit, Ctrl-C or failure, so nothing outlives a run.
+
+use std::{
+    collections::HashSet,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::Stdio,
+    sync::{Mutex, OnceLock},
+    time::Duration,
+};
+
+use anyhow::Context;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    net::TcpStream,
+    process::{Child, ChildStdout, Command},
+};
+
+/// A running child process.
+#[derive(Debug)]
+pub struct Proc {
+    pub name: String,
+    pub pid: u32,
+    pub log: PathBuf,
+    child: Child,
+}
+
+/// How to start one.
+#[derive(Debug, Clone)]
+pub struct Spawn<'a> {
+    pub name: &'a str,
+    pub program: &'a Path,
+    pub args: Vec<String>,
+    /// `taskset -c CPUS`, if set.
+    pub cpus: Option<&'a str>,
+    pub log_dir: &'a Path,
+    pub env: Vec<(&'a str, String)>,
+    /// Keep stdout as a pipe (read with [`Proc::stdout`]) instead of the log.
+    pub pipe_stdout: bool,
+    /// Give the child a stdin pipe (closing it tells `hold` to stop).
+    pub pipe_stdin: bool,
+}
+
+impl<'a> Spawn<'a> {
+    pub fn new(name: &'a str, program: &'a Path, log_dir: &'a Path) -> Self {
+        Self {
+            name,
+            program,
+            args: Vec::new(),
+            cpus: None,
+            log_dir,
+            env: Vec::new(),
+            pipe_stdout: false,
+            pipe_stdin: false,
+        }
+    }
+
+    pub fn args<S: ToString>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.args.extend(args.into_iter().map(|a| a.to_string()));
+        self
+    }
+
+    pub fn cpus(mut self, cpus: Option<&'a str>) -> Self {
+        self.cpus = cpus;
+        self
+    }
+
+    pub fn env(mut self, key: &'a str, value: impl Into<String>) -> Self {
+        self.env.push((key, value.into()));
+        self
+    }
+
+    pub fn pipe_stdout(mut self) -> Self {
+        self.pipe_stdout = true;
+        self
+    }
+
+    pub fn pipe_stdin(mut self) -> Self {
+        self.pipe_stdin = true;
+        self
+    }
+
+    pub fn start(self) -> anyhow::Result<Proc> {
+        std::fs::create_dir_all(self.log_dir)?;
+        let log = self.log_dir.join(format!("{}.log", self.name));
+        let out =
+            std::fs::File::create(&log).with_context(|| format!("create {}", log.display()))?;
+        let err = out.try_clone()?;
+        let mut cmd = match self.cpus {
+            Some(cpus) => {
+                let mut c = Command::new("taskset");
+                c.arg("-c").arg(cpus).arg(self.program);
+                c
+            }
+            None => Command::new(self.program),
+        };
+        cmd.args(&self.args)
+            .stderr(err)
+            .kill_on_drop(true)
+            .stdin(if self.pipe_stdin {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
+        if self.pipe_stdout {
+            cmd.stdout(Stdio::piped());
+        } else {
+            cmd.stdout(out);
+        }
+        for (k, v) in self.env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("cannot start {}", self.program.display()))?;
+        let pid = child.id().context("the child has no pid")?;
+        Ok(Proc {
+            name: self.name.to_owned(),
+            pid,
+            log,
+            child,
+        })
+    }
+}
+
+impl Proc {
+    /// The stdout pipe (once), if started with `pipe_stdout`.
+    pub fn stdout(&mut self) -> Option<BufReader<ChildStdout>> {
+        self.child.stdout.take().map(BufReader::new)
+    }
+
+    /// Closes the child's stdin, if it had a pipe.
+    pub fn close_stdin(&mut self) {
+        self.child.stdin.take();
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the exit (up to `timeout`), then kills.
+    pub async fn wait_or_kill(&mut self, timeout: Duration) {
+        if tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+
+    pub async fn kill(&mut self) {
+        let _ = self.child.kill().await;
+    }
+
+    /// The last lines of the log, for error messages.
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+}
+
+/// Reads stdout lines until one starts with `prefix`; that line.
+pub async fn wait_line(
+    out: &mut BufReader<ChildStdout>,
+    prefix: &str,
+    timeout: Duration,
+) -> anyhow::Result<String> {
+    let read = async {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            anyhow::ensure!(
+                out.read_line(&mut line).await? > 0,
+                "exited before printing {prefix:?}"
+            );
+            if line.starts_with(prefix) {
+                return Ok(line.trim_end().to_owned());
+            }
+        }
+    };
+    tokio::time::timeout(timeout, read)
+        .await
+        .with_context(|| format!("no {prefix:?} line within {timeout:?}"))?
+}
+
+/// Waits until `addr` accepts TCP connections.
+pub async fn wait_port(addr: SocketAddr, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "{addr} did not accept connections within {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A loopback port that was free a moment ago and that this process has
+/// not handed out before.
+pub fn free_port() -> u16 {
+    static GIVEN: OnceLock<Mutex<HashSet<u16>>> = OnceLock::new();
+    let given = GIVEN.get_or_init(Default::default);
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_or(0, |a| a.port());
+        let mut set = given.lock().unwrap_or_else(|p| p.into_inner());
+        if port != 0 && set.insert(port) {
+            return port;
+        }
+    }
+}
+
+/// `127.0.0.1:port`.
+pub fn local(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
