@@ -1,7 +1,8 @@
-//! The proxy's admin server: `GET /ready` for readiness probes and
-//! `GET /config` for the config being run, as JSON. Anything else is 404.
+//! The proxy's admin server: `GET /ready` for readiness probes,
+//! `GET /config` for the config being run, as JSON, and `GET /metrics`
+//! for counters in the Prometheus text format. Anything else is 404.
 
-use std::{future::Future, net::SocketAddr, sync::Arc};
+use std::{fmt::Write as _, future::Future, net::SocketAddr, sync::Arc, time::UNIX_EPOCH};
 
 use anyhow::Context as _;
 use axum::{
@@ -14,12 +15,10 @@ use axum::{
 use tokio::net::TcpListener;
 use weft_api::dataplane::Admin;
 
-use crate::status::Status;
-
-/// `/ready` before the first config is applied.
-pub const NOT_READY: &str = "not ready: no config from the control plane yet";
-/// `/ready` once shutdown started.
-pub const SHUTTING_DOWN: &str = "not ready: shutting down";
+use crate::{
+    status::{NOT_READY, Status},
+    tls::stats::TlsStats,
+};
 
 /// Binds the admin address of a (validated) Dataplane.
 pub async fn bind(admin: &Admin) -> anyhow::Result<TcpListener> {
@@ -50,19 +49,80 @@ pub fn router(status: Arc<Status>) -> Router {
     Router::new()
         .route("/ready", get(ready))
         .route("/config", get(config))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(not_found)
         .with_state(status)
 }
 
 async fn ready(State(status): State<Arc<Status>>) -> (StatusCode, &'static str) {
-    if status.is_draining() {
-        (StatusCode::SERVICE_UNAVAILABLE, SHUTTING_DOWN)
-    } else if status.config().is_some() {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, NOT_READY)
+    match status.readiness() {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
     }
+}
+
+/// mTLS counters, and when the current certificate expires.
+async fn metrics(State(status): State<Arc<Status>>) -> String {
+    let identity = status.identity();
+    let stats = identity.stats();
+    let counters = [
+        (
+            "weft_tls_inbound_mtls_connections_total",
+            "Inbound connections accepted with mTLS.",
+            &stats.inbound_mtls,
+        ),
+        (
+            "weft_tls_inbound_plaintext_connections_total",
+            "Inbound connections served in plaintext.",
+            &stats.inbound_plaintext,
+        ),
+        (
+            "weft_tls_plaintext_refused_total",
+            "Plaintext connections refused because mTLS is strict.",
+            &stats.plaintext_refused,
+        ),
+        (
+            "weft_tls_inbound_handshake_failures_total",
+            "Inbound TLS handshakes that failed.",
+            &stats.inbound_handshake_failures,
+        ),
+        (
+            "weft_tls_outbound_handshake_failures_total",
+            "Outbound TLS handshakes that failed.",
+            &stats.outbound_handshake_failures,
+        ),
+        (
+            "weft_tls_certificates_issued_total",
+            "Workload certificates obtained.",
+            &stats.certificates_issued,
+        ),
+        (
+            "weft_tls_certificate_failures_total",
+            "Workload certificate requests that failed.",
+            &stats.certificate_failures,
+        ),
+    ];
+    let mut text = String::new();
+    for (name, help, counter) in counters {
+        let _ = write!(
+            text,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
+            TlsStats::get(counter)
+        );
+    }
+    if let Some(credentials) = identity.credentials() {
+        let not_after = credentials
+            .not_after
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let name = "weft_tls_certificate_expiry_timestamp_seconds";
+        let _ = write!(
+            text,
+            "# HELP {name} When the workload certificate expires (UNIX time).\n# TYPE {name} gauge\n{name} {not_after}\n"
+        );
+    }
+    text
 }
 
 async fn config(State(status): State<Arc<Status>>) -> Response {

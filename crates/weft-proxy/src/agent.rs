@@ -5,13 +5,17 @@
 //! When the stream fails or ends, the proxy keeps serving its last good
 //! config and reconnects with jittered exponential backoff, saying in its
 //! `Hello` which version it runs.
-
-mod backoff;
+//!
+//! A config with mTLS on is applied only once the proxy has a certificate
+//! for its `issuer_id`. If none can be obtained, the config is NACKed with
+//! the reason, the last good one keeps running, and the agent retries the
+//! same config with backoff, ACKing it once a certificate arrives (unless
+//! a newer config replaced it).
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use anyhow::{Context as _, anyhow};
-use tokio::sync::mpsc;
+use tokio::{sync::mpsc, time::Instant};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, transport::Endpoint};
 use tracing::{error, info, warn};
@@ -23,8 +27,15 @@ use weft_api::{
     },
 };
 
-use self::backoff::Backoff;
-use crate::{config::Config, http::errors::chain, listeners::Listeners, status::Status};
+use crate::{
+    backoff::Backoff,
+    certs::{Certs, GrpcSource, Requester},
+    config::Config,
+    http::errors::chain,
+    listeners::Listeners,
+    status::Status,
+    tls::Identity,
+};
 
 /// How long one connection attempt to the control plane may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -32,6 +43,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// closing the connection (host down, network cut) is noticed.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Reconnect delays: short, since the proxy has nothing better to do.
+const RECONNECT_INITIAL: Duration = Duration::from_millis(100);
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+/// Delays between attempts to get the certificate a pending config needs.
+const CERTIFICATE_RETRY_INITIAL: Duration = Duration::from_secs(1);
+const CERTIFICATE_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// This proxy's side of the control-plane protocol.
 #[derive(Debug)]
@@ -41,6 +58,26 @@ pub struct Agent {
     name: String,
     /// The Dataplane resource as the control plane expects it in `Hello`.
     dataplane_json: String,
+    /// The dataplane token, or empty when the proxy was given none.
+    token: String,
+    identity: Arc<Identity>,
+    certs: Arc<Certs>,
+}
+
+/// What became of one config.
+enum Outcome {
+    Applied,
+    /// Invalid, or cannot be applied as it is: the control plane must act.
+    Rejected(String),
+    /// Valid, but waiting for a certificate: worth retrying.
+    NoCertificate(String),
+}
+
+/// A config waiting for its certificate.
+struct Pending {
+    config: ProxyConfig,
+    backoff: Backoff,
+    retry_at: Instant,
 }
 
 /// How a session with the control plane ended.
@@ -52,7 +89,12 @@ enum Ended {
 
 impl Agent {
     /// Fails only if `control_plane` is not a URL.
-    pub fn new(control_plane: &str, dataplane: &Dataplane) -> anyhow::Result<Self> {
+    pub fn new(
+        control_plane: &str,
+        dataplane: &Dataplane,
+        token: Option<String>,
+        identity: Arc<Identity>,
+    ) -> anyhow::Result<Self> {
         let endpoint = Endpoint::from_shared(control_plane.to_owned())
             .with_context(|| format!("invalid control-plane address {control_plane:?}"))?
             .connect_timeout(CONNECT_TIMEOUT)
@@ -60,6 +102,17 @@ impl Agent {
             .http2_keep_alive_interval(KEEPALIVE_INTERVAL)
             .keep_alive_timeout(KEEPALIVE_TIMEOUT)
             .keep_alive_while_idle(true);
+        let token = token.unwrap_or_default();
+        let requester = Requester {
+            mesh: dataplane.mesh.clone(),
+            dataplane: dataplane.name.clone(),
+            token: token.clone(),
+            services: dataplane_services(dataplane),
+        };
+        // Certificates go over their own channel, which reconnects by
+        // itself: renewals must work whatever state the stream is in.
+        let source = Arc::new(GrpcSource::new(endpoint.connect_lazy()));
+        let certs = Arc::new(Certs::new(source, identity.clone(), requester));
         Ok(Self {
             endpoint,
             mesh: dataplane.mesh.clone(),
@@ -67,13 +120,22 @@ impl Agent {
             dataplane_json: Resource::Dataplane(dataplane.clone())
                 .to_value()
                 .to_string(),
+            token,
+            identity,
+            certs,
         })
+    }
+
+    /// Issues and renews this proxy's certificate; shared with the renewal
+    /// task.
+    pub fn certs(&self) -> Arc<Certs> {
+        self.certs.clone()
     }
 
     /// Talks to the control plane forever, reconnecting as needed; stops
     /// only when dropped.
     pub async fn run(&self, listeners: &mut Listeners, status: &Status) -> Infallible {
-        let mut backoff = Backoff::default();
+        let mut backoff = Backoff::new(RECONNECT_INITIAL, RECONNECT_MAX);
         loop {
             let mut got_config = false;
             let ended = self.session(listeners, status, &mut got_config).await;
@@ -105,7 +167,7 @@ impl Agent {
             dataplane_json: self.dataplane_json.clone(),
             proxy_version: VERSION.to_owned(),
             running_version: status.running_version(),
-            token: String::new(),
+            token: self.token.clone(),
         });
         if replies
             .send(ProxyMessage { kind: Some(hello) })
@@ -119,27 +181,71 @@ impl Agent {
             Err(status) => return Ended::Status(status),
         };
         info!(control_plane = %self.endpoint.uri(), "connected to the control plane");
+        let mut pending: Option<Pending> = None;
         loop {
-            match configs.message().await {
-                Ok(Some(msg)) => {
-                    *got_config = true;
-                    let reply = self.apply(msg, listeners, status).await;
-                    if replies
-                        .send(ProxyMessage { kind: Some(reply) })
-                        .await
-                        .is_err()
-                    {
-                        return Ended::Closed;
-                    }
+            let retry = async {
+                match &pending {
+                    Some(p) => tokio::time::sleep_until(p.retry_at).await,
+                    None => std::future::pending().await,
                 }
-                Ok(None) => return Ended::Closed,
-                Err(status) => return Ended::Status(status),
+            };
+            // `message()` keeps its state in the stream, so losing the race
+            // to a retry loses nothing.
+            let (msg, retrying) = tokio::select! {
+                message = configs.message() => match message {
+                    Ok(Some(msg)) => (msg, false),
+                    Ok(None) => return Ended::Closed,
+                    Err(status) => return Ended::Status(status),
+                },
+                () = retry => match &pending {
+                    Some(p) => (p.config.clone(), true),
+                    None => continue,
+                },
+            };
+            *got_config = true;
+            let version = msg.version;
+            let reply = match self.apply(msg.clone(), listeners, status).await {
+                Outcome::Applied => {
+                    pending = None;
+                    Some(Kind::Ack(Ack { version }))
+                }
+                Outcome::Rejected(reason) => {
+                    pending = None;
+                    Some(Kind::Nack(Nack { version, reason }))
+                }
+                Outcome::NoCertificate(reason) => {
+                    // A new config starts its own backoff; a retry goes on
+                    // with the one it had.
+                    let mut p = match pending.take() {
+                        Some(p) if retrying => p,
+                        _ => Pending {
+                            config: msg,
+                            backoff: Backoff::new(CERTIFICATE_RETRY_INITIAL, CERTIFICATE_RETRY_MAX),
+                            retry_at: Instant::now(),
+                        },
+                    };
+                    let delay = p.backoff.next_delay();
+                    p.retry_at = Instant::now() + delay;
+                    pending = Some(p);
+                    warn!(version, %reason, retry_in = ?delay, "config waits for a workload certificate; keeping the last good one");
+                    // Said once per config; retries that fail again are
+                    // only logged.
+                    (!retrying).then_some(Kind::Nack(Nack { version, reason }))
+                }
+            };
+            if let Some(reply) = reply
+                && replies
+                    .send(ProxyMessage { kind: Some(reply) })
+                    .await
+                    .is_err()
+            {
+                return Ended::Closed;
             }
         }
     }
 
-    /// Validates and applies one config; the answer for the control plane.
-    async fn apply(&self, msg: ProxyConfig, listeners: &mut Listeners, status: &Status) -> Kind {
+    /// Validates and applies one config.
+    async fn apply(&self, msg: ProxyConfig, listeners: &mut Listeners, status: &Status) -> Outcome {
         let version = msg.version;
         match self.try_apply(msg, listeners).await {
             Ok(config) => {
@@ -150,11 +256,13 @@ impl Agent {
                 } else {
                     info!(version, "config applied");
                 }
-                Kind::Ack(Ack { version })
+                Outcome::Applied
             }
-            Err(reason) => {
-                warn!(version, %reason, "config rejected; keeping the last good one");
-                Kind::Nack(Nack { version, reason })
+            Err(outcome) => {
+                if let Outcome::Rejected(reason) = &outcome {
+                    warn!(version, %reason, "config rejected; keeping the last good one");
+                }
+                outcome
             }
         }
     }
@@ -163,15 +271,29 @@ impl Agent {
         &self,
         msg: ProxyConfig,
         listeners: &mut Listeners,
-    ) -> Result<Config, String> {
-        let config = Config::from_proto(msg).map_err(|e| e.to_string())?;
+    ) -> Result<Config, Outcome> {
+        let config = Config::from_proto(msg).map_err(|e| Outcome::Rejected(e.to_string()))?;
         if config.mesh != self.mesh || config.dataplane != self.name {
-            return Err(format!(
+            return Err(Outcome::Rejected(format!(
                 "config is for dataplane {}/{}, this proxy runs {}/{}",
                 config.mesh, config.dataplane, self.mesh, self.name
-            ));
+            )));
         }
-        listeners.apply(&config).await.map_err(|e| e.to_string())?;
+        // Before anything changes: peers of a config with mTLS on expect
+        // this proxy to present a certificate of the config's issuer.
+        if config.mtls.is_on() {
+            self.certs
+                .ensure(&config.mtls.issuer_id, &config.mtls.trust_bundle)
+                .await
+                .map_err(|e| {
+                    Outcome::NoCertificate(format!("cannot obtain a workload certificate: {e}"))
+                })?;
+        }
+        listeners
+            .apply(&config)
+            .await
+            .map_err(|e| Outcome::Rejected(e.to_string()))?;
+        self.identity.apply(&config.mtls);
         Ok(config)
     }
 
@@ -186,7 +308,7 @@ impl Agent {
         let request = DeregisterRequest {
             mesh: self.mesh.clone(),
             name: self.name.clone(),
-            token: String::new(),
+            token: self.token.clone(),
         };
         DataplaneDiscoveryClient::new(channel)
             .deregister(request)
@@ -194,6 +316,20 @@ impl Agent {
             .map_err(|s| anyhow!("{:?}: {}", s.code(), s.message()))?;
         Ok(())
     }
+}
+
+/// The services a Dataplane serves: the `service` tags of its inbounds,
+/// each once, in order.
+fn dataplane_services(dataplane: &Dataplane) -> Vec<String> {
+    let mut services: Vec<String> = Vec::new();
+    for inbound in &dataplane.networking.inbound {
+        if let Some(service) = inbound.tags.get(weft_api::dataplane::SERVICE_TAG)
+            && !services.contains(service)
+        {
+            services.push(service.clone());
+        }
+    }
+    services
 }
 
 /// Refusals are the control plane saying this proxy cannot register as it

@@ -5,10 +5,14 @@
 use std::{
     collections::{BTreeMap, HashMap},
     net::{IpAddr, SocketAddr},
+    sync::Arc,
 };
 
 use serde::Serialize;
+pub use weft_api::MtlsMode;
 use weft_api::{Protocol, ValidationErrors, dataplane::LOCALHOST, name::name_problem, proto};
+
+use crate::tls::TrustBundle;
 
 /// Tag of an inbound that names its service (as in the Dataplane resource).
 const SERVICE_TAG: &str = weft_api::dataplane::SERVICE_TAG;
@@ -21,6 +25,37 @@ pub struct Config {
     pub dataplane: String,
     pub inbounds: Vec<InboundConfig>,
     pub outbounds: Vec<OutboundConfig>,
+    pub mtls: MtlsConfig,
+}
+
+/// The mesh's mTLS settings for this proxy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MtlsConfig {
+    pub mode: MtlsMode,
+    /// Roots to trust for peers; empty means "the bundle that comes with
+    /// the certificate". Shown as the roots' subjects.
+    #[serde(serialize_with = "serialize_bundle")]
+    pub trust_bundle: Arc<TrustBundle>,
+    /// What the control plane says certificates live; the proxy renews by
+    /// each certificate's own expiry.
+    pub certificate_lifetime_seconds: u64,
+    /// A new value means "request a new certificate now".
+    pub issuer_id: String,
+}
+
+fn serialize_bundle<S: serde::Serializer>(
+    bundle: &Arc<TrustBundle>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    bundle.as_ref().serialize(serializer)
+}
+
+impl MtlsConfig {
+    /// Whether this proxy needs a certificate and calls peers with mTLS.
+    pub fn is_on(&self) -> bool {
+        self.mode != MtlsMode::Off
+    }
 }
 
 /// Mesh traffic accepted on `listen` and handed to the local service.
@@ -80,12 +115,14 @@ impl Config {
             .enumerate()
             .filter_map(|(i, outbound)| fields.outbound(&format!("outbounds[{i}]"), outbound))
             .collect();
+        let mtls = msg.mtls.map(|m| fields.mtls(m)).unwrap_or_default();
         let config = Config {
             version: msg.version,
             mesh: msg.mesh,
             dataplane: msg.dataplane,
             inbounds,
             outbounds,
+            mtls,
         };
         // Listener clashes only make sense once every address parsed.
         if errors.is_empty() {
@@ -199,6 +236,39 @@ impl Fields<'_> {
             protocol: protocol?,
             endpoints,
         })
+    }
+
+    /// A bad mode or bundle is recorded; the rest stays at its default,
+    /// which is never applied since the config is rejected.
+    fn mtls(&mut self, msg: proto::Mtls) -> MtlsConfig {
+        let mode = match proto::MtlsMode::try_from(msg.mode) {
+            Ok(proto::MtlsMode::MtlsOff) => MtlsMode::Off,
+            Ok(proto::MtlsMode::MtlsPermissive) => MtlsMode::Permissive,
+            Ok(proto::MtlsMode::MtlsStrict) => MtlsMode::Strict,
+            Err(_) => {
+                self.errors.push(
+                    "mtls.mode",
+                    format!(
+                        "{} is not an mTLS mode (0 off, 1 permissive, 2 strict)",
+                        msg.mode
+                    ),
+                );
+                MtlsMode::Off
+            }
+        };
+        let trust_bundle = match TrustBundle::from_pem(&msg.trust_bundle_pem) {
+            Ok(bundle) => bundle,
+            Err(e) => {
+                self.errors.push("mtls.trust_bundle_pem", e.to_string());
+                TrustBundle::default()
+            }
+        };
+        MtlsConfig {
+            mode,
+            trust_bundle: Arc::new(trust_bundle),
+            certificate_lifetime_seconds: msg.certificate_lifetime_seconds,
+            issuer_id: msg.issuer_id,
+        }
     }
 
     fn endpoint(&mut self, path: &str, msg: proto::Endpoint) -> Option<EndpointConfig> {

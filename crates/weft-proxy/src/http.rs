@@ -17,7 +17,7 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
     server::conn::auto,
 };
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tracing::debug;
 
 use crate::drain::Watch;
@@ -36,12 +36,13 @@ const H2_KEEPALIVE_INTERVAL: std::time::Duration = std::time::Duration::from_sec
 const H2_KEEPALIVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Serves HTTP/1.1 and HTTP/2 (told apart by the HTTP/2 preface) on one
-/// accepted connection until the peer closes it.
+/// accepted connection, plaintext or TLS, until the peer closes it.
 ///
 /// When `drain` fires, requests in flight finish, then the connection
 /// closes: HTTP/2 sends GOAWAY, HTTP/1.1 closes after the current response.
-pub async fn serve<F, Fut>(stream: TcpStream, handler: F, mut drain: Watch)
+pub async fn serve<S, F, Fut>(stream: S, handler: F, mut drain: Watch)
 where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: Fn(Request<Incoming>) -> Fut + Send + 'static,
     Fut: Future<Output = Response<ResponseBody>> + Send + 'static,
 {

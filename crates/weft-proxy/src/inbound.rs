@@ -4,20 +4,29 @@
 //! over a pooled connection to the service.
 //!
 //! The stacks, from the accepted connection inwards:
-//! * TCP: accept → connect to the service → splice.
-//! * HTTP: accept → HTTP/1.1 or HTTP/2 server → strip hop-by-hop headers →
+//! * TCP: accept → mTLS by mode (identify the peer) → connect to the
+//!   service → splice.
+//! * HTTP: accept → mTLS by mode (identify the peer) → HTTP/1.1 or HTTP/2
+//!   server → attach the peer's identity → strip hop-by-hop headers →
 //!   pooled client to the service (HTTP/1.1, or HTTP/2 for `http2`/`grpc`).
 
 use std::{iter, net::SocketAddr, sync::Arc};
 
-use tokio::net::TcpStream;
-use tracing::warn;
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    net::TcpStream,
+};
+use tracing::{debug, warn};
 
 use crate::{
     config::InboundConfig,
     drain::Watch,
     http::{self, client::Upstream, forward},
     tcp,
+    tls::{
+        Identity, PeerIdentity,
+        server::{Accepted, InboundTls},
+    },
 };
 
 /// An inbound that copies bytes to the local service.
@@ -25,6 +34,7 @@ use crate::{
 pub struct InboundTcp {
     service: String,
     target: SocketAddr,
+    tls: InboundTls,
 }
 
 /// An inbound that forwards HTTP requests to the local service.
@@ -32,29 +42,46 @@ pub struct InboundTcp {
 pub struct InboundHttp {
     service: String,
     upstream: Upstream,
+    tls: InboundTls,
 }
 
 impl InboundTcp {
-    pub fn new(config: &InboundConfig) -> Self {
-        Self {
+    pub fn new(config: &InboundConfig, identity: &Arc<Identity>) -> Result<Self, rustls::Error> {
+        Ok(Self {
             service: config.service.clone(),
             target: config.service_address,
-        }
+            tls: InboundTls::new(identity.clone())?,
+        })
     }
 }
 
 impl InboundHttp {
-    pub fn new(config: &InboundConfig) -> Self {
-        Self {
+    pub fn new(config: &InboundConfig, identity: &Arc<Identity>) -> Result<Self, rustls::Error> {
+        Ok(Self {
             service: config.service.clone(),
             upstream: Upstream::new(config.service_address, config.protocol.is_http2()),
-        }
+            tls: InboundTls::new(identity.clone())?,
+        })
     }
 }
 
 /// Splices one mesh connection to the local service; closes it if the
-/// service cannot be reached.
+/// caller is refused or the service cannot be reached.
 pub async fn serve_tcp(inbound: Arc<InboundTcp>, stream: TcpStream) {
+    let Some(accepted) = inbound.tls.accept(stream).await else {
+        return;
+    };
+    debug!(service = %inbound.service, peer = %accepted.peer(), "inbound TCP connection");
+    match accepted {
+        Accepted::Plaintext(stream) => splice_to_service(&inbound, stream).await,
+        Accepted::Mtls(stream, _) => splice_to_service(&inbound, stream).await,
+    }
+}
+
+async fn splice_to_service<S>(inbound: &InboundTcp, stream: S)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     match tcp::connect(inbound.target).await {
         Ok(local) => tcp::splice(stream, local).await,
         Err(e) => warn!(
@@ -67,17 +94,27 @@ pub async fn serve_tcp(inbound: Arc<InboundTcp>, stream: TcpStream) {
 }
 
 /// Serves HTTP on one mesh connection, forwarding every request to the
-/// local service.
+/// local service with the caller's identity attached.
 pub async fn serve_http(inbound: Arc<InboundHttp>, stream: TcpStream, drain: Watch) {
+    let Some(accepted) = inbound.tls.accept(stream).await else {
+        return;
+    };
+    let peer = accepted.peer();
     let handler = {
         let drain = drain.clone();
-        move |req| {
+        move |mut req: ::http::Request<hyper::body::Incoming>| {
             let inbound = inbound.clone();
             let drain = drain.clone();
+            debug!(service = %inbound.service, peer = %peer, path = req.uri().path(), "inbound request");
+            // For the authorization layer; cloning is an `Arc` bump.
+            req.extensions_mut().insert::<PeerIdentity>(peer.clone());
             async move {
                 forward::proxy(&inbound.service, iter::once(&inbound.upstream), req, &drain).await
             }
         }
     };
-    http::serve(stream, handler, drain).await;
+    match accepted {
+        Accepted::Plaintext(stream) => http::serve(stream, handler, drain).await,
+        Accepted::Mtls(stream, _) => http::serve(stream, handler, drain).await,
+    }
 }

@@ -1,13 +1,15 @@
 //! Weft's data plane: the proxy that runs beside each workload.
 //!
 //! [`run`] wires the parts together:
-//! * the `admin` server (`/ready`, `/config`), bound first;
+//! * the `admin` server (`/ready`, `/config`, `/metrics`), bound first;
 //! * the control-plane `agent`, which receives versioned configs and is
 //!   the only writer of the running state — the `listeners` and the
-//!   `status` the admin server reports;
+//!   `status` the admin server reports — and obtains the first
+//!   certificate a config with mTLS needs (`certs`);
+//! * the certificate `renewal` task, which keeps that certificate fresh;
 //! * per listener, an `inbound` or `outbound` stack built from
-//!   `tcp`, `http` and the `balancer`, reading endpoint sets without
-//!   locks;
+//!   `tcp`, `http`, `tls` and the `balancer`, reading endpoint sets and
+//!   the workload identity without locks;
 //! * shutdown: deregister, keep serving for the drain time, then `drain`
 //!   the connections.
 
@@ -16,7 +18,9 @@
 
 mod admin;
 mod agent;
+mod backoff;
 mod balancer;
+mod certs;
 mod config;
 mod drain;
 mod http;
@@ -25,13 +29,14 @@ mod listeners;
 mod outbound;
 mod status;
 mod tcp;
+mod tls;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
 use tokio::sync::oneshot;
 use tracing::{info, warn};
 
-use crate::{agent::Agent, listeners::Listeners, status::Status};
+use crate::{agent::Agent, listeners::Listeners, status::Status, tls::Identity};
 
 /// How long a stopping proxy keeps serving after deregistering, so that
 /// callers' proxies drop it from their endpoint sets first.
@@ -50,6 +55,10 @@ pub struct ProxyOptions {
     pub control_plane: String,
     /// See [`DEFAULT_DRAIN_TIME`].
     pub drain_time: Duration,
+    /// The dataplane token (`weft token dataplane`): sent in `Hello`,
+    /// `Deregister` and certificate requests. `None` sends an empty one,
+    /// which a control plane that requires tokens refuses.
+    pub token: Option<String>,
 }
 
 /// Runs the proxy until `shutdown` resolves, then stops gracefully.
@@ -65,25 +74,30 @@ pub async fn run(
         dataplane,
         control_plane,
         drain_time,
+        token,
     } = options;
     let admin_listener = admin::bind(&dataplane.networking.admin_or_default()).await?;
     if let Ok(addr) = admin_listener.local_addr() {
         info!(address = %addr, "admin server listening");
     }
-    let agent = Agent::new(&control_plane, &dataplane)?;
-    let status = Arc::new(Status::default());
+    let identity = Identity::new(&dataplane.mesh);
+    let agent = Agent::new(&control_plane, &dataplane, token, identity.clone())?;
+    let status = Arc::new(Status::new(identity.clone()));
+    let renewal = tokio::spawn(certs::renewal::run(agent.certs()));
     let (stop_admin, admin_stopped) = oneshot::channel::<()>();
     let admin = tokio::spawn(admin::serve(admin_listener, status.clone(), async {
         let _ = admin_stopped.await;
     }));
 
-    let mut listeners = Listeners::new();
+    let mut listeners = Listeners::new(identity);
     tokio::select! {
         never = agent.run(&mut listeners, &status) => match never {},
         () = shutdown => {}
     }
 
     info!(?drain_time, "shutting down");
+    // Draining connections keep the certificate they have.
+    renewal.abort();
     status.start_draining();
     match tokio::time::timeout(DEREGISTER_TIMEOUT, agent.deregister()).await {
         Ok(Ok(())) => info!("deregistered from the control plane"),

@@ -6,6 +6,10 @@
 //! running and an outbound only gets its endpoint set swapped; a listener
 //! whose stack changed keeps its socket and gets the new stack; a removed
 //! listener stops accepting while its open connections finish.
+//!
+//! The mTLS mode is not part of a listener's stack: every listener reads
+//! it from the shared identity per connection, so a mode change applies to
+//! new connections and leaves open ones alone.
 
 mod accept;
 pub mod route;
@@ -14,6 +18,7 @@ use std::{
     collections::{HashMap, HashSet},
     io,
     net::SocketAddr,
+    sync::Arc,
     time::Duration,
 };
 
@@ -22,20 +27,26 @@ use tracing::{debug, info};
 
 pub use self::accept::{Running, spawn};
 use self::route::{Route, Spec};
-use crate::config::{Config, EndpointConfig, InboundConfig, OutboundConfig};
+use crate::{
+    config::{Config, EndpointConfig, InboundConfig, OutboundConfig},
+    tls::Identity,
+};
 
 /// Why a config could not be applied; the running listeners are untouched.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
     #[error("cannot bind {addr}: {source}")]
     Bind { addr: SocketAddr, source: io::Error },
+    #[error("cannot set up TLS: {0}")]
+    Tls(#[from] rustls::Error),
 }
 
 /// The running listeners, owned by the control-plane side. The request
 /// path never sees this struct: it reads endpoint sets through each
 /// route's balancer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Listeners {
+    identity: Arc<Identity>,
     running: HashMap<SocketAddr, Running>,
     /// Listeners that were removed or replaced and whose connections are
     /// still finishing.
@@ -63,10 +74,10 @@ impl Desired<'_> {
         }
     }
 
-    fn route(&self) -> Route {
+    fn route(&self, identity: &Arc<Identity>) -> Result<Route, rustls::Error> {
         match self {
-            Desired::Inbound(c) => Route::inbound(c),
-            Desired::Outbound(c) => Route::outbound(c),
+            Desired::Inbound(c) => Route::inbound(c, identity),
+            Desired::Outbound(c) => Route::outbound(c, identity),
         }
     }
 
@@ -79,8 +90,13 @@ impl Desired<'_> {
 }
 
 impl Listeners {
-    pub fn new() -> Self {
-        Self::default()
+    /// No listeners yet; their stacks will share `identity`.
+    pub fn new(identity: Arc<Identity>) -> Self {
+        Self {
+            identity,
+            running: HashMap::new(),
+            draining: JoinSet::new(),
+        }
     }
 
     /// Makes the running listeners match `config`; on error nothing
@@ -94,8 +110,19 @@ impl Listeners {
             .chain(config.outbounds.iter().map(Desired::Outbound))
             .collect();
 
-        // Bind every new address first: if one fails, the ones bound so far
-        // are dropped here and the running config is untouched.
+        // Build every stack and bind every new address first: if one fails,
+        // what was made so far is dropped here and the running config is
+        // untouched.
+        let mut routes = HashMap::new();
+        for d in &desired {
+            let unchanged = self
+                .running
+                .get(&d.addr())
+                .is_some_and(|running| running.spec == d.spec());
+            if !unchanged {
+                routes.insert(d.addr(), d.route(&self.identity)?);
+            }
+        }
         let mut fresh = HashMap::new();
         for d in &desired {
             let addr = d.addr();
@@ -147,7 +174,12 @@ impl Listeners {
                 // Every wanted address is either fresh or running.
                 (None, None) => bind(addr).await?,
             };
-            self.running.insert(addr, spawn(listener, spec, d.route()));
+            let route = match routes.remove(&addr) {
+                Some(route) => route,
+                // Built above for every listener that is not unchanged.
+                None => d.route(&self.identity)?,
+            };
+            self.running.insert(addr, spawn(listener, spec, route));
         }
         debug!(
             listeners = self.running.len(),

@@ -3,11 +3,16 @@
 //! HTTP) over the endpoint set of the latest config.
 //!
 //! The stacks, from the accepted connection inwards:
-//! * TCP: accept → pick an endpoint → connect (failover on refusal) → splice.
+//! * TCP: accept → pick an endpoint → connect, with mTLS while the mode is
+//!   on (failover on refusal or a failed handshake) → splice.
 //! * HTTP: accept → HTTP/1.1 or HTTP/2 server → pick an endpoint per request
 //!   → strip hop-by-hop headers → pooled client to the endpoint's proxy
-//!   (HTTP/1.1 for `http`, HTTP/2 for `http2`/`grpc`), failing over to the
-//!   next endpoints while the request can be replayed.
+//!   (HTTP/1.1 for `http`, HTTP/2 for `http2`/`grpc`; mTLS while the mode
+//!   is on), failing over to the next endpoints while the request can be
+//!   replayed.
+//!
+//! With mTLS, the peer must prove it is the outbound's service
+//! (`spiffe://<mesh>/<service>`); any other peer fails the connection.
 
 use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 
@@ -18,8 +23,12 @@ use crate::{
     balancer::{Balancer, Candidates},
     config::{EndpointConfig, OutboundConfig},
     drain::Watch,
-    http::{self, client::Upstream, forward},
+    http::{self, client::Upstream, errors::chain, forward},
     tcp,
+    tls::{
+        Identity,
+        client::{Alpn, PeerStream, PeerTls},
+    },
 };
 
 /// How many endpoints one connection or request may try before failing.
@@ -29,6 +38,7 @@ pub const MAX_ATTEMPTS: usize = 3;
 #[derive(Debug)]
 pub struct OutboundTcp {
     service: String,
+    tls: PeerTls,
     balancer: Balancer<SocketAddr>,
 }
 
@@ -38,17 +48,19 @@ pub struct OutboundTcp {
 pub struct OutboundHttp {
     service: String,
     http2: bool,
+    tls: PeerTls,
     balancer: Balancer<Upstream>,
 }
 
 impl OutboundTcp {
-    pub fn new(config: &OutboundConfig) -> Self {
+    pub fn new(config: &OutboundConfig, identity: &Arc<Identity>) -> Result<Self, rustls::Error> {
         let outbound = Self {
             service: config.service.clone(),
+            tls: PeerTls::new(identity.clone(), &config.service, Alpn::None)?,
             balancer: Balancer::new(Vec::new()),
         };
         outbound.update(&config.endpoints);
-        outbound
+        Ok(outbound)
     }
 
     /// Swaps in a new endpoint set; connections already made keep theirs.
@@ -59,14 +71,17 @@ impl OutboundTcp {
 }
 
 impl OutboundHttp {
-    pub fn new(config: &OutboundConfig) -> Self {
+    pub fn new(config: &OutboundConfig, identity: &Arc<Identity>) -> Result<Self, rustls::Error> {
+        let http2 = config.protocol.is_http2();
+        let alpn = if http2 { Alpn::H2 } else { Alpn::Http1 };
         let outbound = Self {
             service: config.service.clone(),
-            http2: config.protocol.is_http2(),
+            http2,
+            tls: PeerTls::new(identity.clone(), &config.service, alpn)?,
             balancer: Balancer::new(Vec::new()),
         };
         outbound.update(&config.endpoints);
-        outbound
+        Ok(outbound)
     }
 
     /// Swaps in a new endpoint set. Endpoints that stay keep their
@@ -79,7 +94,7 @@ impl OutboundHttp {
             .iter()
             .map(|e| match pools.get(&e.address) {
                 Some(upstream) => (*upstream).clone(),
-                None => Upstream::new(e.address, self.http2),
+                None => Upstream::peer(e.address, self.http2, self.tls.clone()),
             })
             .collect();
         self.balancer.store(next);
@@ -93,11 +108,13 @@ pub async fn serve_tcp(outbound: Arc<OutboundTcp>, stream: TcpStream) {
         debug!(service = %outbound.service, "no endpoints; closing the connection");
         return;
     };
+    // The mode of the moment decides for this whole connection.
+    let tls = outbound.tls.enabled().then_some(&outbound.tls);
     for &endpoint in pick.candidates(MAX_ATTEMPTS) {
-        match tcp::connect(endpoint).await {
+        match PeerStream::connect(endpoint, tls).await {
             Ok(upstream) => return tcp::splice(stream, upstream).await,
             Err(e) => {
-                warn!(service = %outbound.service, %endpoint, error = %e, "cannot connect to endpoint")
+                warn!(service = %outbound.service, %endpoint, error = %chain(&e), "cannot connect to endpoint")
             }
         }
     }

@@ -1,6 +1,6 @@
 //! What the proxy reports about itself on its admin server: the config it
-//! runs (written by the agent after each apply) and whether it is
-//! shutting down.
+//! runs (written by the agent after each apply), its workload identity,
+//! and whether it is shutting down.
 
 use std::sync::{
     Arc,
@@ -9,15 +9,50 @@ use std::sync::{
 
 use arc_swap::ArcSwapOption;
 
-use crate::config::Config;
+use crate::{config::Config, tls::Identity};
 
-#[derive(Debug, Default)]
+/// `/ready` before the first config is applied.
+pub const NOT_READY: &str = "not ready: no config from the control plane yet";
+/// `/ready` once shutdown started.
+pub const SHUTTING_DOWN: &str = "not ready: shutting down";
+/// `/ready` with mTLS on and no unexpired certificate.
+pub const NO_CERTIFICATE: &str = "not ready: no valid workload certificate";
+
+#[derive(Debug)]
 pub struct Status {
     config: ArcSwapOption<Config>,
+    identity: Arc<Identity>,
     draining: AtomicBool,
 }
 
 impl Status {
+    pub fn new(identity: Arc<Identity>) -> Self {
+        Self {
+            config: ArcSwapOption::empty(),
+            identity,
+            draining: AtomicBool::new(false),
+        }
+    }
+
+    pub fn identity(&self) -> &Arc<Identity> {
+        &self.identity
+    }
+
+    /// Ready means: not shutting down, a config applied, and with mTLS on,
+    /// a certificate that has not expired. Otherwise, why not.
+    pub fn readiness(&self) -> Result<(), &'static str> {
+        if self.is_draining() {
+            return Err(SHUTTING_DOWN);
+        }
+        let Some(config) = self.config() else {
+            return Err(NOT_READY);
+        };
+        if config.mtls.is_on() && !self.identity.has_valid_certificate() {
+            return Err(NO_CERTIFICATE);
+        }
+        Ok(())
+    }
+
     /// The config being run; `None` until the first one is applied.
     pub fn config(&self) -> Option<Arc<Config>> {
         self.config.load_full()
@@ -41,5 +76,43 @@ impl Status {
 
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{
+        config::MtlsMode,
+        tests::ca::{TestCa, mtls},
+    };
+
+    fn config(mode: MtlsMode, ca: &TestCa) -> Arc<Config> {
+        Arc::new(Config {
+            version: 1,
+            mesh: "default".into(),
+            dataplane: "web-1".into(),
+            inbounds: vec![],
+            outbounds: vec![],
+            mtls: mtls(mode, ca),
+        })
+    }
+
+    #[test]
+    fn ready_needs_a_config_and_with_mtls_a_certificate() {
+        let ca = TestCa::new("status CA");
+        let identity = Identity::new("default");
+        let status = Status::new(identity.clone());
+        assert_eq!(status.readiness(), Err(NOT_READY));
+        status.set_config(config(MtlsMode::Off, &ca));
+        assert_eq!(status.readiness(), Ok(()));
+        status.set_config(config(MtlsMode::Permissive, &ca));
+        assert_eq!(status.readiness(), Err(NO_CERTIFICATE));
+        identity.store_credentials(ca.credentials("web", Duration::from_secs(60)));
+        assert_eq!(status.readiness(), Ok(()));
+        status.start_draining();
+        assert_eq!(status.readiness(), Err(SHUTTING_DOWN));
     }
 }

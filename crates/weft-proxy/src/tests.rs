@@ -1,6 +1,7 @@
 //! Data-path tests: real sockets on 127.0.0.1, real hyper and tokio peers,
 //! configs built directly instead of coming from a control plane.
 
+pub mod ca;
 pub mod control_plane;
 pub mod support;
 

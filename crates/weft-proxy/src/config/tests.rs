@@ -151,3 +151,64 @@ fn an_outbound_without_endpoints_is_valid() {
     let errors = errors_after(|m| m.outbounds[0].endpoints.clear());
     assert!(errors.is_empty(), "{errors:?}");
 }
+
+#[test]
+fn mtls_defaults_to_off_and_parses_its_settings() {
+    let config = Config::from_proto(valid()).unwrap();
+    assert_eq!(config.mtls, MtlsConfig::default());
+    assert!(!config.mtls.is_on());
+
+    let ca = crate::tests::ca::TestCa::new("config CA");
+    let mut msg = valid();
+    msg.mtls = Some(proto::Mtls {
+        mode: proto::MtlsMode::MtlsStrict.into(),
+        trust_bundle_pem: ca.pem().to_owned(),
+        certificate_lifetime_seconds: 600,
+        issuer_id: "ca-1".into(),
+    });
+    let config = Config::from_proto(msg).unwrap();
+    assert_eq!(config.mtls.mode, MtlsMode::Strict);
+    assert_eq!(config.mtls.trust_bundle, ca.bundle());
+    let json = serde_json::to_value(&config).unwrap();
+    assert_eq!(
+        json["mtls"],
+        serde_json::json!({
+            "mode": "strict",
+            "trustBundle": ["CN=config CA"],
+            "certificateLifetimeSeconds": 600,
+            "issuerId": "ca-1",
+        })
+    );
+}
+
+#[test]
+fn rejects_an_unknown_mode_and_a_bad_trust_bundle() {
+    let errors = errors_after(|m| {
+        m.mtls = Some(proto::Mtls {
+            mode: 7,
+            trust_bundle_pem:
+                "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n".into(),
+            certificate_lifetime_seconds: 0,
+            issuer_id: String::new(),
+        })
+    });
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert_eq!(
+        errors[0],
+        "mtls.mode: 7 is not an mTLS mode (0 off, 1 permissive, 2 strict)"
+    );
+    assert!(
+        errors[1].starts_with("mtls.trust_bundle_pem: not a PEM certificate list: "),
+        "{errors:?}"
+    );
+    let errors = errors_after(|m| {
+        m.mtls = Some(proto::Mtls {
+            trust_bundle_pem: "no PEM here".into(),
+            ..Default::default()
+        })
+    });
+    assert_eq!(
+        errors,
+        ["mtls.trust_bundle_pem: no certificate in the PEM text"]
+    );
+}

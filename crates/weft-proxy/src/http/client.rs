@@ -4,6 +4,11 @@
 //! The client always dials the same address, whatever the request's URI
 //! says. That lets the URI keep the authority the app sent (HTTP/2 sends it
 //! as `:authority`) while connections are still pooled per endpoint.
+//!
+//! Towards a peer with mTLS on, requests carry the `https` scheme, which
+//! tells the connector to run the handshake and keeps TLS and plaintext
+//! connections in separate pools (the client pools by scheme and
+//! authority): a mode change never reuses a connection of the other kind.
 
 use std::{
     future::Future,
@@ -13,15 +18,17 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{Uri, uri::Authority};
+use http::{Uri, uri::Authority, uri::Scheme};
 use hyper_util::{
-    client::legacy::Client,
+    client::legacy::{
+        Client,
+        connect::{Connected, Connection},
+    },
     rt::{TokioExecutor, TokioIo, TokioTimer},
 };
-use tokio::net::TcpStream;
 
 use super::RequestBody;
-use crate::tcp;
+use crate::tls::client::{PeerStream, PeerTls};
 
 /// A connection pool to one address, speaking HTTP/1.1 or HTTP/2 with
 /// prior knowledge. Cloning shares the pool.
@@ -32,11 +39,23 @@ pub struct Upstream {
     /// format it each time.
     authority: Authority,
     http2: bool,
+    /// Set for peer proxies: mTLS whenever the mesh's mode says so.
+    tls: Option<PeerTls>,
     client: Client<FixedConnector, RequestBody>,
 }
 
 impl Upstream {
+    /// The local service: always plaintext.
     pub fn new(addr: SocketAddr, http2: bool) -> Self {
+        Self::build(addr, http2, None)
+    }
+
+    /// A peer proxy's inbound, called with mTLS while the mode is on.
+    pub fn peer(addr: SocketAddr, http2: bool, tls: PeerTls) -> Self {
+        Self::build(addr, http2, Some(tls))
+    }
+
+    fn build(addr: SocketAddr, http2: bool, tls: Option<PeerTls>) -> Self {
         let mut builder = Client::builder(TokioExecutor::new());
         builder
             .pool_timer(TokioTimer::new())
@@ -54,7 +73,11 @@ impl Upstream {
             addr,
             authority,
             http2,
-            client: builder.build(FixedConnector { addr }),
+            client: builder.build(FixedConnector {
+                addr,
+                tls: tls.clone(),
+            }),
+            tls,
         }
     }
 
@@ -70,19 +93,30 @@ impl Upstream {
         self.http2
     }
 
+    /// The scheme of requests sent now: `https` while mTLS to this peer is
+    /// on. Read once per request, so a request never mixes the two.
+    pub fn scheme(&self) -> Scheme {
+        match &self.tls {
+            Some(tls) if tls.enabled() => Scheme::HTTPS,
+            _ => Scheme::HTTP,
+        }
+    }
+
     pub fn client(&self) -> &Client<FixedConnector, RequestBody> {
         &self.client
     }
 }
 
-/// Dials one address, with the proxy's connect timeout and `TCP_NODELAY`.
+/// Dials one address, with the proxy's connect timeout and `TCP_NODELAY`,
+/// and runs the mTLS handshake for `https` requests.
 #[derive(Clone, Debug)]
 pub struct FixedConnector {
     addr: SocketAddr,
+    tls: Option<PeerTls>,
 }
 
 impl tower::Service<Uri> for FixedConnector {
-    type Response = TokioIo<TcpStream>;
+    type Response = TokioIo<PeerStream>;
     type Error = io::Error;
     type Future = Pin<Box<dyn Future<Output = io::Result<Self::Response>> + Send>>;
 
@@ -90,8 +124,30 @@ impl tower::Service<Uri> for FixedConnector {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, _: Uri) -> Self::Future {
+    fn call(&mut self, uri: Uri) -> Self::Future {
         let addr = self.addr;
-        Box::pin(async move { tcp::connect(addr).await.map(TokioIo::new) })
+        let tls = match (uri.scheme() == Some(&Scheme::HTTPS), &self.tls) {
+            (false, _) => None,
+            (true, Some(tls)) => Some(tls.clone()),
+            // Only peers have TLS, and only they get `https` requests.
+            (true, None) => {
+                return Box::pin(async {
+                    Err(io::Error::other(
+                        "TLS requested for a plaintext-only upstream",
+                    ))
+                });
+            }
+        };
+        Box::pin(async move {
+            PeerStream::connect(addr, tls.as_ref())
+                .await
+                .map(TokioIo::new)
+        })
+    }
+}
+
+impl Connection for PeerStream {
+    fn connected(&self) -> Connected {
+        Connected::new()
     }
 }

@@ -7,7 +7,7 @@ use std::iter::Peekable;
 use http::{
     HeaderMap, Method, Request, Response, StatusCode, Uri, Version,
     header::HOST,
-    uri::{Authority, InvalidUriParts, PathAndQuery, Scheme},
+    uri::{Authority, InvalidUriParts, PathAndQuery},
 };
 use http_body::Body as _;
 use http_body_util::{Either, Empty};
@@ -104,7 +104,7 @@ fn target(req: &mut Request<RequestBody>, upstream: &Upstream) -> Result<(), Inv
         None => upstream.authority().clone(),
     };
     let mut parts = std::mem::take(req.uri_mut()).into_parts();
-    parts.scheme = Some(Scheme::HTTP);
+    parts.scheme = Some(upstream.scheme());
     parts.authority = Some(authority);
     if parts.path_and_query.is_none() {
         parts.path_and_query = Some(PathAndQuery::from_static("/"));

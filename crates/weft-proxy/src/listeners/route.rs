@@ -11,6 +11,7 @@ use crate::{
     drain::Watch,
     inbound::{self, InboundHttp, InboundTcp},
     outbound::{self, OutboundHttp, OutboundTcp},
+    tls::Identity,
 };
 
 /// A listener's stack. Cloning shares it.
@@ -56,20 +57,28 @@ impl Spec {
 }
 
 impl Route {
-    pub fn inbound(config: &InboundConfig) -> Self {
-        if config.protocol.is_http() {
-            Route::InboundHttp(Arc::new(InboundHttp::new(config)))
+    /// Fails only if rustls rejects our TLS settings, which the ring
+    /// provider always supports.
+    pub fn inbound(
+        config: &InboundConfig,
+        identity: &Arc<Identity>,
+    ) -> Result<Self, rustls::Error> {
+        Ok(if config.protocol.is_http() {
+            Route::InboundHttp(Arc::new(InboundHttp::new(config, identity)?))
         } else {
-            Route::InboundTcp(Arc::new(InboundTcp::new(config)))
-        }
+            Route::InboundTcp(Arc::new(InboundTcp::new(config, identity)?))
+        })
     }
 
-    pub fn outbound(config: &OutboundConfig) -> Self {
-        if config.protocol.is_http() {
-            Route::OutboundHttp(Arc::new(OutboundHttp::new(config)))
+    pub fn outbound(
+        config: &OutboundConfig,
+        identity: &Arc<Identity>,
+    ) -> Result<Self, rustls::Error> {
+        Ok(if config.protocol.is_http() {
+            Route::OutboundHttp(Arc::new(OutboundHttp::new(config, identity)?))
         } else {
-            Route::OutboundTcp(Arc::new(OutboundTcp::new(config)))
-        }
+            Route::OutboundTcp(Arc::new(OutboundTcp::new(config, identity)?))
+        })
     }
 
     /// Swaps an outbound's endpoint set; inbounds have none.

@@ -9,6 +9,10 @@ use weft_api::Protocol;
 use super::*;
 use crate::tests::support::*;
 
+fn new_listeners() -> Listeners {
+    Listeners::new(Identity::new("default"))
+}
+
 fn config(version: u64, outbounds: Vec<OutboundConfig>) -> Config {
     Config {
         version,
@@ -16,6 +20,7 @@ fn config(version: u64, outbounds: Vec<OutboundConfig>) -> Config {
         dataplane: "web-1".into(),
         inbounds: vec![],
         outbounds,
+        mtls: Default::default(),
     }
 }
 
@@ -28,7 +33,7 @@ async fn echo_round_trip(stream: &mut TcpStream, text: &str) {
 async fn a_failed_bind_changes_nothing() {
     let (_taken, busy) = listen().await;
     let free = free_addr();
-    let mut listeners = Listeners::new();
+    let mut listeners = new_listeners();
     let error = listeners
         .apply(&config(
             1,
@@ -55,7 +60,7 @@ async fn a_failed_bind_changes_nothing() {
 async fn an_unchanged_listener_keeps_running_with_new_endpoints() {
     let (a, b) = (tcp_backend("a").await, tcp_backend("b").await);
     let addr = free_addr();
-    let mut listeners = Listeners::new();
+    let mut listeners = new_listeners();
     listeners
         .apply(&config(1, vec![outbound_config(addr, Protocol::Tcp, &[a])]))
         .await
@@ -76,7 +81,7 @@ async fn an_unchanged_listener_keeps_running_with_new_endpoints() {
 async fn a_changed_stack_takes_over_the_same_port() {
     let a = tcp_backend("a").await;
     let addr = free_addr();
-    let mut listeners = Listeners::new();
+    let mut listeners = new_listeners();
     listeners
         .apply(&config(1, vec![outbound_config(addr, Protocol::Tcp, &[a])]))
         .await
@@ -102,7 +107,7 @@ async fn a_changed_stack_takes_over_the_same_port() {
 async fn a_removed_listener_stops_accepting_but_its_connections_finish() {
     let a = tcp_backend("a").await;
     let addr = free_addr();
-    let mut listeners = Listeners::new();
+    let mut listeners = new_listeners();
     listeners
         .apply(&config(1, vec![outbound_config(addr, Protocol::Tcp, &[a])]))
         .await
@@ -119,7 +124,7 @@ async fn a_removed_listener_stops_accepting_but_its_connections_finish() {
 async fn shutdown_waits_for_open_connections_up_to_its_deadline() {
     let a = tcp_backend("a").await;
     let addr = free_addr();
-    let mut listeners = Listeners::new();
+    let mut listeners = new_listeners();
     listeners
         .apply(&config(1, vec![outbound_config(addr, Protocol::Tcp, &[a])]))
         .await
@@ -131,7 +136,7 @@ async fn shutdown_waits_for_open_connections_up_to_its_deadline() {
         "a connection was still open"
     );
 
-    let mut listeners = Listeners::new();
+    let mut listeners = new_listeners();
     listeners
         .apply(&config(1, vec![outbound_config(addr, Protocol::Tcp, &[a])]))
         .await
@@ -149,7 +154,7 @@ async fn http_connections_close_gracefully_on_shutdown() {
     let backend = Backend::start("a").await;
     let inbound = free_addr();
     let outbound = free_addr();
-    let mut listeners = Listeners::new();
+    let mut listeners = new_listeners();
     let mut cfg = config(
         1,
         vec![outbound_config(outbound, Protocol::Http, &[inbound])],

@@ -66,6 +66,7 @@ fn start(name: &str, cp: &FakeControlPlane) -> Running {
         dataplane: dataplane(name, admin),
         control_plane: cp.url.clone(),
         drain_time: Duration::from_millis(20),
+        token: None,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(run(options, async move {
@@ -209,6 +210,7 @@ async fn admin_bind_failure_names_the_address() {
         dataplane: dataplane("web-1", busy),
         control_plane: cp.url.clone(),
         drain_time: crate::DEFAULT_DRAIN_TIME,
+        token: None,
     };
     let error = run(options, std::future::pending()).await.unwrap_err();
     assert!(

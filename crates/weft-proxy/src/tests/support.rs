@@ -32,6 +32,7 @@ use crate::{
         self, Running,
         route::{Route, Spec},
     },
+    tls::Identity,
 };
 
 pub type BoxError = Box<dyn StdError + Send + Sync>;
@@ -89,23 +90,44 @@ pub fn endpoints_config(addrs: &[SocketAddr]) -> Vec<EndpointConfig> {
         .collect()
 }
 
-/// An inbound listener in front of `backend`.
+/// An inbound listener in front of `backend`, mTLS off.
 pub async fn start_inbound(protocol: Protocol, backend: SocketAddr) -> (SocketAddr, Running) {
+    start_inbound_with(protocol, backend, &Identity::new(super::ca::MESH)).await
+}
+
+/// An inbound listener in front of `backend` with `identity`'s mTLS.
+pub async fn start_inbound_with(
+    protocol: Protocol,
+    backend: SocketAddr,
+    identity: &Arc<Identity>,
+) -> (SocketAddr, Running) {
     let (listener, addr) = listen().await;
     let config = inbound_config(addr, backend, protocol);
+    let route = Route::inbound(&config, identity).unwrap();
     (
         addr,
-        listeners::spawn(listener, Spec::inbound(&config), Route::inbound(&config)),
+        listeners::spawn(listener, Spec::inbound(&config), route),
     )
 }
 
-/// An outbound listener over `endpoints`; its route can swap them.
+/// An outbound listener over `endpoints`, mTLS off; its route can swap
+/// them.
 pub async fn start_outbound(protocol: Protocol, endpoints: &[SocketAddr]) -> (SocketAddr, Running) {
+    start_outbound_with(protocol, endpoints, &Identity::new(super::ca::MESH)).await
+}
+
+/// An outbound listener to service `backend` with `identity`'s mTLS.
+pub async fn start_outbound_with(
+    protocol: Protocol,
+    endpoints: &[SocketAddr],
+    identity: &Arc<Identity>,
+) -> (SocketAddr, Running) {
     let (listener, addr) = listen().await;
     let config = outbound_config(addr, protocol, endpoints);
+    let route = Route::outbound(&config, identity).unwrap();
     (
         addr,
-        listeners::spawn(listener, Spec::outbound(&config), Route::outbound(&config)),
+        listeners::spawn(listener, Spec::outbound(&config), route),
     )
 }
 
@@ -117,10 +139,23 @@ pub struct Pair {
 }
 
 pub async fn pair(protocol: Protocol, backend: SocketAddr) -> Pair {
-    let (inbound, inbound_running) = start_inbound(protocol, backend).await;
-    let (outbound, outbound_running) = start_outbound(protocol, &[inbound]).await;
+    let identity = Identity::new(super::ca::MESH);
+    pair_with(protocol, backend, &identity, &identity).await
+}
+
+/// A pair whose outbound side runs `outbound`'s identity and whose
+/// inbound side runs `inbound`'s, as two proxies would.
+pub async fn pair_with(
+    protocol: Protocol,
+    backend: SocketAddr,
+    outbound: &Arc<Identity>,
+    inbound: &Arc<Identity>,
+) -> Pair {
+    let (inbound_addr, inbound_running) = start_inbound_with(protocol, backend, inbound).await;
+    let (outbound_addr, outbound_running) =
+        start_outbound_with(protocol, &[inbound_addr], outbound).await;
     Pair {
-        outbound,
+        outbound: outbound_addr,
         _listeners: [outbound_running, inbound_running],
     }
 }
