@@ -3,10 +3,13 @@
 
 pub mod ca;
 pub mod control_plane;
+pub mod logs;
 pub mod support;
 
 mod http1;
 mod http2;
+mod mtls;
 mod run;
+mod run_mtls;
 mod tcp;
 mod upgrade;

@@ -15,7 +15,7 @@ use weft_api::proto::CertificateResponse;
 use crate::{
     certs,
     config::{MtlsConfig, MtlsMode},
-    tls::{Credentials, TrustBundle},
+    tls::{Credentials, Identity, TrustBundle},
 };
 
 pub const MESH: &str = "default";
@@ -106,4 +106,12 @@ pub fn mtls(mode: MtlsMode, ca: &TestCa) -> MtlsConfig {
         certificate_lifetime_seconds: 3600,
         issuer_id: "test".into(),
     }
+}
+
+/// An identity for `service` with a certificate of `ca`, in `mode`.
+pub fn identity(ca: &TestCa, service: &str, mode: MtlsMode) -> Arc<Identity> {
+    let identity = Identity::new(MESH);
+    identity.store_credentials(ca.credentials(service, Duration::from_secs(3600)));
+    identity.apply(&mtls(mode, ca));
+    identity
 }

@@ -1,18 +1,26 @@
 //! A fake control plane: a real tonic server whose sessions the test
-//! drives by hand.
+//! drives by hand, and which issues certificates from a test CA.
 
-use std::net::SocketAddr;
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream};
 use tonic::{Request, Response, Status, Streaming};
 use weft_api::proto::{
-    DeregisterRequest, DeregisterResponse, Hello, ProxyConfig, ProxyMessage,
+    CertificateRequest, CertificateResponse, DeregisterRequest, DeregisterResponse, Hello,
+    ProxyConfig, ProxyMessage,
     dataplane_discovery_server::{DataplaneDiscovery, DataplaneDiscoveryServer},
     proxy_message::Kind,
 };
 
-use super::support::listen;
+use super::{ca::TestCa, support::listen};
 
 /// One proxy stream, as the control plane sees it.
 pub struct Session {
@@ -45,13 +53,25 @@ impl Session {
 
 pub struct FakeControlPlane {
     pub url: String,
+    pub ca: Arc<TestCa>,
+    issuing: Arc<Issuing>,
     sessions: mpsc::UnboundedReceiver<Session>,
     deregistered: mpsc::UnboundedReceiver<DeregisterRequest>,
+    requests: mpsc::UnboundedReceiver<CertificateRequest>,
+}
+
+/// How the fake CA answers, changed by the test as it goes.
+struct Issuing {
+    ca: Arc<TestCa>,
+    lifetime: Mutex<Duration>,
+    failing: AtomicBool,
+    requests: mpsc::UnboundedSender<CertificateRequest>,
 }
 
 struct Service {
     sessions: mpsc::UnboundedSender<Session>,
     deregistered: mpsc::UnboundedSender<DeregisterRequest>,
+    issuing: Arc<Issuing>,
 }
 
 impl FakeControlPlane {
@@ -63,9 +83,18 @@ impl FakeControlPlane {
     fn serve(listener: tokio::net::TcpListener, addr: SocketAddr) -> Self {
         let (sessions_tx, sessions) = mpsc::unbounded_channel();
         let (deregistered_tx, deregistered) = mpsc::unbounded_channel();
+        let (requests_tx, requests) = mpsc::unbounded_channel();
+        let ca = TestCa::new("weft test CA");
+        let issuing = Arc::new(Issuing {
+            ca: ca.clone(),
+            lifetime: Mutex::new(Duration::from_secs(3600)),
+            failing: AtomicBool::new(false),
+            requests: requests_tx,
+        });
         let service = Service {
             sessions: sessions_tx,
             deregistered: deregistered_tx,
+            issuing: issuing.clone(),
         };
         tokio::spawn(
             tonic::transport::Server::builder()
@@ -74,9 +103,32 @@ impl FakeControlPlane {
         );
         Self {
             url: format!("http://{addr}"),
+            ca,
+            issuing,
             sessions,
             deregistered,
+            requests,
         }
+    }
+
+    /// Lifetime of the certificates issued from now on.
+    pub fn set_lifetime(&self, lifetime: Duration) {
+        *self.issuing.lifetime.lock().unwrap() = lifetime;
+    }
+
+    /// While failing, `IssueCertificate` answers UNAVAILABLE.
+    pub fn set_failing(&self, failing: bool) {
+        self.issuing.failing.store(failing, Ordering::SeqCst);
+    }
+
+    /// The next `IssueCertificate` request (answered or failed).
+    pub async fn certificate_request(&mut self) -> CertificateRequest {
+        self.requests.recv().await.unwrap()
+    }
+
+    /// Whether a certificate was requested and not yet taken.
+    pub fn has_certificate_request(&mut self) -> bool {
+        !self.requests.is_empty()
     }
 
     /// The next proxy stream, after its Hello.
@@ -93,9 +145,19 @@ impl FakeControlPlane {
 impl DataplaneDiscovery for Service {
     async fn issue_certificate(
         &self,
-        _request: tonic::Request<weft_api::proto::CertificateRequest>,
-    ) -> Result<tonic::Response<weft_api::proto::CertificateResponse>, tonic::Status> {
-        Err(tonic::Status::unimplemented("not needed by these tests"))
+        request: Request<CertificateRequest>,
+    ) -> Result<Response<CertificateResponse>, Status> {
+        let request = request.into_inner();
+        let _ = self.issuing.requests.send(request.clone());
+        if self.issuing.failing.load(Ordering::SeqCst) {
+            return Err(Status::unavailable("CA offline"));
+        }
+        let lifetime = *self.issuing.lifetime.lock().unwrap();
+        self.issuing
+            .ca
+            .sign(&request.csr_pem, lifetime, None)
+            .map(Response::new)
+            .map_err(Status::invalid_argument)
     }
 
     type StreamStream = ReceiverStream<Result<ProxyConfig, Status>>;

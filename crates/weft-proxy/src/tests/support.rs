@@ -134,6 +134,7 @@ pub async fn start_outbound_with(
 /// An outbound → inbound pair in front of `backend`.
 pub struct Pair {
     pub outbound: SocketAddr,
+    pub inbound: SocketAddr,
     /// Held so the listeners keep running: dropping one drains it.
     _listeners: [Running; 2],
 }
@@ -156,6 +157,7 @@ pub async fn pair_with(
         start_outbound_with(protocol, &[inbound_addr], outbound).await;
     Pair {
         outbound: outbound_addr,
+        inbound: inbound_addr,
         _listeners: [outbound_running, inbound_running],
     }
 }
