@@ -12,6 +12,7 @@ pub mod api;
 pub mod compiler;
 pub mod config;
 pub mod distributor;
+pub mod identity;
 mod server;
 pub mod sessions;
 pub mod store;

@@ -6,6 +6,12 @@
 //! new revision. The referential rules (a mesh-scoped resource needs its mesh;
 //! a mesh with resources cannot be deleted) are checked inside that
 //! transaction, so they hold with several concurrent writers.
+//!
+//! Beside resources the store keeps what workload identity needs to survive
+//! a restart: each mesh's builtin CA (its private key sealed by the caller,
+//! see [`crate::identity::secret`]), the token signing keys, and the
+//! dataplane tokens issued and revoked (their claims, never the tokens).
+//! The store only moves these bytes; it never decrypts them.
 
 use std::{fmt, sync::Arc};
 
@@ -31,6 +37,11 @@ pub enum Change {
     Create(Resource),
     /// Delete the resource; [`StoreError::NotFound`] if it does not exist.
     Delete(ResourceKey),
+    /// Store a mesh's builtin CA unless it already has one
+    /// ([`ChangeOutcome::Unchanged`] then): put in the same batch as the
+    /// Mesh that needs it, so a mesh never exists without its CA, and two
+    /// concurrent applies cannot give it two.
+    EnsureMeshCa(StoredMeshCa),
 }
 
 impl Change {
@@ -39,6 +50,7 @@ impl Change {
         match self {
             Change::Upsert(r) | Change::Create(r) => r.key(),
             Change::Delete(key) => key.clone(),
+            Change::EnsureMeshCa(ca) => ResourceKey::mesh(ca.mesh.clone()),
         }
     }
 }
@@ -74,6 +86,72 @@ pub struct ApplyReport {
     pub revision: u64,
     /// One outcome per change, in batch order.
     pub outcomes: Vec<ChangeOutcome>,
+}
+
+/// A mesh's builtin CA: the certificate in the clear, the private key
+/// sealed (PKCS#8, AES-256-GCM with the operator's CA key).
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredMeshCa {
+    pub mesh: String,
+    pub cert_pem: String,
+    pub sealed_key: Vec<u8>,
+    /// Unix seconds.
+    pub created: u64,
+}
+
+impl fmt::Debug for StoredMeshCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredMeshCa")
+            .field("mesh", &self.mesh)
+            .field(
+                "sealed_key",
+                &format_args!("<{} bytes>", self.sealed_key.len()),
+            )
+            .field("created", &self.created)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An Ed25519 key that signs dataplane tokens.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    pub kid: String,
+    /// The raw 32-byte public key: kept after retirement, so that a token
+    /// of a retired key can be told apart from a forged one.
+    pub public_key: Vec<u8>,
+    /// PKCS#8, sealed when `sealed`; erased (`None`) once retired.
+    pub private_key: Option<Vec<u8>>,
+    pub sealed: bool,
+    /// Unix seconds.
+    pub created: u64,
+    /// Unix seconds; `None` for the active key.
+    pub retired: Option<u64>,
+}
+
+impl fmt::Debug for StoredSigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredSigningKey")
+            .field("kid", &self.kid)
+            .field("sealed", &self.sealed)
+            .field("created", &self.created)
+            .field("retired", &self.retired)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What is recorded about an issued dataplane token (never the token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredToken {
+    pub jti: String,
+    pub mesh: String,
+    pub services: Vec<String>,
+    pub kid: String,
+    /// Unix seconds.
+    pub issued: u64,
+    /// Unix seconds.
+    pub expires: u64,
+    /// Unix seconds.
+    pub revoked: Option<u64>,
 }
 
 /// Why a read or a batch failed. A failed batch wrote nothing.
@@ -150,6 +228,33 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// The current revision, updated after every committed write.
     fn subscribe(&self) -> watch::Receiver<u64>;
+
+    /// The builtin CA of `mesh`, if one was stored.
+    async fn mesh_ca(&self, mesh: &str) -> Result<Option<StoredMeshCa>, StoreError>;
+
+    /// Every token signing key, active and retired, oldest first.
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
+
+    /// Makes `key` the active signing key, in one transaction. With
+    /// `retire_others` every other active key is retired and its private
+    /// key erased (rotation); without, `key` is stored only if no key is
+    /// active (first start; concurrent starts agree on one key). Returns
+    /// the key that is active afterwards.
+    async fn put_signing_key(
+        &self,
+        key: StoredSigningKey,
+        retire_others: bool,
+    ) -> Result<StoredSigningKey, StoreError>;
+
+    /// Records an issued token.
+    async fn record_token(&self, token: &StoredToken) -> Result<(), StoreError>;
+
+    /// Marks token `jti` revoked at `at` (keeping an earlier revocation
+    /// time). `None` if no such token was issued.
+    async fn revoke_token(&self, jti: &str, at: u64) -> Result<Option<StoredToken>, StoreError>;
+
+    /// Every revoked token, most recently revoked first.
+    async fn revoked_tokens(&self) -> Result<Vec<StoredToken>, StoreError>;
 
     /// Releases connections and files; called once, on shutdown.
     async fn close(&self) {}

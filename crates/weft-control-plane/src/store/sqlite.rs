@@ -14,21 +14,28 @@ use std::{path::Path, str::FromStr, time::Duration};
 use async_trait::async_trait;
 use serde_json::Value;
 use sqlx::{
-    Row, SqliteConnection,
+    Sqlite, SqliteConnection, Transaction,
+    pool::PoolConnection,
     sqlite::{
-        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-        SqliteSynchronous,
+        SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
     },
 };
 use tokio::sync::watch;
 use weft_api::{
     Kind, Resource, ResourceKey,
-    rest::{Meta, StoredResource, now_unix},
+    rest::{StoredResource, now_unix},
 };
 
-use super::{ApplyReport, Change, ChangeOutcome, Store, StoreError};
+use super::{
+    ApplyReport, Change, ChangeOutcome, Store, StoreError, StoredMeshCa, StoredSigningKey,
+    StoredToken,
+};
 
 mod migrations;
+mod rows;
+mod secrets;
+
+use rows::{decode, parse_kind, read_revision, unix_i64};
 
 /// How long a writer waits for another writer's lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -101,6 +108,29 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    async fn connection(&self) -> Result<PoolConnection<Sqlite>, StoreError> {
+        self.pool
+            .acquire()
+            .await
+            .map_err(|e| StoreError::backend("connecting", e))
+    }
+
+    /// Takes the write lock up front (see the module docs).
+    async fn write_transaction(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| StoreError::backend("starting a write transaction", e))
+    }
+}
+
+async fn commit(tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {
+    tx.commit()
+        .await
+        .map_err(|e| StoreError::backend("committing", e))
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn get(&self, key: &ResourceKey) -> Result<Option<StoredResource>, StoreError> {
@@ -148,11 +178,7 @@ impl Store for SqliteStore {
     }
 
     async fn apply(&self, changes: Vec<Change>) -> Result<ApplyReport, StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| StoreError::backend("starting a write transaction", e))?;
+        let mut tx = self.write_transaction().await?;
         let current = read_revision(&mut tx).await?;
         let next = current + 1;
         let now = unix_i64(now_unix());
@@ -176,9 +202,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(|e| StoreError::backend("bumping the store revision", e))?;
-        tx.commit()
-            .await
-            .map_err(|e| StoreError::backend("committing", e))?;
+        commit(tx).await?;
         // Two commits can finish their notifications out of order; the
         // watched value only ever moves forward.
         self.revision.send_if_modified(|r| {
@@ -195,16 +219,45 @@ impl Store for SqliteStore {
     }
 
     async fn revision(&self) -> Result<u64, StoreError> {
-        let mut conn = self
-            .pool
-            .acquire()
-            .await
-            .map_err(|e| StoreError::backend("connecting", e))?;
-        read_revision(&mut conn).await
+        read_revision(&mut *self.connection().await?).await
     }
 
     fn subscribe(&self) -> watch::Receiver<u64> {
         self.revision.subscribe()
+    }
+
+    async fn mesh_ca(&self, mesh: &str) -> Result<Option<StoredMeshCa>, StoreError> {
+        secrets::mesh_ca(&mut *self.connection().await?, mesh).await
+    }
+
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
+        secrets::signing_keys(&mut *self.connection().await?).await
+    }
+
+    async fn put_signing_key(
+        &self,
+        key: StoredSigningKey,
+        retire_others: bool,
+    ) -> Result<StoredSigningKey, StoreError> {
+        let mut tx = self.write_transaction().await?;
+        let active = secrets::put_signing_key(&mut tx, &key, retire_others).await?;
+        commit(tx).await?;
+        Ok(active)
+    }
+
+    async fn record_token(&self, token: &StoredToken) -> Result<(), StoreError> {
+        secrets::record_token(&mut *self.connection().await?, token).await
+    }
+
+    async fn revoke_token(&self, jti: &str, at: u64) -> Result<Option<StoredToken>, StoreError> {
+        let mut tx = self.write_transaction().await?;
+        let token = secrets::revoke_token(&mut tx, jti, at).await?;
+        commit(tx).await?;
+        Ok(token)
+    }
+
+    async fn revoked_tokens(&self) -> Result<Vec<StoredToken>, StoreError> {
+        secrets::revoked_tokens(&mut *self.connection().await?).await
     }
 
     /// Closes every connection; the last one checkpoints the WAL.
@@ -223,6 +276,7 @@ async fn apply_one(
         Change::Upsert(resource) => write(conn, resource, false, revision, now).await,
         Change::Create(resource) => write(conn, resource, true, revision, now).await,
         Change::Delete(key) => delete(conn, key).await,
+        Change::EnsureMeshCa(ca) => secrets::ensure_mesh_ca(conn, ca).await,
     }
 }
 
@@ -326,10 +380,16 @@ async fn delete(
     if result.rows_affected() == 0 {
         return Err(StoreError::NotFound(key.clone()));
     }
+    if key.kind == Kind::Mesh {
+        secrets::delete_mesh_ca(conn, &key.name).await?;
+    }
     Ok(ChangeOutcome::Deleted)
 }
 
-async fn exists(conn: &mut SqliteConnection, key: &ResourceKey) -> Result<bool, StoreError> {
+pub(super) async fn exists(
+    conn: &mut SqliteConnection,
+    key: &ResourceKey,
+) -> Result<bool, StoreError> {
     let found: Option<i64> =
         sqlx::query_scalar("SELECT 1 FROM resources WHERE kind = ? AND mesh = ? AND name = ?")
             .bind(key.kind.as_str())
@@ -339,65 +399,4 @@ async fn exists(conn: &mut SqliteConnection, key: &ResourceKey) -> Result<bool, 
             .await
             .map_err(|e| StoreError::backend(format!("reading {key}"), e))?;
     Ok(found.is_some())
-}
-
-async fn read_revision(conn: &mut SqliteConnection) -> Result<u64, StoreError> {
-    let revision: i64 = sqlx::query_scalar("SELECT revision FROM store_revision WHERE id = 1")
-        .fetch_one(conn)
-        .await
-        .map_err(|e| StoreError::backend("reading the store revision", e))?;
-    u64::try_from(revision)
-        .map_err(|e| StoreError::backend(format!("corrupt store revision {revision}"), e))
-}
-
-fn parse_kind(s: &str) -> Result<Kind, StoreError> {
-    Kind::ALL
-        .into_iter()
-        .find(|k| k.as_str() == s)
-        .ok_or_else(|| StoreError::backend("corrupt row", format!("unknown kind {s:?}")))
-}
-
-/// Turns one row into a resource. A row that does not parse is reported as
-/// a backend error naming the row, never a panic.
-fn decode(row: &SqliteRow) -> Result<StoredResource, StoreError> {
-    let columns = || -> Result<_, sqlx::Error> {
-        Ok((
-            row.try_get::<String, _>("kind")?,
-            row.try_get::<String, _>("mesh")?,
-            row.try_get::<String, _>("name")?,
-            row.try_get::<String, _>("body")?,
-            row.try_get::<i64, _>("revision")?,
-            row.try_get::<i64, _>("created_at")?,
-            row.try_get::<i64, _>("modified_at")?,
-        ))
-    };
-    let (kind, mesh, name, body, revision, created, modified) =
-        columns().map_err(|e| StoreError::backend("reading a resource row", e))?;
-    let corrupt =
-        |why: String| StoreError::backend(format!("corrupt row for {kind} {mesh:?}/{name:?}"), why);
-    let value: Value =
-        serde_json::from_str(&body).map_err(|e| corrupt(format!("body is not JSON: {e}")))?;
-    let resource =
-        Resource::from_value(value).map_err(|e| corrupt(format!("body is not valid: {e}")))?;
-    let key = resource.key();
-    if key.kind.as_str() != kind || key.mesh != mesh || key.name != name {
-        return Err(corrupt(format!("body describes {key}")));
-    }
-    let number = |what: &str, v: i64| {
-        u64::try_from(v).map_err(|_| corrupt(format!("{what} {v} is negative")))
-    };
-    Ok(StoredResource {
-        resource,
-        meta: Meta {
-            revision: number("revision", revision)?,
-            created: number("created_at", created)?,
-            modified: number("modified_at", modified)?,
-        },
-    })
-}
-
-/// SQLite integers are signed; revisions and unix seconds stay far below
-/// `i64::MAX`, and saturating keeps this total.
-fn unix_i64(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
 }

@@ -398,3 +398,5 @@ async fn a_corrupt_row_is_an_error_not_a_panic() {
         .unwrap();
     assert!(store.get(&ResourceKey::mesh("m")).await.is_err());
 }
+
+mod secrets;

@@ -13,12 +13,13 @@ struct Migration {
     statements: &'static [&'static str],
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "resources and the store revision",
-    statements: &[
-        // `mesh` is '' for meshes, so the primary key works for every kind.
-        "CREATE TABLE resources (
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "resources and the store revision",
+        statements: &[
+            // `mesh` is '' for meshes, so the primary key works for every kind.
+            "CREATE TABLE resources (
             kind        TEXT    NOT NULL,
             mesh        TEXT    NOT NULL,
             name        TEXT    NOT NULL,
@@ -28,15 +29,50 @@ const MIGRATIONS: &[Migration] = &[Migration {
             modified_at INTEGER NOT NULL,
             PRIMARY KEY (kind, mesh, name)
         )",
-        // Deleting a mesh counts what is left inside it.
-        "CREATE INDEX resources_by_mesh ON resources (mesh, kind)",
-        "CREATE TABLE store_revision (
+            // Deleting a mesh counts what is left inside it.
+            "CREATE INDEX resources_by_mesh ON resources (mesh, kind)",
+            "CREATE TABLE store_revision (
             id       INTEGER PRIMARY KEY CHECK (id = 1),
             revision INTEGER NOT NULL
         )",
-        "INSERT INTO store_revision (id, revision) VALUES (1, 0)",
-    ],
-}];
+            "INSERT INTO store_revision (id, revision) VALUES (1, 0)",
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "mesh CAs, token signing keys and dataplane tokens",
+        statements: &[
+            // The private key is sealed by the caller; the store never sees it in the clear.
+            "CREATE TABLE mesh_cas (
+            mesh       TEXT    PRIMARY KEY,
+            cert_pem   TEXT    NOT NULL,
+            sealed_key BLOB    NOT NULL,
+            created_at INTEGER NOT NULL
+        )",
+            // `private_key` is NULL once retired; `sealed` says whether it is encrypted.
+            "CREATE TABLE signing_keys (
+            kid         TEXT    PRIMARY KEY,
+            public_key  BLOB    NOT NULL,
+            private_key BLOB,
+            sealed      INTEGER NOT NULL,
+            created_at  INTEGER NOT NULL,
+            retired_at  INTEGER
+        )",
+            // Claims of issued tokens (never the tokens), for revocation by id.
+            "CREATE TABLE dataplane_tokens (
+            jti        TEXT    PRIMARY KEY,
+            mesh       TEXT    NOT NULL,
+            services   TEXT    NOT NULL,
+            kid        TEXT    NOT NULL,
+            issued_at  INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL,
+            revoked_at INTEGER
+        )",
+            "CREATE INDEX dataplane_tokens_revoked ON dataplane_tokens (revoked_at) \
+         WHERE revoked_at IS NOT NULL",
+        ],
+    },
+];
 
 /// Brings the schema up to date.
 pub(super) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
