@@ -4,6 +4,9 @@
 //!
 //! Every error is an `ErrorBody` with the right status: 400 (bad JSON,
 //! invalid resource, missing mesh), 404, 409 (exists, mesh not empty), 500.
+//!
+//! Private keys never leave the control plane through it: the CA endpoint
+//! serves certificates, the token endpoints serve tokens and their claims.
 
 use std::sync::Arc;
 
@@ -14,12 +17,14 @@ use axum::{
     routing::{get, post},
 };
 
-use crate::{sessions::Sessions, store::Store};
+use crate::{identity::Identity, sessions::Sessions, store::Store};
 
 mod apply;
+mod ca;
 mod error;
 mod resources;
 mod status;
+mod tokens;
 
 pub use error::ApiError;
 
@@ -28,6 +33,7 @@ pub use error::ApiError;
 pub struct ApiState {
     pub store: Arc<dyn Store>,
     pub sessions: Arc<Sessions>,
+    pub identity: Arc<Identity>,
 }
 
 /// The API's routes.
@@ -57,6 +63,11 @@ pub fn router(state: ApiState) -> Router {
                 .delete(resources::delete_in_mesh),
         )
         .route("/meshes/{mesh}/{kinds}/{name}/status", get(status::one))
+        .route("/meshes/{mesh}/ca", get(ca::get))
+        .route("/tokens/dataplane", post(tokens::issue))
+        .route("/tokens/revoke", post(tokens::revoke))
+        .route("/tokens/revoked", get(tokens::revoked))
+        .route("/tokens/signing-key/rotate", post(tokens::rotate))
         .route("/{kinds}", get(resources::list_everywhere))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such API path") })
         .layer(map_response(error::json_errors))

@@ -1,24 +1,56 @@
-//! The config compiler: a pure function from a Dataplane and the other
-//! Dataplanes of its mesh to the `ProxyConfig` its proxy runs.
+//! The config compiler: a pure function from a Dataplane, the other
+//! Dataplanes of its mesh and the mesh's resolved mTLS settings to the
+//! `ProxyConfig` its proxy runs.
 //!
 //! Pure means no store, no network and no clock: it is unit-tested on plain
 //! values, and the distributor can call it as often as it likes and compare
 //! results to decide whether a proxy needs a new version.
 
-use std::collections::BTreeSet;
+use std::{collections::BTreeSet, time::Duration};
 
 use weft_api::{
-    Dataplane, Protocol,
+    Dataplane, MtlsMode, Protocol,
     dataplane::{Inbound, LOCALHOST, Networking},
     proto,
 };
 
+/// A mesh's mTLS settings with its CA resolved: what the compiler needs
+/// and nothing it would have to look up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeshTls {
+    pub mode: MtlsMode,
+    /// PEM of the root(s) peers are verified against.
+    pub trust_bundle_pem: String,
+    pub certificate_lifetime: Duration,
+    /// Changes only when the CA does (see `Ca::issuer_id`).
+    pub issuer_id: String,
+}
+
+impl MeshTls {
+    fn to_proto(&self) -> Option<proto::Mtls> {
+        let mode = match self.mode {
+            // Absent means plaintext to the proxy; nothing else to say.
+            MtlsMode::Off => return None,
+            MtlsMode::Permissive => proto::MtlsMode::MtlsPermissive,
+            MtlsMode::Strict => proto::MtlsMode::MtlsStrict,
+        };
+        Some(proto::Mtls {
+            mode: mode.into(),
+            trust_bundle_pem: self.trust_bundle_pem.clone(),
+            certificate_lifetime_seconds: self.certificate_lifetime.as_secs(),
+            issuer_id: self.issuer_id.clone(),
+        })
+    }
+}
+
 /// Compiles `dataplane`'s config. `mesh_dataplanes` are the Dataplanes of its
-/// mesh (it may be among them); `is_online(name)` tells whether a Dataplane's
-/// proxy can take traffic. The version is 0: the distributor sets it.
+/// mesh (it may be among them); `mtls` is the mesh's mTLS (`None`: off);
+/// `is_online(name)` tells whether a Dataplane's proxy can take traffic.
+/// The version is 0: the distributor sets it.
 pub fn compile(
     dataplane: &Dataplane,
     mesh_dataplanes: &[Dataplane],
+    mtls: Option<&MeshTls>,
     is_online: impl Fn(&str) -> bool,
 ) -> proto::ProxyConfig {
     let networking = &dataplane.networking;
@@ -62,7 +94,7 @@ pub fn compile(
         dataplane: dataplane.name.clone(),
         inbounds,
         outbounds,
-        mtls: None,
+        mtls: mtls.and_then(MeshTls::to_proto),
     }
 }
 

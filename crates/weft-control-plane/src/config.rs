@@ -1,5 +1,6 @@
 //! How the control plane is configured: where the store lives and which
-//! addresses it listens on, with the defaults as named constants.
+//! addresses it listens on, how proxies authenticate, and the key that
+//! protects CA keys at rest; defaults are named constants.
 
 use std::{
     fmt,
@@ -8,6 +9,8 @@ use std::{
     str::FromStr,
     time::Duration,
 };
+
+pub use crate::identity::{CaKey, DpAuth};
 
 /// Where the REST API (and later the UI) listens by default.
 pub const DEFAULT_API_ADDR: &str = "127.0.0.1:5681";
@@ -88,6 +91,13 @@ pub struct ControlPlaneConfig {
     pub dp_addr: SocketAddr,
     /// See [`DEFAULT_STARTUP_GRACE`].
     pub startup_grace: Duration,
+    /// The operator's key that encrypts CA private keys and the token
+    /// signing key in the store (`--ca-key-file FILE` or `WEFT_CA_KEY`).
+    /// Without it, meshes with a builtin CA are refused and the token
+    /// signing key is stored in the clear.
+    pub ca_key: Option<CaKey>,
+    /// Whether proxies must present a dataplane token (`--dp-auth`).
+    pub dp_auth: DpAuth,
 }
 
 impl Default for ControlPlaneConfig {
@@ -100,6 +110,8 @@ impl Default for ControlPlaneConfig {
             api_addr: localhost(5681),
             dp_addr: localhost(5678),
             startup_grace: DEFAULT_STARTUP_GRACE,
+            ca_key: None,
+            dp_auth: DpAuth::Token,
         }
     }
 }

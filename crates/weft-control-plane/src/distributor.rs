@@ -10,6 +10,10 @@
 //!   that proxy was last given, each with a new version.
 //! * Versions come from one process-wide counter seeded from the clock in
 //!   milliseconds, so they keep growing across control-plane restarts.
+//! * Each mesh's mTLS settings are resolved (its CA loaded) once per pass
+//!   and handed to the compiler. If a mesh's CA cannot be loaded, its
+//!   proxies keep their last config (never a silent fall back to
+//!   plaintext) and the pass is retried.
 //! * Pushes go through a per-session `watch` channel: a slow proxy cannot
 //!   hold up the others, and if it lags it only receives the latest config.
 //!
@@ -35,10 +39,13 @@ use tokio::{sync::watch, task::JoinHandle};
 use weft_api::{Kind, proto::dataplane_discovery_server::DataplaneDiscoveryServer};
 
 use crate::{
+    identity::Identity,
     sessions::Sessions,
     store::{Store, StoreError},
 };
 
+mod auth;
+mod certificates;
 mod reconcile;
 mod service;
 
@@ -82,14 +89,20 @@ pub struct Distributor {
     store: Arc<dyn Store>,
     sessions: Arc<Sessions>,
     versions: Arc<Versions>,
+    identity: Arc<Identity>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
 impl Distributor {
     /// Starts the recompute task. Dataplanes stored now are presumed online
-    /// for `startup_grace` (see the module docs).
-    pub async fn start(store: Arc<dyn Store>, startup_grace: Duration) -> Result<Self, StoreError> {
+    /// for `startup_grace` (see the module docs). `identity` checks tokens
+    /// and resolves each mesh's CA.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        startup_grace: Duration,
+        identity: Arc<Identity>,
+    ) -> Result<Self, StoreError> {
         let stored = store.list(Kind::Dataplane, None).await?;
         let presumed = stored.iter().filter_map(|s| {
             let mesh = s.resource.mesh()?;
@@ -108,6 +121,7 @@ impl Distributor {
             store.clone(),
             sessions.clone(),
             versions.clone(),
+            identity.clone(),
             grace_end,
             stop_rx,
         ));
@@ -115,6 +129,7 @@ impl Distributor {
             store,
             sessions,
             versions,
+            identity,
             stop,
             task,
         })
@@ -126,6 +141,7 @@ impl Distributor {
             self.store.clone(),
             self.sessions.clone(),
             self.versions.clone(),
+            self.identity.clone(),
         ))
     }
 

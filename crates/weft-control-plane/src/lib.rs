@@ -1,6 +1,7 @@
 //! The Weft control plane: it stores the resources users declare, serves
 //! them over a REST API, compiles one `ProxyConfig` per Dataplane and pushes
-//! it to that Dataplane's proxy over a gRPC stream.
+//! it to that Dataplane's proxy over a gRPC stream. It is also each mesh's
+//! certificate authority and the issuer of the tokens proxies present.
 //!
 //! [`run`] wires the pieces together; the `weft control-plane` subcommand is
 //! a thin wrapper around it.
@@ -18,7 +19,8 @@ pub mod sessions;
 pub mod store;
 
 pub use config::{
-    ControlPlaneConfig, DEFAULT_API_ADDR, DEFAULT_DP_ADDR, DEFAULT_STARTUP_GRACE, StoreUrl,
-    StoreUrlError, default_store_path,
+    CaKey, ControlPlaneConfig, DEFAULT_API_ADDR, DEFAULT_DP_ADDR, DEFAULT_STARTUP_GRACE, DpAuth,
+    StoreUrl, StoreUrlError, default_store_path,
 };
+pub use identity::secret::CA_KEY_ENV;
 pub use server::run;

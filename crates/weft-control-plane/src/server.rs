@@ -1,6 +1,6 @@
 //! [`run`]: open the store, bind both listeners, serve until shutdown.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
@@ -8,8 +8,9 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::{
     api::{self, ApiState},
-    config::ControlPlaneConfig,
+    config::{ControlPlaneConfig, DpAuth},
     distributor::{Distributor, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT},
+    identity::{Identity, secret::CA_KEY_ENV},
     store,
 };
 
@@ -41,12 +42,30 @@ pub async fn run(
     let api_addr = api_listener.local_addr().context("API listener address")?;
     let dp_addr = dp_listener.local_addr().context("proxy listener address")?;
 
-    let distributor = Distributor::start(store.clone(), config.startup_grace)
+    let identity = Arc::new(
+        Identity::load(store.clone(), config.ca_key.clone(), config.dp_auth)
+            .await
+            .context("cannot load the token signing key")?,
+    );
+    if config.dp_auth == DpAuth::None {
+        tracing::warn!(
+            "--dp-auth none: proxies are not authenticated; anyone who reaches {dp_addr} can \
+             register any dataplane and obtain its certificate"
+        );
+    }
+    if config.ca_key.is_none() {
+        tracing::warn!(
+            "no CA key (--ca-key-file or {CA_KEY_ENV}): meshes with a builtin CA are refused, \
+             and the token signing key is stored unencrypted"
+        );
+    }
+    let distributor = Distributor::start(store.clone(), config.startup_grace, identity.clone())
         .await
         .context("cannot start the config distributor")?;
     let app = api::router(ApiState {
         store: store.clone(),
         sessions: distributor.sessions().clone(),
+        identity,
     });
     let grpc = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))

@@ -18,7 +18,7 @@ use std::{
 use tokio::sync::watch;
 use weft_api::{
     proto,
-    rest::{DataplaneStatus, EndpointStatus, NackStatus, OutboundStatus, now_unix, rfc3339},
+    rest::{NackStatus, OutboundStatus, now_unix},
 };
 
 /// Identifies one stream, never reused within a process.
@@ -34,6 +34,16 @@ fn key(mesh: &str, name: &str) -> Key {
 /// Sending half of a proxy's config channel: a `watch`, so a proxy that
 /// reads slowly only ever gets the latest config and never blocks the sender.
 pub type ConfigSender = watch::Sender<Option<proto::ProxyConfig>>;
+
+/// The token a stream was opened with, so that revoking that token or
+/// rotating its key can end the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamAuth {
+    /// The token's id.
+    pub jti: String,
+    /// Its signing key's id.
+    pub kid: String,
+}
 
 /// The same Dataplane already has a live stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +75,11 @@ struct Entry {
     last_nack: Option<NackStatus>,
     /// `None` unless online; dropping it ends the proxy's response stream.
     push: Option<ConfigSender>,
+    /// The token of the stream (`None` without token checks).
+    auth: Option<StreamAuth>,
+    /// Why the control plane ended the stream, told to the proxy as its
+    /// stream's final status.
+    ended: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -168,14 +183,24 @@ impl Sessions {
                 acked_version: None,
                 last_nack: None,
                 push: None,
+                auth: None,
+                ended: None,
             },
         );
         Ok(id)
     }
 
-    /// Marks a claimed session online; configs for it go to `push`. False
-    /// if the session is gone or the registry is closed.
-    pub fn activate(&self, mesh: &str, name: &str, id: SessionId, push: ConfigSender) -> bool {
+    /// Marks a claimed session online; configs for it go to `push`; `auth`
+    /// is the token it presented. False if the session is gone or the
+    /// registry is closed.
+    pub fn activate(
+        &self,
+        mesh: &str,
+        name: &str,
+        id: SessionId,
+        push: ConfigSender,
+        auth: Option<StreamAuth>,
+    ) -> bool {
         let mut inner = self.lock();
         if inner.closed {
             return false;
@@ -190,6 +215,7 @@ impl Sessions {
         e.state = State::Online;
         e.connected_since = Some(now_unix());
         e.push = Some(push);
+        e.auth = auth;
         drop(inner);
         self.changed();
         true
@@ -251,6 +277,30 @@ impl Sessions {
         }
     }
 
+    /// Ends every open stream whose token `matches` (revoked, or signed by
+    /// a rotated key), telling its proxy `reason`. Returns how many ended.
+    pub fn end_streams(&self, matches: impl Fn(&StreamAuth) -> bool, reason: &str) -> usize {
+        let mut inner = self.lock();
+        let mut ended = 0;
+        for e in inner.entries.values_mut() {
+            if e.push.is_some() && e.auth.as_ref().is_some_and(&matches) {
+                e.push = None;
+                e.ended = Some(reason.to_owned());
+                ended += 1;
+            }
+        }
+        ended
+    }
+
+    /// Why the control plane ended stream `id`, if it did.
+    pub fn end_reason(&self, mesh: &str, name: &str, id: SessionId) -> Option<String> {
+        self.lock()
+            .entries
+            .get(&key(mesh, name))
+            .filter(|e| e.id == id)
+            .and_then(|e| e.ended.clone())
+    }
+
     /// Drops offline entries of Dataplanes that no longer exist.
     pub fn retain_offline(&self, exists: impl Fn(&str, &str) -> bool) {
         self.lock()
@@ -302,7 +352,11 @@ impl Sessions {
     pub fn record_sent(&self, id: SessionId, config: &proto::ProxyConfig) {
         self.update(&config.mesh, &config.dataplane, id, |e| {
             e.sent_version = Some(config.version);
-            e.sent_outbounds = config.outbounds.iter().map(outbound_status).collect();
+            e.sent_outbounds = config
+                .outbounds
+                .iter()
+                .map(status::outbound_status)
+                .collect();
         });
     }
 
@@ -326,49 +380,8 @@ impl Sessions {
             f(e);
         }
     }
-
-    /// What is known about a Dataplane's proxy (offline and empty if it
-    /// never connected).
-    pub fn status(&self, mesh: &str, name: &str) -> DataplaneStatus {
-        let inner = self.lock();
-        let mut status = DataplaneStatus {
-            mesh: mesh.to_owned(),
-            name: name.to_owned(),
-            ..DataplaneStatus::default()
-        };
-        if let Some(e) = inner.entries.get(&key(mesh, name))
-            && e.state != State::Registering
-        {
-            status.online = e.state == State::Online;
-            status.connected_since = e.connected_since.map(rfc3339);
-            status.disconnected_at = e.disconnected_at.map(rfc3339);
-            status.proxy_version = e.proxy_version.clone();
-            status.config_version_sent = e.sent_version;
-            status.config_version_acked = e.acked_version;
-            status.last_nack = e.last_nack.clone();
-            status.outbounds = e.sent_outbounds.clone();
-        }
-        status
-    }
 }
 
-fn outbound_status(o: &proto::Outbound) -> OutboundStatus {
-    OutboundStatus {
-        // Ports come from validated resources; 0 would only flag a bug.
-        port: u16::try_from(o.port).unwrap_or(0),
-        service: o.service.clone(),
-        protocol: o.protocol().into(),
-        endpoints: o
-            .endpoints
-            .iter()
-            .map(|e| EndpointStatus {
-                dataplane: e.dataplane.clone(),
-                address: e.address.clone(),
-                port: u16::try_from(e.port).unwrap_or(0),
-            })
-            .collect(),
-    }
-}
-
+mod status;
 #[cfg(test)]
 mod tests;

@@ -3,54 +3,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::{net::SocketAddr, time::Duration};
+mod support;
+
+use std::time::Duration;
 
 use serde_json::json;
+use support::{free_addr, http, wait_healthy};
 use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::{TcpListener, TcpStream},
+    net::TcpListener,
     sync::{mpsc, oneshot},
 };
 use tokio_stream::wrappers::ReceiverStream;
 use weft_api::proto::{
     Hello, ProxyMessage, dataplane_discovery_client::DataplaneDiscoveryClient, proxy_message,
 };
-use weft_control_plane::{ControlPlaneConfig, StoreUrl};
-
-/// A port that was free a moment ago.
-async fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// A minimal HTTP/1.1 exchange, to depend on no HTTP client.
-async fn http(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
-    let mut stream = TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: cp\r\nconnection: close\r\n\
-         content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    let status = response[9..12].parse().unwrap();
-    let (_, body) = response.split_once("\r\n\r\n").unwrap();
-    (status, serde_json::from_str(body).unwrap_or_default())
-}
-
-async fn wait_healthy(addr: SocketAddr) {
-    for _ in 0..200 {
-        if TcpStream::connect(addr).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("the API never listened on {addr}");
-}
+use weft_control_plane::{ControlPlaneConfig, DpAuth, StoreUrl};
 
 #[tokio::test]
 async fn serves_and_stops_gracefully_with_a_proxy_connected() {
@@ -60,6 +27,9 @@ async fn serves_and_stops_gracefully_with_a_proxy_connected() {
         api_addr,
         dp_addr,
         startup_grace: Duration::ZERO,
+        // This test is about serving and stopping; tests/identity.rs has tokens.
+        dp_auth: DpAuth::None,
+        ca_key: None,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let cp = tokio::spawn(weft_control_plane::run(config, async {
@@ -133,6 +103,7 @@ async fn a_taken_address_is_an_error_naming_it() {
         api_addr: free_addr().await,
         dp_addr: addr,
         startup_grace: Duration::ZERO,
+        ..ControlPlaneConfig::default()
     };
     let err = weft_control_plane::run(config, std::future::pending())
         .await
@@ -153,6 +124,7 @@ async fn a_store_in_a_new_directory_is_created() {
         api_addr,
         dp_addr: free_addr().await,
         startup_grace: Duration::ZERO,
+        ..ControlPlaneConfig::default()
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let cp = tokio::spawn(weft_control_plane::run(config, async {

@@ -10,7 +10,7 @@ use weft_api::{
     rest::{ApplyRequest, ApplyResponse},
 };
 
-use super::{ApiError, ApiState, error::store_status, resources::apply_result};
+use super::{ApiError, ApiState, ca, error::store_status, resources::apply_result};
 use crate::store::Change;
 
 pub async fn apply(
@@ -34,10 +34,21 @@ pub async fn apply(
     // results still come back in request order.
     let mut order: Vec<usize> = (0..resources.len()).collect();
     order.sort_by_key(|&i| resources[i].kind() != Kind::Mesh);
-    let changes = order
+    let mut changes: Vec<Change> = order
         .iter()
         .map(|&i| Change::Upsert(resources[i].clone()))
         .collect();
+    // New builtin CAs go in the same transaction as their Meshes, after
+    // them; their outcomes are not reported.
+    let meshes: Vec<(&str, &weft_api::Mesh)> = resources
+        .iter()
+        .zip(&labels)
+        .filter_map(|(r, label)| match r {
+            Resource::Mesh(m) => Some((label.as_str(), m)),
+            _ => None,
+        })
+        .collect();
+    changes.extend(ca::prepare(&state, &meshes).await?);
     let report = state.store.apply(changes).await.map_err(|e| {
         let status = store_status(&e);
         // Name the item the error is about, when there is one.

@@ -105,7 +105,8 @@ pub async fn create_mesh(
     body: Bytes,
 ) -> ApiResult<(StatusCode, Json<ApplyResponse>)> {
     let resource = parse_body(&body, Kind::Mesh, None, None)?;
-    let response = write(&state, Change::Create(resource)).await?;
+    let extra = mesh_changes(&state, &resource).await?;
+    let response = write(&state, Change::Create(resource), extra).await?;
     Ok((StatusCode::CREATED, response))
 }
 
@@ -116,7 +117,7 @@ pub async fn create_in_mesh(
 ) -> ApiResult<(StatusCode, Json<ApplyResponse>)> {
     let kind = mesh_scoped_kind(&kinds)?;
     let resource = parse_body(&body, kind, Some(&mesh), None)?;
-    let response = write(&state, Change::Create(resource)).await?;
+    let response = write(&state, Change::Create(resource), Vec::new()).await?;
     Ok((StatusCode::CREATED, response))
 }
 
@@ -126,7 +127,8 @@ pub async fn put_mesh(
     body: Bytes,
 ) -> ApiResult<Json<ApplyResponse>> {
     let resource = parse_body(&body, Kind::Mesh, None, Some(&name))?;
-    write(&state, Change::Upsert(resource)).await
+    let extra = mesh_changes(&state, &resource).await?;
+    write(&state, Change::Upsert(resource), extra).await
 }
 
 pub async fn put_in_mesh(
@@ -136,7 +138,7 @@ pub async fn put_in_mesh(
 ) -> ApiResult<Json<ApplyResponse>> {
     let kind = mesh_scoped_kind(&kinds)?;
     let resource = parse_body(&body, kind, Some(&mesh), Some(&name))?;
-    write(&state, Change::Upsert(resource)).await
+    write(&state, Change::Upsert(resource), Vec::new()).await
 }
 
 pub async fn delete_mesh(
@@ -154,9 +156,27 @@ pub async fn delete_in_mesh(
     delete(&state, ResourceKey::in_mesh(kind, mesh, name)).await
 }
 
-async fn write(state: &ApiState, change: Change) -> ApiResult<Json<ApplyResponse>> {
+/// What a Mesh needs written with it (its new builtin CA), after checking
+/// its CA settings.
+async fn mesh_changes(state: &ApiState, resource: &Resource) -> ApiResult<Vec<Change>> {
+    let Resource::Mesh(mesh) = resource else {
+        return Ok(Vec::new());
+    };
+    let label = format!("Mesh {:?}", mesh.name);
+    super::ca::prepare(state, &[(&label, mesh)]).await
+}
+
+/// Writes `change` and, in the same transaction, `extra` (whose outcomes
+/// are not reported).
+async fn write(
+    state: &ApiState,
+    change: Change,
+    extra: Vec<Change>,
+) -> ApiResult<Json<ApplyResponse>> {
     let key = change.key();
-    let report = state.store.apply(vec![change]).await?;
+    let mut changes = vec![change];
+    changes.extend(extra);
+    let report = state.store.apply(changes).await?;
     let outcome = report
         .outcomes
         .first()

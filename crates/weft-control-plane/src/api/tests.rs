@@ -11,14 +11,27 @@ use serde_json::{Value, json};
 use tower::ServiceExt;
 
 use super::*;
-use crate::store::SqliteStore;
+use crate::{
+    identity::{CaKey, DpAuth},
+    store::SqliteStore,
+};
 
 async fn app() -> Router {
+    app_with(Some(CaKey::generate().unwrap().0)).await.0
+}
+
+/// The router over a fresh store, with `ca_key`; also returns the state.
+async fn app_with(ca_key: Option<CaKey>) -> (Router, ApiState) {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open_memory().await.unwrap());
-    router(ApiState {
+    let identity = Identity::load(store.clone(), ca_key, DpAuth::Token)
+        .await
+        .unwrap();
+    let state = ApiState {
         store,
         sessions: Arc::new(Sessions::new([])),
-    })
+        identity: Arc::new(identity),
+    };
+    (router(state.clone()), state)
 }
 
 async fn call(
@@ -80,6 +93,8 @@ async fn with_default_mesh() -> Router {
 }
 
 mod apply;
+mod ca;
 mod errors;
 mod resources;
 mod status;
+mod tokens;

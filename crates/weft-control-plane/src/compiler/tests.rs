@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use weft_api::{Dataplane, Resource, proto};
 
-use super::compile;
+use super::{MeshTls, compile};
 
 fn dp(value: Value) -> Dataplane {
     match Resource::from_value(value) {
@@ -61,7 +61,7 @@ fn inbounds_get_defaults_and_tags() {
             ],
         },
     }));
-    let config = compile(&d, std::slice::from_ref(&d), all_online);
+    let config = compile(&d, std::slice::from_ref(&d), None, all_online);
     assert_eq!(config.version, 0);
     assert_eq!(
         (config.mesh.as_str(), config.dataplane.as_str()),
@@ -103,7 +103,7 @@ fn outbound_endpoints_are_the_online_inbounds_of_the_service() {
         server("backend-c", "10.0.0.13", "backend", 20010, Some("http")),
         server("other", "10.0.0.14", "other", 20010, None),
     ];
-    let config = compile(&web, &dps, |name| name != "backend-c");
+    let config = compile(&web, &dps, None, |name| name != "backend-c");
     let [backend, db] = &config.outbounds[..] else {
         panic!("{config:?}")
     };
@@ -145,7 +145,7 @@ fn endpoints_use_the_inbound_address_and_sort_by_port() {
             ],
         },
     }));
-    let config = compile(&web, &[web.clone(), multi], all_online);
+    let config = compile(&web, &[web.clone(), multi], None, all_online);
     let eps: Vec<_> = config.outbounds[0]
         .endpoints
         .iter()
@@ -161,7 +161,7 @@ fn protocol_is_kept_when_every_endpoint_is_offline() {
         web.clone(),
         server("backend-a", "10.0.0.11", "backend", 20010, Some("grpc")),
     ];
-    let config = compile(&web, &dps, |name| name == "web-1");
+    let config = compile(&web, &dps, None, |name| name == "web-1");
     assert!(config.outbounds[0].endpoints.is_empty());
     assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Grpc);
 }
@@ -174,7 +174,7 @@ fn disagreeing_protocols_fall_back_to_tcp() {
         server("backend-a", "10.0.0.11", "backend", 20010, Some("http")),
         server("backend-b", "10.0.0.12", "backend", 20010, Some("grpc")),
     ];
-    let config = compile(&web, &dps, all_online);
+    let config = compile(&web, &dps, None, all_online);
     assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Tcp);
     assert_eq!(config.outbounds[0].endpoints.len(), 2, "both still serve");
 }
@@ -187,7 +187,7 @@ fn an_undeclared_protocol_counts_as_tcp_when_comparing() {
         server("backend-a", "10.0.0.11", "backend", 20010, None),
         server("backend-b", "10.0.0.12", "backend", 20010, Some("tcp")),
     ];
-    let config = compile(&web, &dps, all_online);
+    let config = compile(&web, &dps, None, all_online);
     assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Tcp);
 }
 
@@ -201,7 +201,7 @@ fn a_dataplane_can_be_its_own_endpoint() {
             "outbound": [{"port": 30001, "service": "s"}],
         },
     }));
-    let config = compile(&looped, std::slice::from_ref(&looped), all_online);
+    let config = compile(&looped, std::slice::from_ref(&looped), None, all_online);
     assert_eq!(config.outbounds[0].endpoints[0].dataplane, "self");
 }
 
@@ -213,11 +213,11 @@ fn output_is_deterministic() {
         server("backend-b", "10.0.0.12", "backend", 20010, Some("http")),
         server("backend-a", "10.0.0.11", "backend", 20010, Some("http")),
     ];
-    let first = compile(&web, &dps, all_online);
+    let first = compile(&web, &dps, None, all_online);
     dps.reverse();
-    let second = compile(&web, &dps, all_online);
+    let second = compile(&web, &dps, None, all_online);
     assert_eq!(first, second, "input order does not matter");
-    assert_eq!(first, compile(&web, &dps, all_online));
+    assert_eq!(first, compile(&web, &dps, None, all_online));
 }
 
 #[test]
@@ -226,7 +226,7 @@ fn the_outbound_declares_the_protocol_of_a_service_nobody_serves_yet() {
         {"port": 30001, "service": "backend", "protocol": "http"},
         {"port": 30002, "service": "store"},
     ]));
-    let config = compile(&web, std::slice::from_ref(&web), all_online);
+    let config = compile(&web, std::slice::from_ref(&web), None, all_online);
     assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Http);
     assert_eq!(config.outbounds[1].protocol(), proto::Protocol::Tcp);
 }
@@ -238,6 +238,56 @@ fn the_services_own_protocol_wins_over_the_outbounds() {
         web.clone(),
         server("backend-a", "10.0.0.11", "backend", 20010, Some("grpc")),
     ];
-    let config = compile(&web, &dps, all_online);
+    let config = compile(&web, &dps, None, all_online);
     assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Grpc);
+}
+
+fn mesh_tls(mode: weft_api::MtlsMode) -> MeshTls {
+    MeshTls {
+        mode,
+        trust_bundle_pem: "-----BEGIN CERTIFICATE-----\n...".into(),
+        certificate_lifetime: std::time::Duration::from_secs(3600),
+        issuer_id: "abc".into(),
+    }
+}
+
+#[test]
+fn mtls_settings_come_from_the_mesh() {
+    let web = caller(json!([]));
+    let strict = compile(
+        &web,
+        std::slice::from_ref(&web),
+        Some(&mesh_tls(weft_api::MtlsMode::Strict)),
+        all_online,
+    );
+    assert_eq!(
+        strict.mtls,
+        Some(proto::Mtls {
+            mode: proto::MtlsMode::MtlsStrict.into(),
+            trust_bundle_pem: "-----BEGIN CERTIFICATE-----\n...".into(),
+            certificate_lifetime_seconds: 3600,
+            issuer_id: "abc".into(),
+        })
+    );
+    let permissive = compile(
+        &web,
+        std::slice::from_ref(&web),
+        Some(&mesh_tls(weft_api::MtlsMode::Permissive)),
+        all_online,
+    );
+    assert_eq!(
+        permissive.mtls.unwrap().mode(),
+        proto::MtlsMode::MtlsPermissive
+    );
+    let off = compile(
+        &web,
+        std::slice::from_ref(&web),
+        Some(&mesh_tls(weft_api::MtlsMode::Off)),
+        all_online,
+    );
+    assert_eq!(off.mtls, None);
+    assert_eq!(
+        compile(&web, std::slice::from_ref(&web), None, all_online).mtls,
+        None
+    );
 }

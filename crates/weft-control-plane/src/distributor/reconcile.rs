@@ -14,7 +14,8 @@ use weft_api::{Dataplane, Kind, Resource, proto::ProxyConfig};
 
 use super::Versions;
 use crate::{
-    compiler::compile,
+    compiler::{MeshTls, compile},
+    identity::Identity,
     sessions::{SessionId, Sessions},
     store::{Store, StoreError},
 };
@@ -30,20 +31,21 @@ pub(super) async fn run(
     store: Arc<dyn Store>,
     sessions: Arc<Sessions>,
     versions: Arc<Versions>,
+    identity: Arc<Identity>,
     mut grace_end: Option<Instant>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut revisions = store.subscribe();
     let mut changes = sessions.subscribe();
-    // What each session was last given, version zeroed, to push only changes.
-    let mut last_pushed: HashMap<SessionId, ProxyConfig> = HashMap::new();
+    let mut state = PassState::default();
     loop {
         // Mark both as seen before reading: a change during the pass wakes
         // the loop again, so none is lost.
         revisions.borrow_and_update();
         changes.borrow_and_update();
-        let retry = match pass(&*store, &sessions, &versions, &mut last_pushed).await {
-            Ok(()) => None,
+        let retry = match pass(&*store, &sessions, &versions, &identity, &mut state).await {
+            Ok(Complete::Yes) => None,
+            Ok(Complete::No) => Some(Instant::now() + RETRY),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot recompute proxy configs; retrying");
                 Some(Instant::now() + RETRY)
@@ -64,13 +66,80 @@ pub(super) async fn run(
     }
 }
 
+/// What passes remember.
+#[derive(Default)]
+struct PassState {
+    /// What each session was last given, version zeroed, to push only changes.
+    last_pushed: HashMap<SessionId, ProxyConfig>,
+    /// The last CA error of each mesh, so a broken CA is logged when it
+    /// breaks rather than on every retry.
+    ca_errors: HashMap<String, String>,
+}
+
+/// Whether every proxy got its config; `No` when some mesh's CA could not
+/// be loaded, to try again soon.
+enum Complete {
+    Yes,
+    No,
+}
+
+/// Each mesh's resolved mTLS: `Ok(None)` when off, `Err` when its CA
+/// cannot be loaded now.
+async fn mesh_tls(
+    store: &dyn Store,
+    identity: &Identity,
+    ca_errors: &mut HashMap<String, String>,
+) -> Result<HashMap<String, Result<Option<MeshTls>, ()>>, StoreError> {
+    let mut resolved = HashMap::new();
+    for stored in store.list(Kind::Mesh, None).await? {
+        let Resource::Mesh(mesh) = stored.resource else {
+            continue;
+        };
+        let tls = match mesh.mtls_enabled() {
+            None => Ok(None),
+            Some(mtls) => match identity.cas.ca_for(&mesh).await {
+                Ok(ca) => {
+                    if ca_errors.remove(&mesh.name).is_some() {
+                        tracing::info!(mesh = %mesh.name, "the mesh CA is available again");
+                    }
+                    Ok(Some(MeshTls {
+                        mode: mtls.mode,
+                        trust_bundle_pem: ca.trust_bundle_pem(),
+                        certificate_lifetime: mtls.certificate_lifetime(),
+                        issuer_id: ca.issuer_id().to_owned(),
+                    }))
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    if ca_errors.get(&mesh.name) != Some(&text) {
+                        tracing::error!(
+                            mesh = %mesh.name,
+                            error = %text,
+                            "the mesh CA cannot be loaded; its proxies keep their last config"
+                        );
+                        ca_errors.insert(mesh.name.clone(), text);
+                    }
+                    Err(())
+                }
+            },
+        };
+        resolved.insert(mesh.name, tls);
+    }
+    ca_errors.retain(|mesh, _| resolved.contains_key(mesh));
+    Ok(resolved)
+}
+
 /// Recompiles every connected proxy's config and pushes those that changed.
 async fn pass(
     store: &dyn Store,
     sessions: &Sessions,
     versions: &Versions,
-    last_pushed: &mut HashMap<SessionId, ProxyConfig>,
-) -> Result<(), StoreError> {
+    identity: &Identity,
+    state: &mut PassState,
+) -> Result<Complete, StoreError> {
+    let tls = mesh_tls(store, identity, &mut state.ca_errors).await?;
+    let mut complete = Complete::Yes;
+    let last_pushed = &mut state.last_pushed;
     let stored = store.list(Kind::Dataplane, None).await?;
     let mut by_mesh: HashMap<String, Vec<Dataplane>> = HashMap::new();
     for s in stored {
@@ -87,7 +156,17 @@ async fn pass(
             // keeps its last config until it reconnects and re-registers.
             continue;
         };
-        let config = compile(dataplane, mesh_dataplanes, |name| {
+        let session_tls = match tls.get(&session.mesh) {
+            Some(Ok(resolved)) => resolved.as_ref(),
+            // The mesh's CA is broken: better the last config than one
+            // that silently drops mTLS.
+            Some(Err(())) => {
+                complete = Complete::No;
+                continue;
+            }
+            None => None,
+        };
+        let config = compile(dataplane, mesh_dataplanes, session_tls, |name| {
             online.is_online(&session.mesh, name)
         });
         if last_pushed.get(&session.id) == Some(&config) {
@@ -108,5 +187,5 @@ async fn pass(
             .get(mesh)
             .is_some_and(|dps| dps.iter().any(|d| d.name == name))
     });
-    Ok(())
+    Ok(complete)
 }

@@ -1,5 +1,9 @@
 //! The `DataplaneDiscovery` gRPC service: registration, the config stream,
-//! ACK/NACK, and deregistration.
+//! ACK/NACK, deregistration, and certificates (in `certificates`).
+//!
+//! `Hello`, `Deregister` and `IssueCertificate` carry a dataplane token,
+//! checked against the Dataplane's mesh and services (see `auth`) unless
+//! the control plane runs with `--dp-auth none`.
 
 use std::{pin::Pin, sync::Arc, time::Duration};
 
@@ -10,13 +14,17 @@ use tonic::{Request, Response, Status, Streaming};
 use weft_api::{
     Dataplane, Kind, Resource, ResourceKey,
     proto::{
-        DeregisterRequest, DeregisterResponse, Hello, ProxyConfig, ProxyMessage,
-        dataplane_discovery_server::DataplaneDiscovery, proxy_message,
+        CertificateRequest, CertificateResponse, DeregisterRequest, DeregisterResponse, Hello,
+        ProxyConfig, ProxyMessage, dataplane_discovery_server::DataplaneDiscovery, proxy_message,
     },
 };
 
-use super::Versions;
+use super::{
+    Versions,
+    auth::{authenticate, check, services_of},
+};
 use crate::{
+    identity::Identity,
     sessions::{SessionId, Sessions},
     store::{Change, Store, StoreError},
 };
@@ -30,9 +38,10 @@ pub type ConfigStream = Pin<Box<dyn Stream<Item = Result<ProxyConfig, Status>> +
 /// Implements the generated `DataplaneDiscovery` trait.
 #[derive(Debug)]
 pub struct DiscoveryService {
-    store: Arc<dyn Store>,
+    pub(super) store: Arc<dyn Store>,
     sessions: Arc<Sessions>,
     versions: Arc<Versions>,
+    pub(super) identity: Arc<Identity>,
 }
 
 impl DiscoveryService {
@@ -40,11 +49,13 @@ impl DiscoveryService {
         store: Arc<dyn Store>,
         sessions: Arc<Sessions>,
         versions: Arc<Versions>,
+        identity: Arc<Identity>,
     ) -> Self {
         Self {
             store,
             sessions,
             versions,
+            identity,
         }
     }
 }
@@ -74,7 +85,9 @@ impl DataplaneDiscovery for DiscoveryService {
         let mut inbound = request.into_inner();
         let hello = read_hello(&mut inbound).await?;
         let dataplane = parse_dataplane(&hello.dataplane_json)?;
+        let auth = authenticate(&self.identity, &hello.token, &dataplane, "Hello")?;
         let (mesh, name) = (dataplane.mesh.clone(), dataplane.name.clone());
+        self.may_replace(&hello.token, &dataplane).await?;
         let id = self
             .sessions
             .claim(&mesh, &name, &hello.proxy_version)
@@ -86,6 +99,7 @@ impl DataplaneDiscovery for DiscoveryService {
             name: name.clone(),
             id,
         };
+        let recheck = dataplane.clone();
         match self
             .store
             .apply(vec![Change::Upsert(Resource::Dataplane(dataplane))])
@@ -104,9 +118,12 @@ impl DataplaneDiscovery for DiscoveryService {
         }
         self.versions.observe(hello.running_version);
         let (tx, rx) = watch::channel(None);
-        if !self.sessions.activate(&mesh, &name, id, tx) {
+        if !self.sessions.activate(&mesh, &name, id, tx, auth) {
             return Err(Status::unavailable("the control plane is shutting down"));
         }
+        // A revocation or rotation from now on ends this stream through its
+        // session; one that landed since the first check is caught here.
+        authenticate(&self.identity, &hello.token, &recheck, "Hello")?;
         tracing::info!(
             %mesh,
             dataplane = %name,
@@ -125,27 +142,56 @@ impl DataplaneDiscovery for DiscoveryService {
             sessions.record_sent(id, &config);
             Some(Ok(config))
         });
-        Ok(Response::new(Box::pin(configs)))
+        // If its token was revoked (or its key rotated), the stream ends
+        // with that reason rather than quietly.
+        let sessions = self.sessions.clone();
+        let reason =
+            futures_util::stream::once(async move { sessions.end_reason(&mesh, &name, id) })
+                .filter_map(|reason| reason.map(|r| Err(Status::unauthenticated(r))));
+        Ok(Response::new(Box::pin(configs.chain(reason))))
     }
 
     async fn issue_certificate(
         &self,
-        _request: Request<weft_api::proto::CertificateRequest>,
-    ) -> Result<Response<weft_api::proto::CertificateResponse>, Status> {
-        Err(Status::unimplemented(
-            "this control plane does not issue certificates yet",
-        ))
+        request: Request<CertificateRequest>,
+    ) -> Result<Response<CertificateResponse>, Status> {
+        self.issue(request.into_inner()).await.map(Response::new)
     }
 
     async fn deregister(
         &self,
         request: Request<DeregisterRequest>,
     ) -> Result<Response<DeregisterResponse>, Status> {
-        let DeregisterRequest { mesh, name, .. } = request.into_inner();
+        let DeregisterRequest { mesh, name, token } = request.into_inner();
         if mesh.is_empty() || name.is_empty() {
             return Err(Status::invalid_argument("mesh and name are required"));
         }
         let key = ResourceKey::in_mesh(Kind::Dataplane, &mesh, &name);
+        // The token must be for the mesh, and for the services of the
+        // Dataplane if it is still stored.
+        check(&self.identity, &token, &mesh, &name, [], "Deregister")?;
+        let stored = match self.store.get(&key).await {
+            Ok(Some(stored)) => match stored.resource {
+                Resource::Dataplane(dp) => Some(dp),
+                Resource::Mesh(_) => None,
+            },
+            Ok(None) => None,
+            Err(e) => {
+                return Err(Status::unavailable(format!(
+                    "cannot deregister dataplane {mesh}/{name}: {e}"
+                )));
+            }
+        };
+        if let Some(dp) = &stored {
+            check(
+                &self.identity,
+                &token,
+                &mesh,
+                &name,
+                services_of(dp),
+                "Deregister",
+            )?;
+        }
         match self.store.apply(vec![Change::Delete(key)]).await {
             // Already gone is fine: deregistering twice must not fail a stop.
             Ok(_) | Err(StoreError::NotFound(_)) => {}
@@ -158,6 +204,30 @@ impl DataplaneDiscovery for DiscoveryService {
         self.sessions.remove(&mesh, &name);
         tracing::info!(%mesh, dataplane = %name, "dataplane deregistered");
         Ok(Response::new(DeregisterResponse {}))
+    }
+}
+
+impl DiscoveryService {
+    /// A token may only replace a stored Dataplane whose services it also
+    /// covers: a token for `web` must not take over `billing-1`.
+    async fn may_replace(&self, token: &str, dataplane: &Dataplane) -> Result<(), Status> {
+        let key = ResourceKey::in_mesh(Kind::Dataplane, &dataplane.mesh, &dataplane.name);
+        let stored = self
+            .store
+            .get(&key)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot register {key}: {e}")))?;
+        if let Some(Resource::Dataplane(old)) = stored.map(|s| s.resource) {
+            check(
+                &self.identity,
+                token,
+                &old.mesh,
+                &old.name,
+                services_of(&old),
+                "Hello",
+            )?;
+        }
+        Ok(())
     }
 }
 

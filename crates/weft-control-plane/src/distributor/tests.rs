@@ -15,7 +15,10 @@ use weft_api::{
 };
 
 use super::*;
-use crate::store::{Change, SqliteStore, tests::mesh};
+use crate::{
+    identity::{CaKey, DpAuth, Identity},
+    store::{Change, SqliteStore, tests::mesh},
+};
 
 /// How long a test waits for something that should happen "promptly".
 const PROMPTLY: Duration = Duration::from_secs(1);
@@ -23,16 +26,30 @@ const PROMPTLY: Duration = Duration::from_secs(1);
 struct Harness {
     store: Arc<dyn Store>,
     distributor: Distributor,
+    identity: Arc<Identity>,
     addr: SocketAddr,
 }
 
 impl Harness {
+    /// Without token checks: for what tokens have nothing to do with.
     async fn start(grace: Duration, seed: Vec<Change>) -> Self {
+        Self::start_with(grace, seed, DpAuth::None).await
+    }
+
+    async fn start_with(grace: Duration, seed: Vec<Change>, dp_auth: DpAuth) -> Self {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_memory().await.unwrap());
         let mut batch = vec![Change::Upsert(mesh("default"))];
         batch.extend(seed);
         store.apply(batch).await.unwrap();
-        let distributor = Distributor::start(store.clone(), grace).await.unwrap();
+        let ca_key = CaKey::generate().unwrap().0;
+        let identity = Arc::new(
+            Identity::load(store.clone(), Some(ca_key), dp_auth)
+                .await
+                .unwrap(),
+        );
+        let distributor = Distributor::start(store.clone(), grace, identity.clone())
+            .await
+            .unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let service = distributor.service();
@@ -46,6 +63,7 @@ impl Harness {
         Self {
             store,
             distributor,
+            identity,
             addr,
         }
     }
@@ -58,8 +76,17 @@ impl Harness {
 
     /// Opens a stream and sends Hello with `dataplane`.
     async fn connect(&self, dataplane: serde_json::Value) -> Result<Proxy, tonic::Status> {
+        self.connect_with(dataplane, "").await
+    }
+
+    /// Opens a stream and sends Hello with `dataplane` and `token`.
+    async fn connect_with(
+        &self,
+        dataplane: serde_json::Value,
+        token: &str,
+    ) -> Result<Proxy, tonic::Status> {
         let (tx, rx) = mpsc::channel(8);
-        tx.send(hello(dataplane)).await.unwrap();
+        tx.send(hello(dataplane, token)).await.unwrap();
         let configs = self
             .client()
             .await
@@ -108,13 +135,13 @@ impl Proxy {
     }
 }
 
-fn hello(dataplane: serde_json::Value) -> ProxyMessage {
+fn hello(dataplane: serde_json::Value, token: &str) -> ProxyMessage {
     ProxyMessage {
         kind: Some(proxy_message::Kind::Hello(Hello {
             dataplane_json: dataplane.to_string(),
             proxy_version: "0.1.0-test".into(),
             running_version: 0,
-            token: String::new(),
+            token: token.to_owned(),
         })),
     }
 }
@@ -167,5 +194,6 @@ async fn wait_for<T>(f: impl Fn() -> Option<T>) -> T {
     }
 }
 
+mod identity;
 mod pushes;
 mod streams;

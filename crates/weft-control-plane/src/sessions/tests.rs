@@ -1,5 +1,6 @@
 //! The session registry on its own, without a network.
 
+use futures_util::FutureExt;
 use tokio::sync::watch;
 use weft_api::proto;
 
@@ -14,7 +15,7 @@ fn presumed(keys: &[(&str, &str)]) -> Vec<(String, String)> {
 fn connect(s: &Sessions, name: &str) -> (SessionId, watch::Receiver<Option<proto::ProxyConfig>>) {
     let id = s.claim("default", name, "0.1.0").unwrap();
     let (tx, rx) = watch::channel(None);
-    assert!(s.activate("default", name, id, tx));
+    assert!(s.activate("default", name, id, tx, None));
     (id, rx)
 }
 
@@ -28,7 +29,7 @@ fn a_second_stream_for_the_same_dataplane_is_refused() {
         "dataplane default/web is already connected"
     );
     let (tx, _rx) = watch::channel(None);
-    s.activate("default", "web", id, tx);
+    s.activate("default", "web", id, tx, None);
     assert!(s.claim("default", "web", "v").is_err());
     s.disconnect("default", "web", id);
     assert!(
@@ -177,4 +178,52 @@ fn offline_entries_of_deleted_dataplanes_are_pruned() {
     s.retain_offline(|_, _| false);
     assert!(s.status("default", "a").disconnected_at.is_none(), "pruned");
     assert!(s.status("default", "b").online, "online entries stay");
+}
+
+#[test]
+fn streams_of_a_revoked_token_or_rotated_key_end_with_the_reason() {
+    let s = Sessions::new([]);
+    let with_token = |name: &str, jti: &str, kid: &str| {
+        let id = s.claim("default", name, "v").unwrap();
+        let (tx, rx) = watch::channel(None);
+        let auth = StreamAuth {
+            jti: jti.into(),
+            kid: kid.into(),
+        };
+        assert!(s.activate("default", name, id, tx, Some(auth)));
+        (id, rx)
+    };
+    let (a, mut a_rx) = with_token("a", "t1", "k1");
+    let (b, mut b_rx) = with_token("b", "t2", "k1");
+    let (_untokened, mut c_rx) = connect(&s, "c");
+
+    assert_eq!(
+        s.end_streams(|t| t.jti == "t1", "dataplane token: revoked"),
+        1
+    );
+    assert!(
+        a_rx.changed().now_or_never().unwrap().is_err(),
+        "a's channel closed"
+    );
+    assert_eq!(
+        s.end_reason("default", "a", a).as_deref(),
+        Some("dataplane token: revoked")
+    );
+    assert_eq!(s.end_reason("default", "b", b), None);
+    assert_eq!(
+        s.end_reason("default", "a", a + 100),
+        None,
+        "another stream"
+    );
+
+    assert_eq!(
+        s.end_streams(
+            |t| t.kid != "k2",
+            "dataplane token: signed by a rotated key"
+        ),
+        1,
+        "a already ended; c has no token"
+    );
+    assert!(b_rx.changed().now_or_never().unwrap().is_err());
+    assert!(c_rx.changed().now_or_never().is_none(), "c is still open");
 }
