@@ -75,6 +75,14 @@ pub struct ControlPlaneArgs {
     /// After a restart, how long stored dataplanes count as online while their proxies reconnect.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub startup_grace: Duration,
+    /// File with the base64 32-byte key that encrypts CA private keys at rest
+    /// (or set `WEFT_CA_KEY` to the same text). Make one with
+    /// `head -c 32 /dev/urandom | base64`. Needed for meshes with a builtin CA.
+    #[arg(long)]
+    pub ca_key_file: Option<PathBuf>,
+    /// How proxies authenticate: `token` (dataplane tokens) or `none` (local experiments only).
+    #[arg(long, default_value = "token")]
+    pub dp_auth: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -88,6 +96,9 @@ pub struct ProxyArgs {
     /// On stop: how long to keep serving after deregistering, so callers move away first.
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub drain_time: Duration,
+    /// File holding this proxy's dataplane token (`weft token dataplane`).
+    #[arg(long, env = "WEFT_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]

@@ -42,7 +42,17 @@ async fn start_and_serve(
 ) -> anyhow::Result<()> {
     println!("starting the Weft demo (logs in {})", dir.display());
     let store = format!("sqlite:{}", dir.join("store.db").display());
-    let cp_args = ["control-plane", "--store", &store, "--startup-grace", "1s"].map(String::from);
+    let ca_key_file = write_ca_key(dir)?;
+    let cp_args = [
+        "control-plane",
+        "--store",
+        &store,
+        "--startup-grace",
+        "1s",
+        "--ca-key-file",
+        &ca_key_file,
+    ]
+    .map(String::from);
     children.push(SelfChild::spawn("control-plane", &cp_args, dir)?);
     wait_ready(children.last_mut(), &format!("{API_URL}/healthz")).await?;
     println!("  control plane  api {API_URL}  (store {store})");
@@ -54,7 +64,7 @@ async fn start_and_serve(
     let _: ApplyResponse = api.post("/apply", &mesh).await?;
 
     for svc in DEMO_SERVICES {
-        start_service(svc, dir, children).await?;
+        start_service(&api, svc, dir, children).await?;
     }
     drive_traffic().await?;
     print_next_steps();
@@ -69,6 +79,7 @@ async fn start_and_serve(
 }
 
 async fn start_service(
+    api: &ApiClient,
     svc: &DemoService,
     dir: &std::path::Path,
     children: &mut Vec<SelfChild>,
@@ -81,10 +92,24 @@ async fn start_service(
     let dp_file = dir.join(format!("{}.yaml", svc.instance));
     std::fs::write(&dp_file, svc.dataplane_yaml())
         .with_context(|| format!("cannot write {}", dp_file.display()))?;
+    let token_file = dir.join(format!("{}.token", svc.instance));
+    let request =
+        serde_json::json!({ "mesh": "default", "services": [svc.service], "validFor": "24h" });
+    let reply: serde_json::Value = api.post("/tokens/dataplane", &request).await?;
+    let Some(token) = reply.get("token").and_then(|t| t.as_str()) else {
+        bail!(
+            "the control plane issued no token for {}: {reply}",
+            svc.instance
+        );
+    };
+    std::fs::write(&token_file, token)
+        .with_context(|| format!("cannot write {}", token_file.display()))?;
     let proxy_args = [
         "proxy".to_owned(),
         "--dataplane-file".to_owned(),
         dp_file.display().to_string(),
+        "--token-file".to_owned(),
+        token_file.display().to_string(),
     ];
     children.push(SelfChild::spawn(
         &format!("proxy-{}", svc.instance),
@@ -178,6 +203,16 @@ async fn first_exit(children: &mut [SelfChild]) -> String {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// A fresh CA encryption key for the demo's control plane; returns its path.
+fn write_ca_key(dir: &std::path::Path) -> anyhow::Result<String> {
+    let (_, text) = weft_control_plane::CaKey::generate()
+        .map_err(|_| anyhow::anyhow!("cannot generate a CA key"))?;
+    let path = dir.join("ca.key");
+    std::fs::write(&path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(path.display().to_string())
 }
 
 /// The demo's scratch directory, removed when the demo ends.

@@ -11,6 +11,18 @@ use anyhow::Context;
 
 use crate::{DataplaneSpec, free_port, process::TestProcess, servers::http_get, wait};
 
+/// The file in each test dir holding the control plane's CA encryption key.
+pub const CA_KEY_FILE: &str = "ca.key";
+
+/// Writes 32 random bytes, base64, as `--ca-key-file` expects.
+fn write_ca_key(path: &Path) -> std::io::Result<()> {
+    use base64::Engine;
+    use std::io::Read;
+    let mut key = [0u8; 32];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut key)?;
+    std::fs::write(path, base64::engine::general_purpose::STANDARD.encode(key))
+}
+
 /// How long a process may take to become ready in tests.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -32,10 +44,33 @@ impl TestMesh {
         if let Err(e) = std::fs::create_dir_all(&dir) {
             panic!("cannot create test dir {}: {e}", dir.display());
         }
+        if let Err(e) = write_ca_key(&dir.join(CA_KEY_FILE)) {
+            panic!("cannot write the CA key in {}: {e}", dir.display());
+        }
         Self {
             bin: bin.into(),
             dir,
         }
+    }
+
+    /// A dataplane token for `services` in `mesh`, from `weft token dataplane`.
+    pub async fn token(
+        &self,
+        cp: &ControlPlane,
+        mesh: &str,
+        services: &[&str],
+    ) -> anyhow::Result<String> {
+        let mut args = vec!["token", "dataplane", "--mesh", mesh];
+        for s in services {
+            args.extend(["--service", s]);
+        }
+        let out = self.cli(cp, &args).await?;
+        anyhow::ensure!(
+            out.status.success(),
+            "weft token dataplane failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
     }
 
     /// Starts a control plane on a SQLite store in the test dir and waits until it is healthy.
@@ -58,9 +93,24 @@ impl TestMesh {
         Ok(cp)
     }
 
-    /// Writes the spec's Dataplane file, starts its proxy and waits for `/ready`.
+    /// Writes the spec's Dataplane file and a token for its service, starts
+    /// its proxy and waits for `/ready`.
     pub async fn proxy(&self, cp: &ControlPlane, spec: &DataplaneSpec) -> anyhow::Result<Proxy> {
+        let token = self.token(cp, &spec.mesh, &[&spec.service]).await?;
+        let token_file = self.dir.join(format!("{}.token", spec.name));
+        std::fs::write(&token_file, token)?;
+        self.proxy_with_token_file(cp, spec, &token_file).await
+    }
+
+    /// Like [`TestMesh::proxy`] with a token file of the test's choosing.
+    pub async fn proxy_with_token_file(
+        &self,
+        cp: &ControlPlane,
+        spec: &DataplaneSpec,
+        token_file: &Path,
+    ) -> anyhow::Result<Proxy> {
         let mut proxy = Proxy {
+            token_file: token_file.to_owned(),
             spec: spec.clone(),
             bin: self.bin.clone(),
             dir: self.dir.clone(),
@@ -144,6 +194,8 @@ impl ControlPlane {
             format!("127.0.0.1:{}", self.api_port),
             "--dp-addr".to_owned(),
             format!("127.0.0.1:{}", self.dp_port),
+            "--ca-key-file".to_owned(),
+            self.dir.join(CA_KEY_FILE).display().to_string(),
         ];
         self.process = Some(TestProcess::spawn(
             &self.bin,
@@ -185,6 +237,7 @@ impl ControlPlane {
 
 pub struct Proxy {
     pub spec: DataplaneSpec,
+    token_file: PathBuf,
     bin: PathBuf,
     dir: PathBuf,
     cp_dp_url: String,
@@ -205,6 +258,8 @@ impl Proxy {
             file.display().to_string(),
             "--cp".to_owned(),
             self.cp_dp_url.clone(),
+            "--token-file".to_owned(),
+            self.token_file.display().to_string(),
         ];
         let name = format!("proxy-{}", self.spec.name);
         self.process = Some(TestProcess::spawn(&self.bin, &name, &args, &self.dir, &[])?);

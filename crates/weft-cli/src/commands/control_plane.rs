@@ -1,7 +1,7 @@
 //! `weft control-plane`: runs the control plane until SIGINT or SIGTERM.
 
 use anyhow::Context;
-use weft_control_plane::{ControlPlaneConfig, StoreUrl};
+use weft_control_plane::{CaKey, ControlPlaneConfig, StoreUrl};
 
 use crate::{cli::ControlPlaneArgs, shutdown};
 
@@ -17,8 +17,29 @@ pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
         api_addr: args.api_addr,
         dp_addr: args.dp_addr,
         startup_grace: args.startup_grace,
+        ca_key: ca_key(args.ca_key_file.as_deref())?,
+        dp_auth: args
+            .dp_auth
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--dp-auth: {e}"))?,
     };
     weft_control_plane::run(config, shutdown::signal_received())
         .await
         .context("control plane failed")
+}
+
+/// The CA encryption key from `--ca-key-file`, else from `WEFT_CA_KEY`.
+/// Read from the environment by hand so that clap never prints it.
+fn ca_key(file: Option<&std::path::Path>) -> anyhow::Result<Option<CaKey>> {
+    if let Some(path) = file {
+        return CaKey::from_file(path)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("--ca-key-file: {e}"));
+    }
+    match std::env::var("WEFT_CA_KEY") {
+        Ok(text) => CaKey::from_base64(&text)
+            .map(Some)
+            .map_err(|e| anyhow::anyhow!("WEFT_CA_KEY: {e}")),
+        Err(_) => Ok(None),
+    }
 }

@@ -24,10 +24,23 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
         ),
     };
     let control_plane = with_scheme(&args.cp);
+    let token = match &args.token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the token file {}", path.display()))?;
+            let token = text.trim().to_owned();
+            if token.is_empty() {
+                bail!("the token file {} is empty", path.display());
+            }
+            Some(token)
+        }
+        None => None,
+    };
     let options = ProxyOptions {
         dataplane,
         control_plane,
         drain_time: args.drain_time,
+        token,
     };
     weft_proxy::run(options, shutdown::signal_received())
         .await
