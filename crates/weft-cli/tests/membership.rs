@@ -4,84 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::{Duration, Instant},
+use std::time::{Duration, Instant};
+
+use weft_testkit::{
+    ControlPlane, DataplaneSpec, Proxy, TestMesh, free_port, servers, traffic::Traffic, wait,
 };
 
-use http_body_util::BodyExt;
-use weft_testkit::{ControlPlane, DataplaneSpec, Proxy, TestMesh, free_port, servers, wait};
-
 const BIN: &str = env!("CARGO_BIN_EXE_weft");
-
-/// What steady traffic saw: which app answered each request, and failures.
-#[derive(Default)]
-struct Observed {
-    answers: Vec<(Instant, String)>,
-    failures: Vec<String>,
-}
-
-/// Sends requests back to back (with a 2 ms pause) over a keep-alive client until stopped.
-struct Traffic {
-    stop: Arc<AtomicBool>,
-    seen: Arc<Mutex<Observed>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Traffic {
-    fn start(url: String) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let seen = Arc::new(Mutex::new(Observed::default()));
-        let (s, o) = (stop.clone(), seen.clone());
-        let task = tokio::spawn(async move {
-            let client = servers::http_client();
-            while !s.load(Ordering::Relaxed) {
-                let result = async {
-                    let resp = client.get(url.parse()?).await?;
-                    let status = resp.status();
-                    let body = resp.into_body().collect().await?.to_bytes();
-                    let body = String::from_utf8_lossy(&body).into_owned();
-                    anyhow::ensure!(status == 200, "{status}: {body}");
-                    Ok(body)
-                };
-                match tokio::time::timeout(Duration::from_secs(5), result).await {
-                    Ok(Ok(body)) => {
-                        let app = body.split_whitespace().next().unwrap_or("").to_owned();
-                        o.lock().unwrap().answers.push((Instant::now(), app));
-                    }
-                    Ok(Err(e)) => o.lock().unwrap().failures.push(format!("{e:#}")),
-                    Err(_) => o.lock().unwrap().failures.push("timed out".into()),
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-            }
-        });
-        Self { stop, seen, task }
-    }
-
-    async fn finish(self) -> Observed {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.task.await;
-        std::mem::take(&mut *self.seen.lock().unwrap())
-    }
-
-    /// When `app` first answered, if it has.
-    fn first_answer_from(&self, app: &str) -> Option<Instant> {
-        self.seen
-            .lock()
-            .unwrap()
-            .answers
-            .iter()
-            .find(|(_, a)| a == app)
-            .map(|(t, _)| *t)
-    }
-
-    fn count(&self) -> usize {
-        self.seen.lock().unwrap().answers.len()
-    }
-}
 
 async fn backend(mesh: &TestMesh, cp: &ControlPlane, name: &str, app_port: u16) -> Proxy {
     mesh.proxy(cp, &DataplaneSpec::new(name, "backend", "http", app_port))

@@ -7,6 +7,7 @@ pub mod mesh;
 pub mod ports;
 pub mod process;
 pub mod servers;
+pub mod traffic;
 pub mod wait;
 
 /// Generated code of the test gRPC service (`proto/echo.proto`).

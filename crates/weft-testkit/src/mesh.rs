@@ -102,8 +102,9 @@ impl TestMesh {
         self.proxy_with_token_file(cp, spec, &token_file).await
     }
 
-    /// Like [`TestMesh::proxy`] with a token file of the test's choosing.
-    pub async fn proxy_with_token_file(
+    /// Starts a proxy without waiting for it to become ready: for proxies
+    /// the control plane is expected to refuse.
+    pub fn spawn_proxy(
         &self,
         cp: &ControlPlane,
         spec: &DataplaneSpec,
@@ -117,7 +118,19 @@ impl TestMesh {
             cp_dp_url: cp.dp_url(),
             process: None,
         };
-        proxy.start().await?;
+        proxy.spawn()?;
+        Ok(proxy)
+    }
+
+    /// Like [`TestMesh::proxy`] with a token file of the test's choosing.
+    pub async fn proxy_with_token_file(
+        &self,
+        cp: &ControlPlane,
+        spec: &DataplaneSpec,
+        token_file: &Path,
+    ) -> anyhow::Result<Proxy> {
+        let proxy = self.spawn_proxy(cp, spec, token_file)?;
+        proxy.wait_ready().await?;
         Ok(proxy)
     }
 
@@ -249,7 +262,7 @@ impl Proxy {
         format!("http://127.0.0.1:{}{path}", self.spec.admin_port)
     }
 
-    async fn start(&mut self) -> anyhow::Result<()> {
+    fn spawn(&mut self) -> anyhow::Result<()> {
         let file = self.dir.join(format!("{}.yaml", self.spec.name));
         std::fs::write(&file, self.spec.yaml())?;
         let args = [
@@ -263,6 +276,11 @@ impl Proxy {
         ];
         let name = format!("proxy-{}", self.spec.name);
         self.process = Some(TestProcess::spawn(&self.bin, &name, &args, &self.dir, &[])?);
+        Ok(())
+    }
+
+    /// Waits until `/ready` answers 200.
+    pub async fn wait_ready(&self) -> anyhow::Result<()> {
         let url = self.admin_url("/ready");
         wait::until(
             &format!("proxy {} ready", self.spec.name),
