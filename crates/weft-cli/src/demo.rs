@@ -25,9 +25,14 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let dir = DemoDir::create()?;
     let mut children: Vec<SelfChild> = Vec::new();
     let result = start_and_serve(&args, &dir.0, &mut children).await;
-    // Proxies first, so they deregister while the control plane still runs.
-    for child in children.iter_mut().rev() {
-        child.stop(Duration::from_secs(5)).await;
+    // Proxies first (together), so they deregister while the control plane
+    // still runs; then the apps and the control plane.
+    let (proxies, others): (Vec<_>, Vec<_>) = children
+        .iter_mut()
+        .partition(|c| c.name.starts_with("proxy-"));
+    for group in [proxies, others] {
+        futures_util::future::join_all(group.into_iter().map(|c| c.stop(Duration::from_secs(5))))
+            .await;
     }
     if result.is_ok() {
         println!("\nstopped: every demo process has exited");
@@ -59,7 +64,13 @@ async fn start_and_serve(
 
     let api = ApiClient::new(API_URL)?;
     let mesh = ApplyRequest {
-        resources: vec![serde_json::json!({"type": "Mesh", "name": "default"})],
+        resources: vec![serde_json::json!({
+            "type": "Mesh",
+            "name": "default",
+            // Permissive: proxies talk mTLS to each other, while a person's
+            // plaintext curl to the frontend is still accepted.
+            "mtls": { "mode": "permissive", "ca": { "type": "builtin" } },
+        })],
     };
     let _: ApplyResponse = api.post("/apply", &mesh).await?;
 
@@ -189,7 +200,8 @@ fn print_next_steps() {
          weft get dataplanes\n  \
          weft inspect dataplane frontend-1\n  \
          curl {ENTRY_URL}            # frontend → backend (round robin over 2) → store\n  \
-         curl http://127.0.0.1:9901/config   # the config the frontend's proxy runs"
+         curl http://127.0.0.1:9901/config   # the config the frontend's proxy runs\n  \
+         curl -s {API_URL}/meshes/default/ca   # the mesh root: proxies talk mTLS with SPIFFE IDs"
     );
 }
 
