@@ -9,16 +9,18 @@ use serde::{Deserialize, Serialize};
 pub enum Kind {
     Mesh,
     Dataplane,
+    TrafficPermission,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 2] = [Kind::Mesh, Kind::Dataplane];
+    pub const ALL: [Kind; 3] = [Kind::Mesh, Kind::Dataplane, Kind::TrafficPermission];
 
     /// The `type:` value in documents.
     pub fn as_str(self) -> &'static str {
         match self {
             Kind::Mesh => "Mesh",
             Kind::Dataplane => "Dataplane",
+            Kind::TrafficPermission => "TrafficPermission",
         }
     }
 
@@ -27,6 +29,7 @@ impl Kind {
         match self {
             Kind::Mesh => "meshes",
             Kind::Dataplane => "dataplanes",
+            Kind::TrafficPermission => "traffic-permissions",
         }
     }
 
@@ -55,6 +58,11 @@ impl FromStr for Kind {
         match s.to_ascii_lowercase().as_str() {
             "mesh" | "meshes" => Ok(Kind::Mesh),
             "dataplane" | "dataplanes" | "dp" | "dps" => Ok(Kind::Dataplane),
+            "trafficpermission"
+            | "trafficpermissions"
+            | "traffic-permission"
+            | "traffic-permissions"
+            | "tp" => Ok(Kind::TrafficPermission),
             other => Err(format!(
                 "unknown kind {other:?} (expected one of: {})",
                 Kind::ALL.map(Kind::plural).join(", ")

@@ -8,11 +8,13 @@ pub mod error;
 pub mod kind;
 pub mod mesh;
 pub mod name;
+pub mod policy;
 pub mod port;
 pub mod protocol;
 pub mod resource;
 pub mod rest;
 pub mod token;
+pub mod traffic_permission;
 
 /// Generated code for the proxy ↔ control-plane stream (`proto/dataplane.proto`).
 #[allow(clippy::all, missing_docs)]
@@ -27,6 +29,7 @@ pub use mesh::{Mesh, MtlsMode};
 pub use port::Port;
 pub use protocol::Protocol;
 pub use resource::{Resource, ResourceKey};
+pub use traffic_permission::TrafficPermission;
 
 /// Version of the Weft binary, reported by proxies and `weft version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -29,6 +29,10 @@ pub struct Mesh {
     /// Mutual TLS between proxies; absent means off.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mtls: Option<MeshMtls>,
+    /// When creating the mesh, do not create the `allow-all`
+    /// TrafficPermission: the mesh starts zero trust.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub skip_default_permission: bool,
 }
 
 /// `mtls` of a mesh.
@@ -225,7 +229,7 @@ impl fmt::Display for CaKind {
 /// Deserializes one of `all` by name, with an error that lists the choices
 /// (`"strictly" is not a mode (off, permissive, strict)`) where serde's own
 /// would say "unknown variant".
-fn one_of<'de, D, T>(
+pub(crate) fn one_of<'de, D, T>(
     d: D,
     all: &[T],
     what: &str,

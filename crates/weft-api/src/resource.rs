@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Dataplane, FieldError, Kind, Mesh, ValidationErrors};
+use crate::{Dataplane, FieldError, Kind, Mesh, TrafficPermission, ValidationErrors};
 
 /// Metadata fields the control plane adds to resources it returns. They are
 /// accepted (and ignored) on input so that `weft get -o yaml` output can be
@@ -18,6 +18,7 @@ pub const META_FIELDS: [&str; 3] = ["revision", "creationTime", "modificationTim
 pub enum Resource {
     Mesh(Mesh),
     Dataplane(Dataplane),
+    TrafficPermission(TrafficPermission),
 }
 
 /// Identifies one stored resource. `mesh` is empty for meshes.
@@ -61,6 +62,7 @@ impl Resource {
         match self {
             Resource::Mesh(_) => Kind::Mesh,
             Resource::Dataplane(_) => Kind::Dataplane,
+            Resource::TrafficPermission(_) => Kind::TrafficPermission,
         }
     }
 
@@ -68,6 +70,7 @@ impl Resource {
         match self {
             Resource::Mesh(m) => &m.name,
             Resource::Dataplane(d) => &d.name,
+            Resource::TrafficPermission(p) => &p.name,
         }
     }
 
@@ -76,6 +79,7 @@ impl Resource {
         match self {
             Resource::Mesh(_) => None,
             Resource::Dataplane(d) => Some(&d.mesh),
+            Resource::TrafficPermission(p) => Some(&p.mesh),
         }
     }
 
@@ -126,6 +130,7 @@ impl Resource {
         let resource = match kind {
             Kind::Mesh => Resource::Mesh(typed(value)?),
             Kind::Dataplane => Resource::Dataplane(typed(value)?),
+            Kind::TrafficPermission => Resource::TrafficPermission(typed(value)?),
         };
         resource.validate()?;
         Ok(resource)
@@ -135,6 +140,7 @@ impl Resource {
         match self {
             Resource::Mesh(m) => m.validate(),
             Resource::Dataplane(d) => d.validate(),
+            Resource::TrafficPermission(p) => p.validate(),
         }
     }
 

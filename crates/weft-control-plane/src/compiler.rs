@@ -8,8 +8,10 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
+mod permissions;
+
 use weft_api::{
-    Dataplane, MtlsMode, Protocol,
+    Dataplane, MtlsMode, Protocol, TrafficPermission,
     dataplane::{Inbound, LOCALHOST, Networking},
     proto,
 };
@@ -45,12 +47,15 @@ impl MeshTls {
 
 /// Compiles `dataplane`'s config. `mesh_dataplanes` are the Dataplanes of its
 /// mesh (it may be among them); `mtls` is the mesh's mTLS (`None`: off);
+/// `permissions` are the mesh's TrafficPermissions (each inbound gets the
+/// ones that select it, ranked);
 /// `is_online(name)` tells whether a Dataplane's proxy can take traffic.
 /// The version is 0: the distributor sets it.
 pub fn compile(
     dataplane: &Dataplane,
     mesh_dataplanes: &[Dataplane],
     mtls: Option<&MeshTls>,
+    permissions: &[TrafficPermission],
     is_online: impl Fn(&str) -> bool,
 ) -> proto::ProxyConfig {
     let networking = &dataplane.networking;
@@ -67,6 +72,7 @@ pub fn compile(
             service_port: inbound.service_port.get().into(),
             protocol: proto::Protocol::from(inbound.protocol()).into(),
             tags: inbound.tags.clone().into_iter().collect(),
+            permissions: permissions::for_inbound(inbound, permissions),
         })
         .collect();
     let outbounds = networking

@@ -42,13 +42,18 @@ pub enum Change {
     /// Mesh that needs it, so a mesh never exists without its CA, and two
     /// concurrent applies cannot give it two.
     EnsureMeshCa(StoredMeshCa),
+    /// Create the resource only if its mesh was created earlier in the same
+    /// batch and the resource does not exist yet ([`ChangeOutcome::Unchanged`]
+    /// otherwise): how a new mesh gets its default `allow-all`
+    /// TrafficPermission without an update ever bringing it back.
+    CreateWithNewMesh(Resource),
 }
 
 impl Change {
     /// The resource this change is about.
     pub fn key(&self) -> ResourceKey {
         match self {
-            Change::Upsert(r) | Change::Create(r) => r.key(),
+            Change::Upsert(r) | Change::Create(r) | Change::CreateWithNewMesh(r) => r.key(),
             Change::Delete(key) => key.clone(),
             Change::EnsureMeshCa(ca) => ResourceKey::mesh(ca.mesh.clone()),
         }

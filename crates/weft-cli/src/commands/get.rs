@@ -1,4 +1,4 @@
-//! `weft get meshes|dataplanes [NAME] [-m MESH] [-o table|yaml|json]`.
+//! `weft get meshes|dataplanes|traffic-permissions [NAME] [-m MESH] [-o table|yaml|json]`.
 
 use std::collections::HashMap;
 
@@ -40,6 +40,7 @@ pub async fn run(args: GetArgs) -> anyhow::Result<()> {
     let table = match kind {
         Kind::Mesh => mesh_table(&client, &items).await,
         Kind::Dataplane => dataplane_table(&client, &items, args.mesh.as_deref()).await,
+        Kind::TrafficPermission => permission_table(&items),
     };
     if items.is_empty() {
         eprintln!("no {} found", kind.plural());
@@ -61,6 +62,46 @@ fn text(v: &Value, field: &str) -> String {
         .and_then(Value::as_str)
         .unwrap_or("-")
         .to_owned()
+}
+
+/// `MESH NAME FROM TO ACTION RULES AGE`; selectors as `service=web`, `*` for any.
+fn permission_table(permissions: &[Value]) -> Table {
+    let side = |p: &Value, side: &str| {
+        let tags: Vec<String> = p
+            .pointer(&format!("/selector/{side}"))
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("?")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if tags.is_empty() {
+            "*".to_owned()
+        } else {
+            tags.join(",")
+        }
+    };
+    let mut table = Table::new(&["MESH", "NAME", "FROM", "TO", "ACTION", "RULES", "AGE"]);
+    for p in permissions {
+        let rules = p
+            .pointer("/spec/rules")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        table.row(vec![
+            text(p, "mesh"),
+            text(p, "name"),
+            side(p, "from"),
+            side(p, "to"),
+            p.pointer("/spec/action")
+                .and_then(Value::as_str)
+                .unwrap_or("-")
+                .to_owned(),
+            rules.to_string(),
+            age(p),
+        ]);
+    }
+    table
 }
 
 async fn mesh_table(client: &ApiClient, meshes: &[Value]) -> Table {

@@ -10,7 +10,11 @@ use weft_api::{
     rest::{ApplyRequest, ApplyResponse},
 };
 
-use super::{ApiError, ApiState, ca, error::store_status, resources::apply_result};
+use super::{
+    ApiError, ApiState, ca,
+    error::store_status,
+    resources::{self, apply_result},
+};
 use crate::store::Change;
 
 pub async fn apply(
@@ -49,6 +53,13 @@ pub async fn apply(
         })
         .collect();
     changes.extend(ca::prepare(&state, &meshes).await?);
+    // After everything the request itself writes: a file that declares
+    // its own `allow-all` keeps it.
+    changes.extend(
+        meshes
+            .iter()
+            .filter_map(|(_, mesh)| resources::default_permission(mesh)),
+    );
     let report = state.store.apply(changes).await.map_err(|e| {
         let status = store_status(&e);
         // Name the item the error is about, when there is one.

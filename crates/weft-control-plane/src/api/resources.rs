@@ -163,7 +163,20 @@ async fn mesh_changes(state: &ApiState, resource: &Resource) -> ApiResult<Vec<Ch
         return Ok(Vec::new());
     };
     let label = format!("Mesh {:?}", mesh.name);
-    super::ca::prepare(state, &[(&label, mesh)]).await
+    let mut changes = super::ca::prepare(state, &[(&label, mesh)]).await?;
+    changes.extend(default_permission(mesh));
+    Ok(changes)
+}
+
+/// The `allow-all` TrafficPermission a mesh gets when it is created (not
+/// when it is updated: the store only writes it in the batch that creates
+/// the mesh), unless the mesh opts out with `skipDefaultPermission`.
+pub(super) fn default_permission(mesh: &weft_api::Mesh) -> Option<Change> {
+    (!mesh.skip_default_permission).then(|| {
+        Change::CreateWithNewMesh(Resource::TrafficPermission(
+            weft_api::TrafficPermission::allow_all(&mesh.name),
+        ))
+    })
 }
 
 /// Writes `change` and, in the same transaction, `extra` (whose outcomes

@@ -95,6 +95,7 @@ async fn with_default_mesh() -> Router {
 mod apply;
 mod ca;
 mod errors;
+mod permissions;
 mod resources;
 mod status;
 mod tokens;

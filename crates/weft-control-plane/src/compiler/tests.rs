@@ -61,7 +61,7 @@ fn inbounds_get_defaults_and_tags() {
             ],
         },
     }));
-    let config = compile(&d, std::slice::from_ref(&d), None, all_online);
+    let config = compile(&d, std::slice::from_ref(&d), None, &[], all_online);
     assert_eq!(config.version, 0);
     assert_eq!(
         (config.mesh.as_str(), config.dataplane.as_str()),
@@ -103,7 +103,7 @@ fn outbound_endpoints_are_the_online_inbounds_of_the_service() {
         server("backend-c", "10.0.0.13", "backend", 20010, Some("http")),
         server("other", "10.0.0.14", "other", 20010, None),
     ];
-    let config = compile(&web, &dps, None, |name| name != "backend-c");
+    let config = compile(&web, &dps, None, &[], |name| name != "backend-c");
     let [backend, db] = &config.outbounds[..] else {
         panic!("{config:?}")
     };
@@ -145,7 +145,7 @@ fn endpoints_use_the_inbound_address_and_sort_by_port() {
             ],
         },
     }));
-    let config = compile(&web, &[web.clone(), multi], None, all_online);
+    let config = compile(&web, &[web.clone(), multi], None, &[], all_online);
     let eps: Vec<_> = config.outbounds[0]
         .endpoints
         .iter()
@@ -161,7 +161,7 @@ fn protocol_is_kept_when_every_endpoint_is_offline() {
         web.clone(),
         server("backend-a", "10.0.0.11", "backend", 20010, Some("grpc")),
     ];
-    let config = compile(&web, &dps, None, |name| name == "web-1");
+    let config = compile(&web, &dps, None, &[], |name| name == "web-1");
     assert!(config.outbounds[0].endpoints.is_empty());
     assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Grpc);
 }
@@ -174,7 +174,7 @@ fn disagreeing_protocols_fall_back_to_tcp() {
         server("backend-a", "10.0.0.11", "backend", 20010, Some("http")),
         server("backend-b", "10.0.0.12", "backend", 20010, Some("grpc")),
     ];
-    let config = compile(&web, &dps, None, all_online);
+    let config = compile(&web, &dps, None, &[], all_online);
     assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Tcp);
     assert_eq!(config.outbounds[0].endpoints.len(), 2, "both still serve");
 }
@@ -187,7 +187,7 @@ fn an_undeclared_protocol_counts_as_tcp_when_comparing() {
         server("backend-a", "10.0.0.11", "backend", 20010, None),
         server("backend-b", "10.0.0.12", "backend", 20010, Some("tcp")),
     ];
-    let config = compile(&web, &dps, None, all_online);
+    let config = compile(&web, &dps, None, &[], all_online);
     assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Tcp);
 }
 
@@ -201,7 +201,13 @@ fn a_dataplane_can_be_its_own_endpoint() {
             "outbound": [{"port": 30001, "service": "s"}],
         },
     }));
-    let config = compile(&looped, std::slice::from_ref(&looped), None, all_online);
+    let config = compile(
+        &looped,
+        std::slice::from_ref(&looped),
+        None,
+        &[],
+        all_online,
+    );
     assert_eq!(config.outbounds[0].endpoints[0].dataplane, "self");
 }
 
@@ -213,11 +219,11 @@ fn output_is_deterministic() {
         server("backend-b", "10.0.0.12", "backend", 20010, Some("http")),
         server("backend-a", "10.0.0.11", "backend", 20010, Some("http")),
     ];
-    let first = compile(&web, &dps, None, all_online);
+    let first = compile(&web, &dps, None, &[], all_online);
     dps.reverse();
-    let second = compile(&web, &dps, None, all_online);
+    let second = compile(&web, &dps, None, &[], all_online);
     assert_eq!(first, second, "input order does not matter");
-    assert_eq!(first, compile(&web, &dps, None, all_online));
+    assert_eq!(first, compile(&web, &dps, None, &[], all_online));
 }
 
 #[test]
@@ -226,7 +232,7 @@ fn the_outbound_declares_the_protocol_of_a_service_nobody_serves_yet() {
         {"port": 30001, "service": "backend", "protocol": "http"},
         {"port": 30002, "service": "store"},
     ]));
-    let config = compile(&web, std::slice::from_ref(&web), None, all_online);
+    let config = compile(&web, std::slice::from_ref(&web), None, &[], all_online);
     assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Http);
     assert_eq!(config.outbounds[1].protocol(), proto::Protocol::Tcp);
 }
@@ -238,7 +244,7 @@ fn the_services_own_protocol_wins_over_the_outbounds() {
         web.clone(),
         server("backend-a", "10.0.0.11", "backend", 20010, Some("grpc")),
     ];
-    let config = compile(&web, &dps, None, all_online);
+    let config = compile(&web, &dps, None, &[], all_online);
     assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Grpc);
 }
 
@@ -258,6 +264,7 @@ fn mtls_settings_come_from_the_mesh() {
         &web,
         std::slice::from_ref(&web),
         Some(&mesh_tls(weft_api::MtlsMode::Strict)),
+        &[],
         all_online,
     );
     assert_eq!(
@@ -273,6 +280,7 @@ fn mtls_settings_come_from_the_mesh() {
         &web,
         std::slice::from_ref(&web),
         Some(&mesh_tls(weft_api::MtlsMode::Permissive)),
+        &[],
         all_online,
     );
     assert_eq!(
@@ -283,11 +291,82 @@ fn mtls_settings_come_from_the_mesh() {
         &web,
         std::slice::from_ref(&web),
         Some(&mesh_tls(weft_api::MtlsMode::Off)),
+        &[],
         all_online,
     );
     assert_eq!(off.mtls, None);
     assert_eq!(
-        compile(&web, std::slice::from_ref(&web), None, all_online).mtls,
+        compile(&web, std::slice::from_ref(&web), None, &[], all_online).mtls,
         None
     );
+}
+
+fn permission(value: Value) -> weft_api::TrafficPermission {
+    let mut value = value;
+    value["type"] = "TrafficPermission".into();
+    value["mesh"] = "default".into();
+    match Resource::from_value(value) {
+        Ok(Resource::TrafficPermission(p)) => p,
+        other => panic!("not a valid permission: {other:?}"),
+    }
+}
+
+#[test]
+fn inbounds_carry_their_permissions_most_specific_first() {
+    let backend = server("backend-1", "10.0.0.2", "backend", 20002, Some("http"));
+    let permissions = [
+        permission(json!({"name": "allow-all", "spec": {"action": "allow"}})),
+        permission(
+            json!({"name": "z-web", "selector": {"from": {"service": "web"}, "to": {"service": "backend"}},
+            "spec": {"action": "allow", "rules": [{"methods": ["POST"], "paths": [{"exact": "/orders"}],
+                "headers": [{"name": "X-Env", "present": true}],
+                "jwt": {"issuer": "https://i", "jwks": {"file": "/j.json"}, "scopes": ["orders:write"]}}]}}),
+        ),
+        permission(
+            json!({"name": "a-web", "selector": {"from": {"service": "web"}, "to": {"service": "backend"}},
+            "spec": {"action": "deny"}}),
+        ),
+        permission(
+            json!({"name": "to-backend", "selector": {"to": {"service": "backend", "version": "*"}},
+            "spec": {"action": "deny"}}),
+        ),
+        permission(
+            json!({"name": "to-other", "selector": {"to": {"service": "other"}}, "spec": {"action": "allow"}}),
+        ),
+        permission(
+            json!({"name": "to-v2", "selector": {"to": {"version": "v2"}}, "spec": {"action": "allow"}}),
+        ),
+    ];
+    let config = compile(
+        &backend,
+        std::slice::from_ref(&backend),
+        None,
+        &permissions,
+        all_online,
+    );
+    let inbound = &config.inbounds[0];
+    let names: Vec<&str> = inbound
+        .permissions
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(names, ["a-web", "z-web", "to-backend", "allow-all"]);
+    let [deny, rules, to_backend, any] = &inbound.permissions[..] else {
+        panic!("four permissions")
+    };
+    assert_eq!(deny.from_service, "web");
+    assert_eq!(deny.action(), proto::PermissionAction::PermissionDeny);
+    assert_eq!(any.from_service, "");
+    assert_eq!(any.action(), proto::PermissionAction::PermissionAllow);
+    assert_eq!(to_backend.from_service, "");
+    let rule = &rules.rules[0];
+    assert_eq!(rule.methods, ["POST"]);
+    assert_eq!(
+        rule.paths[0].kind,
+        Some(proto::path_match::Kind::Exact("/orders".into()))
+    );
+    assert_eq!(rule.headers[0].name, "x-env", "header names are lowercased");
+    let jwt = rule.jwt.as_ref().unwrap();
+    assert_eq!(jwt.jwks_file, "/j.json");
+    assert_eq!(jwt.scopes, ["orders:write"]);
 }

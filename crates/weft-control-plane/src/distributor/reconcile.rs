@@ -10,7 +10,7 @@ use tokio::{
     sync::watch,
     time::{Instant, sleep, sleep_until},
 };
-use weft_api::{Dataplane, Kind, Resource, proto::ProxyConfig};
+use weft_api::{Dataplane, Kind, Resource, TrafficPermission, proto::ProxyConfig};
 
 use super::Versions;
 use crate::{
@@ -147,6 +147,12 @@ async fn pass(
             by_mesh.entry(dp.mesh.clone()).or_default().push(dp);
         }
     }
+    let mut permissions: HashMap<String, Vec<TrafficPermission>> = HashMap::new();
+    for s in store.list(Kind::TrafficPermission, None).await? {
+        if let Resource::TrafficPermission(p) = s.resource {
+            permissions.entry(p.mesh.clone()).or_default().push(p);
+        }
+    }
     let online = sessions.online_view();
     let connected = sessions.connected();
     for session in &connected {
@@ -166,9 +172,16 @@ async fn pass(
             }
             None => None,
         };
-        let config = compile(dataplane, mesh_dataplanes, session_tls, |name| {
-            online.is_online(&session.mesh, name)
-        });
+        let mesh_permissions = permissions
+            .get(&session.mesh)
+            .map_or(&[][..], Vec::as_slice);
+        let config = compile(
+            dataplane,
+            mesh_dataplanes,
+            session_tls,
+            mesh_permissions,
+            |name| online.is_online(&session.mesh, name),
+        );
         if last_pushed.get(&session.id) == Some(&config) {
             continue;
         }

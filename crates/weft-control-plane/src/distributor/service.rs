@@ -173,7 +173,7 @@ impl DataplaneDiscovery for DiscoveryService {
         let stored = match self.store.get(&key).await {
             Ok(Some(stored)) => match stored.resource {
                 Resource::Dataplane(dp) => Some(dp),
-                Resource::Mesh(_) => None,
+                Resource::Mesh(_) | Resource::TrafficPermission(_) => None,
             },
             Ok(None) => None,
             Err(e) => {

@@ -183,9 +183,26 @@ impl Store for SqliteStore {
         let next = current + 1;
         let now = unix_i64(now_unix());
         let mut outcomes = Vec::with_capacity(changes.len());
+        let mut new_meshes = std::collections::HashSet::new();
         for change in &changes {
             // An error drops `tx`, which rolls the whole batch back.
-            outcomes.push(apply_one(&mut tx, change, next, now).await?);
+            let outcome = match change {
+                Change::CreateWithNewMesh(r) => {
+                    let created_here = r.mesh().is_some_and(|m| new_meshes.contains(m));
+                    if created_here && !exists(&mut tx, &r.key()).await? {
+                        write(&mut tx, r, true, next, now).await?
+                    } else {
+                        ChangeOutcome::Unchanged
+                    }
+                }
+                _ => apply_one(&mut tx, change, next, now).await?,
+            };
+            if let Change::Upsert(Resource::Mesh(m)) | Change::Create(Resource::Mesh(m)) = change
+                && outcome == ChangeOutcome::Created
+            {
+                new_meshes.insert(m.name.clone());
+            }
+            outcomes.push(outcome);
         }
         if outcomes.iter().all(|o| *o == ChangeOutcome::Unchanged) {
             // Nothing was written: keep the revision, and wake no one.
@@ -277,6 +294,8 @@ async fn apply_one(
         Change::Create(resource) => write(conn, resource, true, revision, now).await,
         Change::Delete(key) => delete(conn, key).await,
         Change::EnsureMeshCa(ca) => secrets::ensure_mesh_ca(conn, ca).await,
+        // Needs the batch's state; `apply` handles it.
+        Change::CreateWithNewMesh(_) => Ok(ChangeOutcome::Unchanged),
     }
 }
 
@@ -351,12 +370,15 @@ async fn delete(
     key: &ResourceKey,
 ) -> Result<ChangeOutcome, StoreError> {
     if key.kind == Kind::Mesh {
+        // Policies are the mesh's own settings and go with it (every mesh
+        // starts with one); workloads must be removed first.
         let inside: Option<(String, i64)> = sqlx::query_as(
-            "SELECT kind, COUNT(*) FROM resources WHERE mesh = ? AND kind != ? \
+            "SELECT kind, COUNT(*) FROM resources WHERE mesh = ? AND kind != ? AND kind != ? \
              GROUP BY kind ORDER BY kind LIMIT 1",
         )
         .bind(key.name.as_str())
         .bind(Kind::Mesh.as_str())
+        .bind(Kind::TrafficPermission.as_str())
         .fetch_optional(&mut *conn)
         .await
         .map_err(|e| {
@@ -381,6 +403,12 @@ async fn delete(
         return Err(StoreError::NotFound(key.clone()));
     }
     if key.kind == Kind::Mesh {
+        sqlx::query("DELETE FROM resources WHERE mesh = ? AND kind = ?")
+            .bind(key.name.as_str())
+            .bind(Kind::TrafficPermission.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(|e| StoreError::backend(format!("deleting the policies of {key}"), e))?;
         secrets::delete_mesh_ca(conn, &key.name).await?;
     }
     Ok(ChangeOutcome::Deleted)

@@ -17,6 +17,7 @@ fn valid() -> proto::ProxyConfig {
             service_port: 8001,
             protocol: proto::Protocol::Http.into(),
             tags: [("service".to_owned(), "web".to_owned())].into(),
+            ..Default::default()
         }],
         outbounds: vec![proto::Outbound {
             address: String::new(),

@@ -112,6 +112,7 @@ fn inbound(listen: SocketAddr, protocol: proto::Protocol, app: SocketAddr) -> pr
         service_port: app.port().into(),
         protocol: protocol.into(),
         tags: [("service".to_owned(), "backend".to_owned())].into(),
+        ..Default::default()
     }
 }
 

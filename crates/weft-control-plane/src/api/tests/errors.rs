@@ -9,7 +9,7 @@ async fn unknown_kinds_paths_and_methods_get_json_errors() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
         body["error"],
-        "unknown resource kind \"gateways\" in a mesh (expected one of: dataplanes)"
+        "unknown resource kind \"gateways\" in a mesh (expected one of: dataplanes, traffic-permissions)"
     );
     let (status, body) = call(&app, Method::GET, "/gateways", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

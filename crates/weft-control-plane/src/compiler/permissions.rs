@@ -1,0 +1,86 @@
+//! TrafficPermissions compiled per inbound: the ones whose `to` selects the
+//! inbound, in the order the selector engine ranks them, so the proxy only
+//! has to find the first whose `from` matches the caller.
+
+use weft_api::{
+    TrafficPermission,
+    dataplane::Inbound,
+    policy::{Selector, sort_by_precedence},
+    proto,
+    traffic_permission::{Action, HttpRule},
+};
+
+/// The permissions that can apply to callers of `inbound`, most specific
+/// first (see `weft_api::policy::precedence`).
+pub fn for_inbound(inbound: &Inbound, permissions: &[TrafficPermission]) -> Vec<proto::Permission> {
+    let mut applicable: Vec<&TrafficPermission> = permissions
+        .iter()
+        .filter(|p| selects_inbound(&p.selector, inbound))
+        .collect();
+    sort_by_precedence(&mut applicable);
+    applicable.into_iter().map(to_proto).collect()
+}
+
+/// Whether `to` selects the inbound; `from` is checked per caller by the proxy.
+fn selects_inbound(selector: &Selector, inbound: &Inbound) -> bool {
+    Selector {
+        from: Default::default(),
+        to: selector.to.clone(),
+    }
+    .matches(&Default::default(), &inbound.tags)
+}
+
+fn to_proto(permission: &TrafficPermission) -> proto::Permission {
+    let action = match permission.spec.action {
+        Action::Allow => proto::PermissionAction::PermissionAllow,
+        Action::Deny => proto::PermissionAction::PermissionDeny,
+    };
+    proto::Permission {
+        name: permission.name.clone(),
+        from_service: permission
+            .selector
+            .from_service()
+            .unwrap_or_default()
+            .to_owned(),
+        action: action.into(),
+        rules: permission.spec.rules.iter().map(rule_to_proto).collect(),
+    }
+}
+
+fn rule_to_proto(rule: &HttpRule) -> proto::HttpRule {
+    use proto::{header_match, path_match};
+    proto::HttpRule {
+        methods: rule.methods.clone(),
+        paths: rule
+            .paths
+            .iter()
+            .map(|p| proto::PathMatch {
+                kind: match (&p.exact, &p.prefix) {
+                    (Some(e), _) => Some(path_match::Kind::Exact(e.clone())),
+                    (None, Some(p)) => Some(path_match::Kind::Prefix(p.clone())),
+                    (None, None) => None,
+                },
+            })
+            .collect(),
+        headers: rule
+            .headers
+            .iter()
+            .map(|h| proto::HeaderMatch {
+                name: h.name.to_ascii_lowercase(),
+                kind: match (&h.exact, &h.prefix) {
+                    (Some(e), _) => Some(header_match::Kind::Exact(e.clone())),
+                    (None, Some(p)) => Some(header_match::Kind::Prefix(p.clone())),
+                    (None, None) => h.present.map(header_match::Kind::Present),
+                },
+            })
+            .collect(),
+        jwt: rule.jwt.as_ref().map(|j| proto::JwtRule {
+            issuer: j.issuer.clone(),
+            jwks_file: j.jwks.file.clone().unwrap_or_default(),
+            jwks_url: j.jwks.url.clone().unwrap_or_default(),
+            audiences: j.audiences.clone(),
+            scopes: j.scopes.clone(),
+            claims: j.claims.clone().into_iter().collect(),
+        }),
+    }
+}
