@@ -1,11 +1,13 @@
 //! The one place that changes what the proxy listens on.
 //!
 //! Each new config is diffed against the running listeners, keyed by bind
-//! address: new addresses are bound before anything running is touched (a
-//! failed bind leaves everything as it was); an unchanged listener keeps
-//! running and an outbound only gets its endpoint set swapped; a listener
-//! whose stack changed keeps its socket and gets the new stack; a removed
-//! listener stops accepting while its open connections finish.
+//! address: new stacks are built and new addresses bound before anything
+//! running is touched (a failure leaves everything as it was); an unchanged
+//! listener keeps running and an outbound only gets its endpoint set
+//! swapped; a listener whose stack changed keeps its socket and gets the new
+//! stack; a removed listener stops accepting while its open connections
+//! finish. A running socket is never bound again, not even when its accept
+//! task died: the socket outlives the task, and gets a new one.
 //!
 //! The mTLS mode is not part of a listener's stack: every listener reads
 //! it from the shared identity per connection, so a mode change applies to
@@ -23,7 +25,7 @@ use std::{
 };
 
 use tokio::{net::TcpListener, task::JoinSet};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 pub use self::accept::{Running, spawn};
 use self::route::{Route, Spec};
@@ -51,6 +53,17 @@ pub struct Listeners {
     /// Listeners that were removed or replaced and whose connections are
     /// still finishing.
     draining: JoinSet<()>,
+}
+
+/// What becomes of one listener a config asks for, decided before anything
+/// running changes.
+enum Plan {
+    /// Same address and stack: only an outbound's endpoints are swapped.
+    Keep,
+    /// Same address, new stack: it takes over the running socket.
+    Replace(Route),
+    /// A new address, bound in the first phase.
+    Add(Route),
 }
 
 /// One listener a config asks for.
@@ -110,28 +123,28 @@ impl Listeners {
             .chain(config.outbounds.iter().map(Desired::Outbound))
             .collect();
 
-        // Build every stack and bind every new address first: if one fails,
-        // what was made so far is dropped here and the running config is
-        // untouched.
-        let mut routes = HashMap::new();
+        // Everything that can fail happens here, before anything running is
+        // touched: if a stack cannot be built or an address bound, what was
+        // made so far is dropped and the running config is as it was.
+        let mut plans = Vec::with_capacity(desired.len());
         for d in &desired {
-            let unchanged = self
-                .running
-                .get(&d.addr())
-                .is_some_and(|running| running.spec == d.spec());
-            if !unchanged {
-                routes.insert(d.addr(), d.route(&self.identity)?);
-            }
+            let plan = match self.running.get(&d.addr()) {
+                Some(running) if running.spec == d.spec() => Plan::Keep,
+                Some(_) => Plan::Replace(d.route(&self.identity)?),
+                None => Plan::Add(d.route(&self.identity)?),
+            };
+            plans.push(plan);
         }
         let mut fresh = HashMap::new();
         for d in &desired {
             let addr = d.addr();
             if !self.running.contains_key(&addr) {
-                let listener = bind(addr).await?;
-                fresh.insert(addr, listener);
+                fresh.insert(addr, bind(addr).await?);
             }
         }
 
+        // From here on nothing fails: running sockets are handed over, never
+        // bound again.
         let wanted: HashSet<SocketAddr> = desired.iter().map(Desired::addr).collect();
         let removed: Vec<SocketAddr> = self
             .running
@@ -142,50 +155,58 @@ impl Listeners {
         for addr in removed {
             if let Some(running) = self.running.remove(&addr) {
                 info!(%addr, "listener removed");
-                let (_socket, drained) = running.stop().await;
-                self.draining.spawn(drained);
+                self.stop(running).await;
             }
         }
 
-        for d in &desired {
+        for (d, plan) in desired.iter().zip(plans) {
             let addr = d.addr();
             let spec = d.spec();
-            let listener = match (fresh.remove(&addr), self.running.remove(&addr)) {
-                (Some(listener), _) => {
+            // The `continue`s below cannot happen: every `Add` was bound
+            // above, and `Keep` and `Replace` were planned from `running`,
+            // which nothing else changes meanwhile.
+            let (socket, route) = match (plan, fresh.remove(&addr)) {
+                (Plan::Add(route), Some(listener)) => {
                     info!(%addr, ?spec, "listener added");
-                    listener
+                    (Arc::new(listener), route)
                 }
-                (None, Some(running)) if running.spec == spec => {
+                (Plan::Add(_), None) => continue,
+                (Plan::Keep, _) => {
+                    let Some(running) = self.running.remove(&addr) else {
+                        continue;
+                    };
                     running.route.update_endpoints(d.endpoints());
-                    self.running.insert(addr, running);
-                    continue;
-                }
-                (None, Some(running)) => {
-                    info!(%addr, ?spec, "listener changed");
-                    let (socket, drained) = running.stop().await;
-                    self.draining.spawn(drained);
-                    match socket {
-                        Some(socket) => socket,
-                        // Only if the accept task panicked: the socket went
-                        // with it, so bind again.
-                        None => bind(addr).await?,
+                    if !running.is_dead() {
+                        self.running.insert(addr, running);
+                        continue;
                     }
+                    warn!(%addr, "the listener's accept task had died; restarting it");
+                    let route = running.route.clone();
+                    (self.stop(running).await, route)
                 }
-                // Every wanted address is either fresh or running.
-                (None, None) => bind(addr).await?,
+                (Plan::Replace(route), _) => {
+                    let Some(running) = self.running.remove(&addr) else {
+                        continue;
+                    };
+                    info!(%addr, ?spec, "listener changed");
+                    (self.stop(running).await, route)
+                }
             };
-            let route = match routes.remove(&addr) {
-                Some(route) => route,
-                // Built above for every listener that is not unchanged.
-                None => d.route(&self.identity)?,
-            };
-            self.running.insert(addr, spawn(listener, spec, route));
+            self.running.insert(addr, spawn(socket, spec, route));
         }
         debug!(
             listeners = self.running.len(),
             "config applied to listeners"
         );
         Ok(())
+    }
+
+    /// Stops a listener and returns its socket, still bound; its open
+    /// connections finish in the background.
+    async fn stop(&mut self, running: Running) -> Arc<TcpListener> {
+        let (socket, drained) = running.stop().await;
+        self.draining.spawn(drained);
+        socket
     }
 
     /// Stops accepting everywhere and waits, up to `timeout`, for open

@@ -167,3 +167,56 @@ async fn http_connections_close_gracefully_on_shutdown() {
     // are closed by the drain rather than waited for.
     assert!(listeners.shutdown(Duration::from_secs(10)).await);
 }
+
+#[tokio::test]
+async fn a_dead_accept_task_keeps_its_port_and_is_restarted() {
+    let a = tcp_backend("a").await;
+    let (addr, other) = (free_addr(), free_addr());
+    let tcp = |version| {
+        config(
+            version,
+            vec![
+                outbound_config(addr, Protocol::Tcp, &[a]),
+                outbound_config(other, Protocol::Tcp, &[a]),
+            ],
+        )
+    };
+    let mut listeners = new_listeners();
+    listeners.apply(&tcp(1)).await.unwrap();
+    listeners
+        .running
+        .get_mut(&addr)
+        .unwrap()
+        .kill_accept_task()
+        .await;
+    // The socket outlived its task: no bind is needed to go on, so none can
+    // fail halfway through a config.
+    assert!(
+        std::net::TcpListener::bind(addr).is_err(),
+        "the port stayed bound"
+    );
+
+    // The same config again restarts accepting.
+    listeners.apply(&tcp(2)).await.unwrap();
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_text(&mut stream, 1).await, "a");
+
+    // A new stack takes the socket over, beside a removal.
+    listeners
+        .running
+        .get_mut(&addr)
+        .unwrap()
+        .kill_accept_task()
+        .await;
+    listeners
+        .apply(&config(3, vec![outbound_config(addr, Protocol::Http, &[])]))
+        .await
+        .unwrap();
+    let mut client = h1_client(addr).await;
+    assert_eq!(
+        get(&mut client, "/").await.0,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert!(TcpStream::connect(other).await.is_err(), "removed");
+    echo_round_trip(&mut stream, "the old connection finishes").await;
+}
