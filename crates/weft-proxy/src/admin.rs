@@ -62,7 +62,7 @@ async fn ready(State(status): State<Arc<Status>>) -> (StatusCode, &'static str) 
     }
 }
 
-/// mTLS counters, and when the current certificate expires.
+/// mTLS and authorization counters, and when the current certificate expires.
 async fn metrics(State(status): State<Arc<Status>>) -> String {
     let identity = status.identity();
     let stats = identity.stats();
@@ -111,6 +111,7 @@ async fn metrics(State(status): State<Arc<Status>>) -> String {
             TlsStats::get(counter)
         );
     }
+    identity.authz_stats().render(&mut text);
     if let Some(credentials) = identity.credentials() {
         let not_after = credentials
             .not_after

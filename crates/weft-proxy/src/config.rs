@@ -12,7 +12,7 @@ use serde::Serialize;
 pub use weft_api::MtlsMode;
 use weft_api::{Protocol, ValidationErrors, dataplane::LOCALHOST, name::name_problem, proto};
 
-use crate::tls::TrustBundle;
+use crate::{authz::PermissionConfig, tls::TrustBundle};
 
 /// Tag of an inbound that names its service (as in the Dataplane resource).
 const SERVICE_TAG: &str = weft_api::dataplane::SERVICE_TAG;
@@ -68,6 +68,8 @@ pub struct InboundConfig {
     pub service_address: SocketAddr,
     pub protocol: Protocol,
     pub tags: BTreeMap<String, String>,
+    /// TrafficPermissions for callers of this inbound, most specific first.
+    pub permissions: Vec<PermissionConfig>,
 }
 
 /// A local port on which the workload reaches `service`'s endpoints.
@@ -201,12 +203,21 @@ impl Fields<'_> {
         let protocol = self.protocol(path, msg.protocol);
         let tags: BTreeMap<_, _> = msg.tags.into_iter().collect();
         let service = tags.get(SERVICE_TAG).cloned().unwrap_or_default();
+        let permissions: Vec<_> = msg
+            .permissions
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                crate::authz::config::parse(&format!("{path}.permissions[{i}]"), p, self.errors)
+            })
+            .collect();
         Some(InboundConfig {
             listen: listen?,
             service,
             service_address: service_address?,
             protocol: protocol?,
             tags,
+            permissions,
         })
     }
 

@@ -4,11 +4,12 @@
 //! over a pooled connection to the service.
 //!
 //! The stacks, from the accepted connection inwards:
-//! * TCP: accept → mTLS by mode (identify the peer) → connect to the
-//!   service → splice.
+//! * TCP: accept → mTLS by mode (identify the peer) → authorize (close if
+//!   denied) → connect to the service → splice.
 //! * HTTP: accept → mTLS by mode (identify the peer) → HTTP/1.1 or HTTP/2
-//!   server → attach the peer's identity → strip hop-by-hop headers →
-//!   pooled client to the service (HTTP/1.1, or HTTP/2 for `http2`/`grpc`).
+//!   server → attach the peer's identity → authorize (403 if denied) →
+//!   strip hop-by-hop headers → pooled client to the service (HTTP/1.1, or
+//!   HTTP/2 for `http2`/`grpc`).
 
 use std::{iter, net::SocketAddr, sync::Arc};
 
@@ -19,6 +20,7 @@ use tokio::{
 use tracing::{debug, warn};
 
 use crate::{
+    authz::Authz,
     config::InboundConfig,
     drain::Watch,
     http::{self, client::Upstream, forward},
@@ -35,6 +37,7 @@ pub struct InboundTcp {
     service: String,
     target: SocketAddr,
     tls: InboundTls,
+    authz: Authz,
 }
 
 /// An inbound that forwards HTTP requests to the local service.
@@ -43,6 +46,7 @@ pub struct InboundHttp {
     service: String,
     upstream: Upstream,
     tls: InboundTls,
+    authz: Authz,
 }
 
 impl InboundTcp {
@@ -51,6 +55,7 @@ impl InboundTcp {
             service: config.service.clone(),
             target: config.service_address,
             tls: InboundTls::new(identity.clone())?,
+            authz: Authz::new(config, identity),
         })
     }
 }
@@ -61,6 +66,7 @@ impl InboundHttp {
             service: config.service.clone(),
             upstream: Upstream::new(config.service_address, config.protocol.is_http2()),
             tls: InboundTls::new(identity.clone())?,
+            authz: Authz::new(config, identity),
         })
     }
 }
@@ -71,7 +77,12 @@ pub async fn serve_tcp(inbound: Arc<InboundTcp>, stream: TcpStream) {
     let Some(accepted) = inbound.tls.accept(stream).await else {
         return;
     };
-    debug!(service = %inbound.service, peer = %accepted.peer(), "inbound TCP connection");
+    let peer = accepted.peer();
+    debug!(service = %inbound.service, peer = %peer, "inbound TCP connection");
+    if !inbound.authz.check_tcp(&peer) {
+        // Dropping the stream closes it: TCP has no way to say why.
+        return;
+    }
     match accepted {
         Accepted::Plaintext(stream) => splice_to_service(&inbound, stream).await,
         Accepted::Mtls(stream, _) => splice_to_service(&inbound, stream).await,
@@ -108,7 +119,11 @@ pub async fn serve_http(inbound: Arc<InboundHttp>, stream: TcpStream, drain: Wat
             debug!(service = %inbound.service, peer = %peer, path = req.uri().path(), "inbound request");
             // For the authorization layer; cloning is an `Arc` bump.
             req.extensions_mut().insert::<PeerIdentity>(peer.clone());
+            let denied = inbound.authz.check_http(&peer, &req).err();
             async move {
+                if let Some(reason) = denied {
+                    return http::errors::denied(reason);
+                }
                 forward::proxy(&inbound.service, iter::once(&inbound.upstream), req, &drain).await
             }
         }

@@ -7,6 +7,7 @@
 //!   `status` the admin server reports — and obtains the first
 //!   certificate a config with mTLS needs (`certs`);
 //! * the certificate `renewal` task, which keeps that certificate fresh;
+//! * per inbound, the `authz` layer (TrafficPermissions, JWTs);
 //! * per listener, an `inbound` or `outbound` stack built from
 //!   `tcp`, `http`, `tls` and the `balancer`, reading endpoint sets and
 //!   the workload identity without locks;
@@ -18,6 +19,7 @@
 
 mod admin;
 mod agent;
+mod authz;
 mod backoff;
 mod balancer;
 mod certs;

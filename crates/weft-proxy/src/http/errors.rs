@@ -54,6 +54,11 @@ pub fn upstream_failed(
     )
 }
 
+/// A TrafficPermission denied the request; `reason` says which and why.
+pub fn denied(reason: String) -> Response<ResponseBody> {
+    respond(StatusCode::FORBIDDEN, "denied", format!("{reason}\n"))
+}
+
 fn respond(status: StatusCode, reason: &'static str, body: String) -> Response<ResponseBody> {
     let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
     *response.status_mut() = status;

@@ -7,6 +7,7 @@ use tokio::net::TcpStream;
 use weft_api::Protocol;
 
 use crate::{
+    authz::PermissionConfig,
     config::{EndpointConfig, InboundConfig, OutboundConfig},
     drain::Watch,
     inbound::{self, InboundHttp, InboundTcp},
@@ -32,6 +33,8 @@ pub enum Spec {
         protocol: Protocol,
         service: String,
         target: SocketAddr,
+        /// New permissions make a new stack; open connections drain.
+        permissions: Vec<PermissionConfig>,
     },
     Outbound {
         protocol: Protocol,
@@ -45,6 +48,7 @@ impl Spec {
             protocol: config.protocol,
             service: config.service.clone(),
             target: config.service_address,
+            permissions: config.permissions.clone(),
         }
     }
 

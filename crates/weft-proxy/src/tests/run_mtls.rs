@@ -112,6 +112,12 @@ fn inbound(listen: SocketAddr, protocol: proto::Protocol, app: SocketAddr) -> pr
         service_port: app.port().into(),
         protocol: protocol.into(),
         tags: [("service".to_owned(), "backend".to_owned())].into(),
+        // What a new mesh starts with; these tests are about mTLS.
+        permissions: vec![proto::Permission {
+            name: "allow-all".into(),
+            action: proto::PermissionAction::PermissionAllow.into(),
+            ..Default::default()
+        }],
         ..Default::default()
     }
 }

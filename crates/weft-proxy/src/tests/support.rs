@@ -63,6 +63,17 @@ pub fn inbound_config(
         service_address,
         protocol,
         tags: [("service".to_owned(), "backend".to_owned())].into(),
+        permissions: vec![allow_all()],
+    }
+}
+
+/// The permission a mesh starts with: anyone may call.
+pub fn allow_all() -> crate::authz::PermissionConfig {
+    crate::authz::PermissionConfig {
+        name: "allow-all".into(),
+        from_service: None,
+        action: weft_api::traffic_permission::Action::Allow,
+        rules: vec![],
     }
 }
 

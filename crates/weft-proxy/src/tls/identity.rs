@@ -18,6 +18,7 @@ use serde::{Serialize, Serializer};
 use tokio::{sync::watch, time::Instant};
 
 use super::stats::TlsStats;
+use crate::authz::stats::AuthzStats;
 use crate::config::{MtlsConfig, MtlsMode};
 
 /// A workload certificate with its key, as issued by the control plane.
@@ -149,6 +150,9 @@ pub struct Identity {
     /// task.
     changed: watch::Sender<()>,
     stats: TlsStats,
+    /// Denials by TrafficPermissions, beside the mTLS counters: both
+    /// are per proxy and shown by `/metrics`.
+    authz_stats: AuthzStats,
 }
 
 impl Identity {
@@ -160,6 +164,7 @@ impl Identity {
             credentials: ArcSwapOption::empty(),
             changed: watch::channel(()).0,
             stats: TlsStats::default(),
+            authz_stats: AuthzStats::default(),
         })
     }
 
@@ -223,6 +228,10 @@ impl Identity {
 
     pub fn stats(&self) -> &TlsStats {
         &self.stats
+    }
+
+    pub fn authz_stats(&self) -> &AuthzStats {
+        &self.authz_stats
     }
 
     fn certified_key(&self) -> Option<Arc<CertifiedKey>> {
