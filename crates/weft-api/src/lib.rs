@@ -8,6 +8,7 @@ pub mod error;
 pub mod kind;
 pub mod mesh;
 pub mod name;
+pub mod paths;
 pub mod policy;
 pub mod port;
 pub mod protocol;

@@ -59,6 +59,34 @@ pub struct CpArgs {
     /// Control-plane API URL.
     #[arg(long = "cp", env = "WEFT_CP", default_value = DEFAULT_CP_URL, global = true)]
     pub url: String,
+    /// File with the API admin token, used when `WEFT_TOKEN` is not set
+    /// [default: the file the control plane writes, e.g. ~/.config/weft/admin-token].
+    #[arg(long, env = "WEFT_ADMIN_TOKEN_FILE", global = true)]
+    pub admin_token_file: Option<PathBuf>,
+}
+
+impl CpArgs {
+    /// A client carrying the admin token from `WEFT_TOKEN` or the token file.
+    pub fn client(&self) -> anyhow::Result<crate::client::ApiClient> {
+        let token = match std::env::var("WEFT_TOKEN") {
+            Ok(t) if !t.trim().is_empty() => Some(t.trim().to_owned()),
+            _ => {
+                let path = self
+                    .admin_token_file
+                    .clone()
+                    .unwrap_or_else(weft_api::paths::default_admin_token_path);
+                match std::fs::read_to_string(&path) {
+                    Ok(t) => Some(t.trim().to_owned()),
+                    // A missing default file is fine until the API says 401.
+                    Err(_) if self.admin_token_file.is_none() => None,
+                    Err(e) => {
+                        anyhow::bail!("cannot read the admin token file {}: {e}", path.display())
+                    }
+                }
+            }
+        };
+        crate::client::ApiClient::new(&self.url, token)
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -83,6 +111,10 @@ pub struct ControlPlaneArgs {
     /// How proxies authenticate: `token` (dataplane tokens) or `none` (local experiments only).
     #[arg(long, default_value = "token")]
     pub dp_auth: String,
+    /// Where the API admin token is written on the first start
+    /// [default: $WEFT_HOME/admin-token, else ~/.config/weft/admin-token].
+    #[arg(long)]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -97,7 +129,7 @@ pub struct ProxyArgs {
     #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
     pub drain_time: Duration,
     /// File holding this proxy's dataplane token (`weft token dataplane`).
-    #[arg(long, env = "WEFT_TOKEN_FILE")]
+    #[arg(long, env = "WEFT_DATAPLANE_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
 }
 

@@ -19,12 +19,14 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
 /// Talks JSON to one control plane.
 pub struct ApiClient {
     base: String,
+    /// `Bearer <admin token>`, when one is known.
+    authorization: Option<String>,
     http: Client<HttpConnector, Full<Bytes>>,
 }
 
 impl ApiClient {
     /// `base` is the API URL, e.g. `http://127.0.0.1:5681`.
-    pub fn new(base: &str) -> anyhow::Result<Self> {
+    pub fn new(base: &str, admin_token: Option<String>) -> anyhow::Result<Self> {
         let base = base.trim_end_matches('/').to_owned();
         let uri: Uri = base
             .parse()
@@ -40,7 +42,12 @@ impl ApiClient {
         connector.set_connect_timeout(Some(Duration::from_secs(5)));
         connector.set_nodelay(true);
         let http = Client::builder(TokioExecutor::new()).build(connector);
-        Ok(Self { base, http })
+        let authorization = admin_token.map(|t| format!("Bearer {t}"));
+        Ok(Self {
+            base,
+            authorization,
+            http,
+        })
     }
 
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
@@ -72,6 +79,9 @@ impl ApiClient {
         let mut req = Request::builder().method(method.clone()).uri(&uri);
         if body.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(auth) = &self.authorization {
+            req = req.header(header::AUTHORIZATION, auth);
         }
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))

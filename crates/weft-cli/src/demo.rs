@@ -48,6 +48,7 @@ async fn start_and_serve(
     println!("starting the Weft demo (logs in {})", dir.display());
     let store = format!("sqlite:{}", dir.join("store.db").display());
     let ca_key_file = write_ca_key(dir)?;
+    let admin_token_file = dir.join("admin-token").display().to_string();
     let cp_args = [
         "control-plane",
         "--store",
@@ -56,13 +57,19 @@ async fn start_and_serve(
         "1s",
         "--ca-key-file",
         &ca_key_file,
+        "--admin-token-file",
+        &admin_token_file,
     ]
     .map(String::from);
     children.push(SelfChild::spawn("control-plane", &cp_args, dir)?);
     wait_ready(children.last_mut(), &format!("{API_URL}/healthz")).await?;
     println!("  control plane  api {API_URL}  (store {store})");
 
-    let api = ApiClient::new(API_URL)?;
+    let admin_token = std::fs::read_to_string(&admin_token_file)
+        .with_context(|| format!("cannot read {admin_token_file}"))?
+        .trim()
+        .to_owned();
+    let api = ApiClient::new(API_URL, Some(admin_token.clone()))?;
     let mesh = ApplyRequest {
         resources: vec![serde_json::json!({
             "type": "Mesh",
@@ -78,7 +85,7 @@ async fn start_and_serve(
         start_service(&api, svc, dir, children).await?;
     }
     drive_traffic().await?;
-    print_next_steps();
+    print_next_steps(&admin_token);
     if args.exit_after_traffic {
         return Ok(());
     }
@@ -193,15 +200,16 @@ fn request_path(body: &str) -> String {
     hops.join(" → ")
 }
 
-fn print_next_steps() {
+fn print_next_steps(admin_token: &str) {
     println!(
         "\nTry next (in another terminal):\n  \
+         export WEFT_TOKEN={admin_token}   # this demo's API admin token\n  \
          weft get meshes\n  \
          weft get dataplanes\n  \
          weft inspect dataplane frontend-1\n  \
          curl {ENTRY_URL}            # frontend → backend (round robin over 2) → store\n  \
          curl http://127.0.0.1:9901/config   # the config the frontend's proxy runs\n  \
-         curl -s {API_URL}/meshes/default/ca   # the mesh root: proxies talk mTLS with SPIFFE IDs"
+         curl -s -H \"Authorization: Bearer $WEFT_TOKEN\" {API_URL}/meshes/default/ca   # the mesh root (proxies talk mTLS)"
     );
 }
 

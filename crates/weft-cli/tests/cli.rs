@@ -197,9 +197,11 @@ async fn invalid_files_change_nothing() {
 async fn bad_api_calls_get_json_errors_and_change_nothing() {
     let mesh = TestMesh::new(BIN);
     let cp = mesh.control_plane().await.unwrap();
+    let auth = format!("Authorization: Bearer {}", cp.admin_token());
+    let auth = auth.as_str();
     let curl = |args: Vec<String>| async move {
         let out = tokio::process::Command::new("curl")
-            .args(["-sS", "-w", "\n%{http_code}"])
+            .args(["-sS", "-w", "\n%{http_code}", "-H", auth])
             .args(args)
             .output()
             .await
@@ -303,5 +305,73 @@ async fn unreachable_control_plane_is_a_clear_error() {
         stderr(&bad).contains("unknown kind \"gateways\""),
         "{}",
         stderr(&bad)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_calls_without_the_admin_token_are_refused_and_change_nothing() {
+    let mesh = TestMesh::new(BIN);
+    let cp = mesh.control_plane().await.unwrap();
+    let token = cp.admin_token();
+    assert!(token.starts_with("weft-admin-"), "{token:?}");
+    let mode = std::fs::metadata(cp.admin_token_file()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(mode.permissions().mode() & 0o777, 0o600);
+
+    let url = format!("{}/meshes/intruder", cp.api_url());
+    for auth in [
+        None,
+        Some("Authorization: Bearer weft-admin-guess"),
+        Some("Authorization: Basic YWRtaW4="),
+    ] {
+        let mut args = vec![
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "PUT",
+            "-d",
+            r#"{"type":"Mesh","name":"intruder"}"#,
+        ];
+        if let Some(a) = auth {
+            args.extend(["-H", a]);
+        }
+        args.push(&url);
+        let out = tokio::process::Command::new("curl")
+            .args(&args)
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "401", "{auth:?}");
+    }
+    let health = weft_testkit::servers::http_get(&format!("{}/healthz", cp.api_url()))
+        .await
+        .unwrap();
+    assert_eq!(health.0, 200, "health checks need no token");
+
+    let out = tokio::process::Command::new(BIN)
+        .args(["get", "meshes", "--cp", &cp.api_url()])
+        .env("WEFT_TOKEN", "weft-admin-wrong")
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("invalid admin token"),
+        "{}",
+        stderr(&out)
+    );
+
+    let meshes = mesh
+        .cli(&cp, &["get", "meshes", "-o", "json"])
+        .await
+        .unwrap();
+    let meshes: serde_json::Value = serde_json::from_slice(&meshes.stdout).unwrap();
+    assert_eq!(
+        meshes.as_array().unwrap().len(),
+        1,
+        "nothing was created: {meshes}"
     );
 }

@@ -63,9 +63,7 @@ async fn run(cmd: &str, args: &[&str]) -> std::process::Output {
 
 /// The mesh root, from the API, written to a file for openssl.
 async fn root_pem(mesh: &TestMesh, cp: &ControlPlane) -> std::path::PathBuf {
-    let (status, body) = servers::http_get(&format!("{}/meshes/default/ca", cp.api_url()))
-        .await
-        .unwrap();
+    let (status, body) = cp.api_get("/meshes/default/ca").await.unwrap();
     assert_eq!(status, 200, "{body}");
     assert!(
         !body.contains("PRIVATE KEY"),

@@ -20,6 +20,7 @@ use axum::{
 use crate::{identity::Identity, sessions::Sessions, store::Store};
 
 mod apply;
+pub mod auth;
 mod ca;
 mod error;
 mod resources;

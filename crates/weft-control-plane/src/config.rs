@@ -98,6 +98,9 @@ pub struct ControlPlaneConfig {
     pub ca_key: Option<CaKey>,
     /// Whether proxies must present a dataplane token (`--dp-auth`).
     pub dp_auth: DpAuth,
+    /// Where the admin token is written on the first start. `None` leaves
+    /// the REST API without authentication (tests of other concerns only).
+    pub admin_token_file: Option<PathBuf>,
 }
 
 impl Default for ControlPlaneConfig {
@@ -112,6 +115,7 @@ impl Default for ControlPlaneConfig {
             startup_grace: DEFAULT_STARTUP_GRACE,
             ca_key: None,
             dp_auth: DpAuth::Token,
+            admin_token_file: Some(weft_api::paths::default_admin_token_path()),
         }
     }
 }

@@ -9,6 +9,7 @@
 // Tests may unwrap; the library itself may not (see the workspace lints).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod admin_token;
 pub mod api;
 pub mod compiler;
 pub mod config;

@@ -6,6 +6,7 @@ use anyhow::Context;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 use tonic::transport::server::TcpIncoming;
 
+use crate::admin_token::AdminToken;
 use crate::{
     api::{self, ApiState},
     config::{ControlPlaneConfig, DpAuth},
@@ -67,6 +68,21 @@ pub async fn run(
         sessions: distributor.sessions().clone(),
         identity,
     });
+    let app = match &config.admin_token_file {
+        Some(file) => {
+            let token = AdminToken::ensure(store.as_ref(), file)
+                .await
+                .context("cannot set up the admin token")?;
+            app.layer(axum::middleware::from_fn_with_state(
+                token,
+                api::auth::require_admin,
+            ))
+        }
+        None => {
+            tracing::warn!("the REST API requires no admin token");
+            app
+        }
+    };
     let grpc = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))

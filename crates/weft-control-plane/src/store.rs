@@ -261,6 +261,13 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Every revoked token, most recently revoked first.
     async fn revoked_tokens(&self) -> Result<Vec<StoredToken>, StoreError>;
 
+    /// The SHA-256 of the API's admin token, if one was set.
+    async fn admin_token_hash(&self) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores `hash` as the admin token's unless one is already stored
+    /// (concurrent first starts agree on one). Returns the stored hash.
+    async fn init_admin_token_hash(&self, hash: &[u8]) -> Result<Vec<u8>, StoreError>;
+
     /// Releases connections and files; called once, on shutdown.
     async fn close(&self) {}
 }

@@ -32,6 +32,7 @@ impl Running {
     async fn start(store: &Path, ca_key: CaKey) -> Self {
         let (api, dp) = (free_addr().await, free_addr().await);
         let config = ControlPlaneConfig {
+            admin_token_file: None,
             store: StoreUrl::Sqlite(store.to_owned()),
             api_addr: api,
             dp_addr: dp,
@@ -282,6 +283,7 @@ async fn tokens_certificates_and_a_restart_on_the_same_store() {
     // Another CA key cannot open what the first one sealed: a clear error.
     let (api, dp) = (free_addr().await, free_addr().await);
     let wrong = ControlPlaneConfig {
+        admin_token_file: None,
         store: StoreUrl::Sqlite(db.clone()),
         api_addr: api,
         dp_addr: dp,

@@ -23,6 +23,7 @@ use weft_control_plane::{ControlPlaneConfig, DpAuth, StoreUrl};
 async fn serves_and_stops_gracefully_with_a_proxy_connected() {
     let (api_addr, dp_addr) = (free_addr().await, free_addr().await);
     let config = ControlPlaneConfig {
+        admin_token_file: None,
         store: StoreUrl::Memory,
         api_addr,
         dp_addr,
@@ -99,6 +100,7 @@ async fn a_taken_address_is_an_error_naming_it() {
     let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = taken.local_addr().unwrap();
     let config = ControlPlaneConfig {
+        admin_token_file: None,
         store: StoreUrl::Memory,
         api_addr: free_addr().await,
         dp_addr: addr,
@@ -120,6 +122,7 @@ async fn a_store_in_a_new_directory_is_created() {
     let path = dir.join("a/b/store.db");
     let api_addr = free_addr().await;
     let config = ControlPlaneConfig {
+        admin_token_file: None,
         store: StoreUrl::Sqlite(path.clone()),
         api_addr,
         dp_addr: free_addr().await,

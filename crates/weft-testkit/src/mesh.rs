@@ -143,6 +143,8 @@ impl TestMesh {
         tokio::process::Command::new(&self.bin)
             .args(args)
             .env("WEFT_CP", cp.api_url())
+            .env("WEFT_ADMIN_TOKEN_FILE", cp.admin_token_file())
+            .env_remove("WEFT_TOKEN")
             .output()
             .await
             .context("cannot run weft")
@@ -158,6 +160,8 @@ impl TestMesh {
         let mut child = tokio::process::Command::new(&self.bin)
             .args(["apply", "-f", "-"])
             .env("WEFT_CP", cp.api_url())
+            .env("WEFT_ADMIN_TOKEN_FILE", cp.admin_token_file())
+            .env_remove("WEFT_TOKEN")
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -197,6 +201,27 @@ impl ControlPlane {
         format!("http://127.0.0.1:{}", self.dp_port)
     }
 
+    /// Where the control plane writes its API admin token.
+    pub fn admin_token_file(&self) -> PathBuf {
+        self.dir.join("admin-token")
+    }
+
+    /// The API admin token (after the first start).
+    pub fn admin_token(&self) -> String {
+        std::fs::read_to_string(self.admin_token_file())
+            .map(|t| t.trim().to_owned())
+            .unwrap_or_default()
+    }
+
+    /// GET an API path with the admin token: status and body.
+    pub async fn api_get(&self, path: &str) -> anyhow::Result<(u16, String)> {
+        crate::servers::http_get_with(
+            &format!("{}{path}", self.api_url()),
+            &[("authorization", format!("Bearer {}", self.admin_token()))],
+        )
+        .await
+    }
+
     /// Starts (or restarts) the process on the same ports and store.
     pub async fn start(&mut self) -> anyhow::Result<()> {
         let args = [
@@ -209,6 +234,8 @@ impl ControlPlane {
             format!("127.0.0.1:{}", self.dp_port),
             "--ca-key-file".to_owned(),
             self.dir.join(CA_KEY_FILE).display().to_string(),
+            "--admin-token-file".to_owned(),
+            self.admin_token_file().display().to_string(),
         ];
         self.process = Some(TestProcess::spawn(
             &self.bin,

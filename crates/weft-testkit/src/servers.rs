@@ -180,9 +180,20 @@ pub async fn grpc_echo_server(name: &str) -> ServerHandle {
 
 /// GET `url`: status and body text (5 s timeout).
 pub async fn http_get(url: &str) -> anyhow::Result<(u16, String)> {
+    http_get_with(url, &[]).await
+}
+
+/// GET `url` with extra headers: status and body text (5 s timeout).
+pub async fn http_get_with(url: &str, headers: &[(&str, String)]) -> anyhow::Result<(u16, String)> {
     let client = http_client();
     let call = async {
-        let resp = client.get(url.parse()?).await?;
+        let mut request = Request::get(url);
+        for (name, value) in headers {
+            request = request.header(*name, value);
+        }
+        let resp = client
+            .request(request.body(Full::new(Bytes::new()))?)
+            .await?;
         let status = resp.status().as_u16();
         let body = resp.into_body().collect().await?.to_bytes();
         Ok::<_, anyhow::Error>((status, String::from_utf8_lossy(&body).into_owned()))

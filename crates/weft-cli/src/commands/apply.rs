@@ -9,13 +9,13 @@ use weft_api::{
     rest::{ApplyOutcome, ApplyRequest, ApplyResponse},
 };
 
-use crate::{cli::ApplyArgs, client::ApiClient};
+use crate::cli::ApplyArgs;
 
 pub async fn run(args: ApplyArgs) -> anyhow::Result<()> {
     let (source, text) = read_input(&args.file)?;
     let resources =
         parse_resources(&text).with_context(|| format!("{source}: nothing was applied"))?;
-    let client = ApiClient::new(&args.cp.url)?;
+    let client = args.cp.client()?;
     let request = ApplyRequest {
         resources: resources.iter().map(|r| r.to_value()).collect(),
     };

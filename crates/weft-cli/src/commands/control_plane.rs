@@ -22,6 +22,10 @@ pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
             .dp_auth
             .parse()
             .map_err(|e| anyhow::anyhow!("--dp-auth: {e}"))?,
+        admin_token_file: Some(
+            args.admin_token_file
+                .unwrap_or_else(weft_api::paths::default_admin_token_path),
+        ),
     };
     weft_control_plane::run(config, shutdown::signal_received())
         .await

@@ -2,11 +2,11 @@
 
 use weft_api::Kind;
 
-use crate::{cli::DeleteArgs, client::ApiClient, commands::resource_path};
+use crate::{cli::DeleteArgs, commands::resource_path};
 
 pub async fn run(args: DeleteArgs) -> anyhow::Result<()> {
     let kind: Kind = args.kind.parse().map_err(anyhow::Error::msg)?;
-    let client = ApiClient::new(&args.cp.url)?;
+    let client = args.cp.client()?;
     client
         .delete(&resource_path(kind, &args.mesh, &args.name))
         .await?;

@@ -17,7 +17,7 @@ use crate::{
 
 pub async fn run(args: GetArgs) -> anyhow::Result<()> {
     let kind: Kind = args.kind.parse().map_err(anyhow::Error::msg)?;
-    let client = ApiClient::new(&args.cp.url)?;
+    let client = args.cp.client()?;
     let items = match &args.name {
         Some(name) => {
             let mesh = args.mesh.as_deref().unwrap_or("default");

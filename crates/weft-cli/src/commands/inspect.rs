@@ -6,7 +6,6 @@ use weft_api::{Kind, rest::DataplaneStatus};
 
 use crate::{
     cli::{InspectArgs, OutputFormat},
-    client::ApiClient,
     output::{print_structured, table::Table},
 };
 
@@ -15,7 +14,7 @@ pub async fn run(args: InspectArgs) -> anyhow::Result<()> {
     if kind != Kind::Dataplane {
         bail!("inspect supports dataplanes only, not {}", kind.plural());
     }
-    let client = ApiClient::new(&args.cp.url)?;
+    let client = args.cp.client()?;
     let path = format!("/meshes/{}/dataplanes/{}/status", args.mesh, args.name);
     let status: DataplaneStatus = client.get(&path).await?;
     if !matches!(args.output, OutputFormat::Table) {

@@ -4,17 +4,14 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::{
-    cli::{TokenCommand, TokenDataplaneArgs, TokenRevokeArgs},
-    client::ApiClient,
-};
+use crate::cli::{TokenCommand, TokenDataplaneArgs, TokenRevokeArgs};
 
 pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
     match command {
         TokenCommand::Dataplane(args) => dataplane(args).await,
         TokenCommand::Revoke(args) => revoke(args).await,
         TokenCommand::RotateSigningKey(args) => {
-            let client = ApiClient::new(&args.cp.url)?;
+            let client = args.cp.client()?;
             let _: Value = client
                 .post("/tokens/signing-key/rotate", &json!({}))
                 .await?;
@@ -26,7 +23,7 @@ pub async fn run(command: TokenCommand) -> anyhow::Result<()> {
 
 /// Prints only the token on stdout, so `weft token dataplane ... > FILE` works.
 async fn dataplane(args: TokenDataplaneArgs) -> anyhow::Result<()> {
-    let client = ApiClient::new(&args.cp.url)?;
+    let client = args.cp.client()?;
     let body = json!({ "mesh": args.mesh, "services": args.services, "validFor": args.valid_for });
     let reply: Value = client.post("/tokens/dataplane", &body).await?;
     let token = reply
@@ -45,7 +42,7 @@ async fn dataplane(args: TokenDataplaneArgs) -> anyhow::Result<()> {
 
 async fn revoke(args: TokenRevokeArgs) -> anyhow::Result<()> {
     let id = token_id(&args.token)?;
-    let client = ApiClient::new(&args.cp.url)?;
+    let client = args.cp.client()?;
     let _: Value = client.post("/tokens/revoke", &json!({ "id": id })).await?;
     println!("token {id} revoked");
     Ok(())

@@ -277,6 +277,34 @@ impl Store for SqliteStore {
         secrets::revoked_tokens(&mut *self.connection().await?).await
     }
 
+    async fn admin_token_hash(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        sqlx::query_scalar("SELECT token_hash FROM api_credentials WHERE name = 'admin'")
+            .fetch_optional(&mut *self.connection().await?)
+            .await
+            .map_err(|e| StoreError::backend("reading the admin token hash", e))
+    }
+
+    async fn init_admin_token_hash(&self, hash: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut tx = self.write_transaction().await?;
+        let err = |e| StoreError::backend("storing the admin token hash", e);
+        sqlx::query(
+            "INSERT INTO api_credentials (name, token_hash, created_at) VALUES ('admin', ?, ?) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(hash)
+        .bind(rows::unix_i64(weft_api::rest::now_unix()))
+        .execute(&mut *tx)
+        .await
+        .map_err(err)?;
+        let stored: Vec<u8> =
+            sqlx::query_scalar("SELECT token_hash FROM api_credentials WHERE name = 'admin'")
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(err)?;
+        commit(tx).await?;
+        Ok(stored)
+    }
+
     /// Closes every connection; the last one checkpoints the WAL.
     async fn close(&self) {
         self.pool.close().await;

@@ -72,6 +72,18 @@ const MIGRATIONS: &[Migration] = &[
          WHERE revoked_at IS NOT NULL",
         ],
     },
+    Migration {
+        version: 3,
+        name: "API credentials",
+        statements: &[
+            // Only a hash: the token itself lives in the operator's file.
+            "CREATE TABLE api_credentials (
+            name       TEXT    PRIMARY KEY,
+            token_hash BLOB    NOT NULL,
+            created_at INTEGER NOT NULL
+        )",
+        ],
+    },
 ];
 
 /// Brings the schema up to date.
