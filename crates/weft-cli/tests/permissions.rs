@@ -239,7 +239,7 @@ async fn permissions_http_jwt_and_tcp() {
         assert_eq!((status, body.trim()), (403, reason.as_str()));
     }
 
-    let (_, metrics) = servers::http_get(&format!("{}", _backend.admin_url("/metrics")))
+    let (_, metrics) = servers::http_get(&_backend.admin_url("/metrics"))
         .await
         .unwrap();
     assert!(
