@@ -30,6 +30,9 @@ fn errors_after(edit: impl FnOnce(&mut serde_json::Value)) -> Vec<String> {
     }
 }
 
+/// A change to the valid document.
+type Edit = Box<dyn FnOnce(&mut serde_json::Value)>;
+
 fn rule(d: &mut serde_json::Value) -> &mut serde_json::Value {
     &mut d["spec"]["rules"][0]
 }
@@ -54,7 +57,7 @@ fn minimal_permission_is_valid() {
 
 #[test]
 fn envelope_errors_name_their_field() {
-    let cases: Vec<(Box<dyn FnOnce(&mut serde_json::Value)>, &str)> = vec![
+    let cases: Vec<(Edit, &str)> = vec![
         (Box::new(|d| d["name"] = "Bad_Name".into()), "name: "),
         (Box::new(|d| d["mesh"] = "".into()), "mesh: "),
         (
@@ -97,7 +100,7 @@ fn envelope_errors_name_their_field() {
 
 #[test]
 fn rule_errors_name_their_field() {
-    let cases: Vec<(Box<dyn FnOnce(&mut serde_json::Value)>, &str)> = vec![
+    let cases: Vec<(Edit, &str)> = vec![
         (
             Box::new(|d| *rule(d) = serde_json::json!({})),
             "spec.rules[0]: a rule needs at least one of",

@@ -118,7 +118,6 @@ fn inbound(listen: SocketAddr, protocol: proto::Protocol, app: SocketAddr) -> pr
             action: proto::PermissionAction::PermissionAllow.into(),
             ..Default::default()
         }],
-        ..Default::default()
     }
 }
 
