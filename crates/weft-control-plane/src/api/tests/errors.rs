@@ -15,7 +15,7 @@ async fn unknown_kinds_paths_and_methods_get_json_errors() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
         body["error"],
-        "unknown resource kind \"gateways\" (expected one of: meshes, dataplanes)"
+        "unknown resource kind \"gateways\" (expected one of: meshes, dataplanes, traffic-permissions)"
     );
     let (status, _) = call(&app, Method::GET, "/meshes/default/meshes", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
