@@ -7,15 +7,18 @@
 //! `Hello` which version it runs.
 //!
 //! A config with mTLS on is applied only once the proxy has a certificate
-//! for its `issuer_id`. If none can be obtained, the config is NACKed with
-//! the reason, the last good one keeps running, and the agent retries the
-//! same config with backoff, ACKing it once a certificate arrives (unless
-//! a newer config replaced it).
+//! for its `issuer_id`. If none can be obtained, or one of its addresses
+//! cannot be bound, the config is NACKed with the reason, the last good one
+//! keeps running, and the agent retries the same config with backoff
+//! (`pending`), ACKing it once it applies, unless a newer config replaced
+//! it.
+
+mod pending;
 
 use std::{convert::Infallible, sync::Arc, time::Duration};
 
 use anyhow::{Context as _, anyhow};
-use tokio::{sync::mpsc, time::Instant};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, transport::Endpoint};
 use tracing::{error, info, warn};
@@ -27,12 +30,13 @@ use weft_api::{
     },
 };
 
+use self::pending::{Pending, Wait};
 use crate::{
     backoff::Backoff,
     certs::{Certs, GrpcSource, Requester},
     config::Config,
     http::errors::chain,
-    listeners::Listeners,
+    listeners::{ApplyError, Listeners},
     status::Status,
     tls::Identity,
 };
@@ -46,9 +50,6 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reconnect delays: short, since the proxy has nothing better to do.
 const RECONNECT_INITIAL: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
-/// Delays between attempts to get the certificate a pending config needs.
-const CERTIFICATE_RETRY_INITIAL: Duration = Duration::from_secs(1);
-const CERTIFICATE_RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// This proxy's side of the control-plane protocol.
 #[derive(Debug)]
@@ -69,15 +70,8 @@ enum Outcome {
     Applied,
     /// Invalid, or cannot be applied as it is: the control plane must act.
     Rejected(String),
-    /// Valid, but waiting for a certificate: worth retrying.
-    NoCertificate(String),
-}
-
-/// A config waiting for its certificate.
-struct Pending {
-    config: ProxyConfig,
-    backoff: Backoff,
-    retry_at: Instant,
+    /// Valid, but not applicable yet: worth retrying as it is.
+    NotYet(Wait, String),
 }
 
 /// How a session with the control plane ended.
@@ -183,12 +177,7 @@ impl Agent {
         info!(control_plane = %self.endpoint.uri(), "connected to the control plane");
         let mut pending: Option<Pending> = None;
         loop {
-            let retry = async {
-                match &pending {
-                    Some(p) => tokio::time::sleep_until(p.retry_at).await,
-                    None => std::future::pending().await,
-                }
-            };
+            let retry = Pending::due(pending.as_ref());
             // `message()` keeps its state in the stream, so losing the race
             // to a retry loses nothing.
             let (msg, retrying) = tokio::select! {
@@ -213,21 +202,16 @@ impl Agent {
                     pending = None;
                     Some(Kind::Nack(Nack { version, reason }))
                 }
-                Outcome::NoCertificate(reason) => {
+                Outcome::NotYet(wait, reason) => {
                     // A new config starts its own backoff; a retry goes on
                     // with the one it had.
                     let mut p = match pending.take() {
                         Some(p) if retrying => p,
-                        _ => Pending {
-                            config: msg,
-                            backoff: Backoff::new(CERTIFICATE_RETRY_INITIAL, CERTIFICATE_RETRY_MAX),
-                            retry_at: Instant::now(),
-                        },
+                        _ => Pending::new(msg, wait),
                     };
-                    let delay = p.backoff.next_delay();
-                    p.retry_at = Instant::now() + delay;
+                    let delay = p.schedule();
                     pending = Some(p);
-                    warn!(version, %reason, retry_in = ?delay, "config waits for a workload certificate; keeping the last good one");
+                    warn!(version, %reason, retry_in = ?delay, "config waits for {wait}; keeping the last good one");
                     // Said once per config; retries that fail again are
                     // only logged.
                     (!retrying).then_some(Kind::Nack(Nack { version, reason }))
@@ -286,13 +270,16 @@ impl Agent {
                 .ensure(&config.mtls.issuer_id, &config.mtls.trust_bundle)
                 .await
                 .map_err(|e| {
-                    Outcome::NoCertificate(format!("cannot obtain a workload certificate: {e}"))
+                    Outcome::NotYet(
+                        Wait::Certificate,
+                        format!("cannot obtain a workload certificate: {e}"),
+                    )
                 })?;
         }
-        listeners
-            .apply(&config)
-            .await
-            .map_err(|e| Outcome::Rejected(e.to_string()))?;
+        listeners.apply(&config).await.map_err(|e| match e {
+            ApplyError::Bind { .. } => Outcome::NotYet(Wait::Bind, e.to_string()),
+            ApplyError::Tls(_) => Outcome::Rejected(e.to_string()),
+        })?;
         self.identity.apply(&config.mtls);
         Ok(config)
     }

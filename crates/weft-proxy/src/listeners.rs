@@ -9,6 +9,12 @@
 //! finish. A running socket is never bound again, not even when its accept
 //! task died: the socket outlives the task, and gets a new one.
 //!
+//! One move needs the old socket closed first: a port going from one
+//! address to another that overlaps it (`10.0.0.5:P` to `0.0.0.0:P`) cannot
+//! be bound while the listener being removed holds it. That listener is
+//! stopped just before the new bind, as the last step that can fail, and
+//! bound back if the new bind fails all the same.
+//!
 //! The mTLS mode is not part of a listener's stack: every listener reads
 //! it from the shared identity per connection, so a mode change applies to
 //! new connections and leaves open ones alone.
@@ -25,7 +31,7 @@ use std::{
 };
 
 use tokio::{net::TcpListener, task::JoinSet};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 pub use self::accept::{Running, spawn};
 use self::route::{Route, Spec};
@@ -34,13 +40,22 @@ use crate::{
     tls::Identity,
 };
 
-/// Why a config could not be applied; the running listeners are untouched.
+/// Why a config could not be applied; the running listeners are as they
+/// were (see [`Listeners::apply`] for the one exception).
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
+    /// Often transient (a port another process holds for a while): the
+    /// same config may apply later.
     #[error("cannot bind {addr}: {source}")]
     Bind { addr: SocketAddr, source: io::Error },
     #[error("cannot set up TLS: {0}")]
     Tls(#[from] rustls::Error),
+}
+
+impl ApplyError {
+    fn is_addr_in_use(&self) -> bool {
+        matches!(self, ApplyError::Bind { source, .. } if source.kind() == io::ErrorKind::AddrInUse)
+    }
 }
 
 /// The running listeners, owned by the control-plane side. The request
@@ -113,7 +128,9 @@ impl Listeners {
     }
 
     /// Makes the running listeners match `config`; on error nothing
-    /// changed.
+    /// changed, except in one rare case that is logged: a listener stopped
+    /// to free its port for a moved one, when the move failed and its own
+    /// address was taken before it could be bound back.
     pub async fn apply(&mut self, config: &Config) -> Result<(), ApplyError> {
         while self.draining.try_join_next().is_some() {}
         let desired: Vec<Desired<'_>> = config
@@ -135,17 +152,32 @@ impl Listeners {
             };
             plans.push(plan);
         }
+        let wanted: HashSet<SocketAddr> = desired.iter().map(Desired::addr).collect();
         let mut fresh = HashMap::new();
+        let mut blocked = Vec::new();
         for d in &desired {
             let addr = d.addr();
-            if !self.running.contains_key(&addr) {
-                fresh.insert(addr, bind(addr).await?);
+            if self.running.contains_key(&addr) {
+                continue;
             }
+            match bind(addr).await {
+                Ok(listener) => {
+                    fresh.insert(addr, listener);
+                }
+                Err(e) if e.is_addr_in_use() && !self.holders(addr, &wanted).is_empty() => {
+                    blocked.push(addr);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // Last, since it stops listeners (and binds them back on failure).
+        for addr in blocked {
+            let listener = self.take_over(addr, &wanted).await?;
+            fresh.insert(addr, listener);
         }
 
         // From here on nothing fails: running sockets are handed over, never
         // bound again.
-        let wanted: HashSet<SocketAddr> = desired.iter().map(Desired::addr).collect();
         let removed: Vec<SocketAddr> = self
             .running
             .keys()
@@ -201,6 +233,54 @@ impl Listeners {
         Ok(())
     }
 
+    /// Running listeners that this config removes and whose sockets clash
+    /// with `addr`.
+    fn holders(&self, addr: SocketAddr, wanted: &HashSet<SocketAddr>) -> Vec<SocketAddr> {
+        self.running
+            .keys()
+            .filter(|&&held| !wanted.contains(&held) && clash(held, addr))
+            .copied()
+            .collect()
+    }
+
+    /// Binds `addr` after stopping the removed listeners that hold its port.
+    /// If the bind fails anyway (the port is also held elsewhere), they are
+    /// bound back with their stacks, so the error leaves things as they were
+    /// unless one of their addresses was taken in between.
+    async fn take_over(
+        &mut self,
+        addr: SocketAddr,
+        wanted: &HashSet<SocketAddr>,
+    ) -> Result<TcpListener, ApplyError> {
+        let mut stopped = Vec::new();
+        for held in self.holders(addr, wanted) {
+            if let Some(running) = self.running.remove(&held) {
+                info!(%held, %addr, "listener removed first: its port moves to the new address");
+                let (spec, route) = (running.spec.clone(), running.route.clone());
+                // The last reference: dropping it frees the port.
+                drop(self.stop(running).await);
+                stopped.push((held, spec, route));
+            }
+        }
+        let error = match bind(addr).await {
+            Ok(listener) => return Ok(listener),
+            Err(e) => e,
+        };
+        for (held, spec, route) in stopped {
+            match bind(held).await {
+                Ok(listener) => {
+                    self.running.insert(held, spawn(listener, spec, route));
+                }
+                Err(e) => error!(
+                    %held,
+                    error = %e,
+                    "cannot bind a listener back after its port could not move; it stays closed until a config applies"
+                ),
+            }
+        }
+        Err(error)
+    }
+
     /// Stops a listener and returns its socket, still bound; its open
     /// connections finish in the background.
     async fn stop(&mut self, running: Running) -> Arc<TcpListener> {
@@ -219,6 +299,12 @@ impl Listeners {
         let all_done = async { while self.draining.join_next().await.is_some() {} };
         tokio::time::timeout(timeout, all_done).await.is_ok()
     }
+}
+
+/// Whether two listening sockets cannot coexist: the same port, and the
+/// same address or a wildcard on either side.
+fn clash(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, ApplyError> {

@@ -220,3 +220,64 @@ async fn a_dead_accept_task_keeps_its_port_and_is_restarted() {
     assert!(TcpStream::connect(other).await.is_err(), "removed");
     echo_round_trip(&mut stream, "the old connection finishes").await;
 }
+
+/// `addr`'s port on another IP.
+fn on_ip(ip: [u8; 4], addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    (ip, addr.port()).into()
+}
+
+#[tokio::test]
+async fn a_port_moves_to_the_wildcard_address() {
+    let (a, b) = (tcp_backend("a").await, tcp_backend("b").await);
+    let addr = free_addr();
+    let mut listeners = new_listeners();
+    listeners
+        .apply(&config(1, vec![outbound_config(addr, Protocol::Tcp, &[a])]))
+        .await
+        .unwrap();
+    let mut open = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_text(&mut open, 1).await, "a");
+
+    // 0.0.0.0:P cannot be bound while 127.0.0.1:P listens, and the
+    // listener holding it is the one this config removes.
+    let wildcard = on_ip([0, 0, 0, 0], addr);
+    listeners
+        .apply(&config(
+            2,
+            vec![outbound_config(wildcard, Protocol::Tcp, &[b])],
+        ))
+        .await
+        .unwrap();
+    let mut moved = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_text(&mut moved, 1).await, "b");
+    assert_eq!(listeners.running.keys().collect::<Vec<_>>(), [&wildcard]);
+    echo_round_trip(&mut open, "the old connection finishes").await;
+}
+
+#[tokio::test]
+async fn a_port_that_cannot_move_is_bound_back_where_it_was() {
+    let a = tcp_backend("a").await;
+    let addr = free_addr();
+    let mut listeners = new_listeners();
+    listeners
+        .apply(&config(1, vec![outbound_config(addr, Protocol::Tcp, &[a])]))
+        .await
+        .unwrap();
+    // Another process holds the port on another address too.
+    let squatter = std::net::TcpListener::bind(on_ip([127, 0, 0, 2], addr)).unwrap();
+
+    let wildcard = on_ip([0, 0, 0, 0], addr);
+    let moved = config(2, vec![outbound_config(wildcard, Protocol::Tcp, &[a])]);
+    let error = listeners.apply(&moved).await.unwrap_err().to_string();
+    assert!(
+        error.starts_with(&format!("cannot bind {wildcard}: Address already in use")),
+        "{error}"
+    );
+    assert_eq!(listeners.running.keys().collect::<Vec<_>>(), [&addr]);
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    assert_eq!(read_text(&mut stream, 1).await, "a");
+
+    drop(squatter);
+    listeners.apply(&moved).await.unwrap();
+    assert_eq!(listeners.running.keys().collect::<Vec<_>>(), [&wildcard]);
+}

@@ -158,11 +158,11 @@ async fn registers_applies_reports_and_deregisters() {
 }
 
 #[tokio::test]
-async fn bind_failure_is_a_nack_naming_the_address() {
+async fn a_config_that_cannot_bind_is_nacked_then_retried_until_it_applies() {
     let mut cp = FakeControlPlane::start().await;
     let proxy = start("web-1", &cp);
     let mut session = cp.session().await;
-    let (_taken, busy) = listen().await;
+    let (taken, busy) = listen().await;
     let Kind::Nack(nack) = session.reply_to(config(1, busy)).await else {
         panic!("expected a NACK")
     };
@@ -176,6 +176,42 @@ async fn bind_failure_is_a_nack_naming_the_address() {
         admin_get(proxy.admin, "/ready").await.0,
         StatusCode::SERVICE_UNAVAILABLE
     );
+
+    // The control plane pushes nothing new: the agent retries on its own
+    // (after 0.5-1 s, then longer) and ACKs once the port is free.
+    drop(taken);
+    let reply = tokio::time::timeout(Duration::from_secs(5), session.reply())
+        .await
+        .expect("an answer without a new push");
+    assert_eq!(reply, Kind::Ack(proto::Ack { version: 1 }));
+    assert_eq!(admin_get(proxy.admin, "/ready").await.0, StatusCode::OK);
+    tokio::net::TcpStream::connect(busy)
+        .await
+        .expect("the outbound listens");
+}
+
+#[tokio::test]
+async fn a_newer_config_replaces_one_waiting_for_its_port() {
+    let mut cp = FakeControlPlane::start().await;
+    let proxy = start("web-1", &cp);
+    let mut session = cp.session().await;
+    let (taken, busy) = listen().await;
+    let reply = session.reply_to(config(1, busy)).await;
+    assert!(matches!(reply, Kind::Nack(_)), "{reply:?}");
+    let free = free_addr();
+    assert_eq!(
+        session.reply_to(config(2, free)).await,
+        Kind::Ack(proto::Ack { version: 2 })
+    );
+
+    // Past the first retry of version 1, had it still been pending.
+    drop(taken);
+    let late = tokio::time::timeout(Duration::from_millis(1500), session.reply()).await;
+    assert!(late.is_err(), "unexpected answer: {late:?}");
+    let json: serde_json::Value =
+        serde_json::from_str(&admin_get(proxy.admin, "/config").await.1).unwrap();
+    assert_eq!(json["version"], 2);
+    assert!(tokio::net::TcpStream::connect(busy).await.is_err());
 }
 
 #[tokio::test]
