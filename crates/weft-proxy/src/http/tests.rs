@@ -1,0 +1,81 @@
+//! The server side of [`serve`] on in-memory connections, with paused time.
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt, DuplexStream},
+    task::JoinHandle,
+};
+
+use super::*;
+use crate::drain::{self, Signal};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// A connection to `serve` with a handler that answers `ok`; the signal
+/// must be held, or the connection drains.
+fn connect() -> (DuplexStream, JoinHandle<()>, Signal) {
+    let (client, server) = tokio::io::duplex(4096);
+    let (signal, watch) = drain::channel();
+    let handler =
+        |_req| async { Response::new(Either::Right(Full::new(Bytes::from_static(b"ok")))) };
+    (client, tokio::spawn(serve(server, handler, watch)), signal)
+}
+
+/// Reads until a whole response to `GET` arrived (it ends with `ok`).
+async fn response(client: &mut DuplexStream) -> String {
+    let mut text = String::new();
+    let mut buf = [0; 1024];
+    while !text.ends_with("ok") {
+        let n = client.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed after {text:?}");
+        text.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    text
+}
+
+async fn assert_closed_at_the_first_request_timeout(
+    mut client: DuplexStream,
+    server: JoinHandle<()>,
+) {
+    tokio::time::sleep(FIRST_REQUEST_TIMEOUT - SECOND).await;
+    assert!(!server.is_finished(), "closed too early");
+    tokio::time::sleep(2 * SECOND).await;
+    assert!(server.is_finished(), "still open after the timeout");
+    assert_eq!(client.read(&mut [0; 16]).await.unwrap(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_sends_nothing_is_closed() {
+    let (client, server, _signal) = connect();
+    assert_closed_at_the_first_request_timeout(client, server).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_stuck_in_the_http2_preface_is_closed() {
+    let (mut client, server, _signal) = connect();
+    client.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
+    assert_closed_at_the_first_request_timeout(client, server).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_first_request_in_time_keeps_the_connection_open() {
+    let (mut client, server, _signal) = connect();
+    let get = b"GET / HTTP/1.1\r\nhost: a\r\n\r\n";
+    tokio::time::sleep(FIRST_REQUEST_TIMEOUT - SECOND).await;
+    client.write_all(get).await.unwrap();
+    assert!(
+        response(&mut client)
+            .await
+            .starts_with("HTTP/1.1 200 OK\r\n")
+    );
+
+    // Past the first request's deadline, the keep-alive connection serves
+    // on (until hyper's own idle timeout).
+    tokio::time::sleep(10 * SECOND).await;
+    assert!(!server.is_finished());
+    client.write_all(get).await.unwrap();
+    assert!(
+        response(&mut client)
+            .await
+            .starts_with("HTTP/1.1 200 OK\r\n")
+    );
+}
