@@ -10,7 +10,10 @@ use tokio::{
 use tracing::debug;
 
 /// How long a connect to an endpoint or local service may take; past it
-/// the next endpoint is tried, so a black-holed peer never hangs a caller.
+/// the next endpoint is tried, so a black-holed peer cannot hang a connect.
+/// It says nothing about a peer that vanishes once connected: HTTP/2
+/// upstreams are pinged (see `http::client`); spliced TCP is left to the
+/// two ends' own timeouts.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connects to `addr` with [`CONNECT_TIMEOUT`] and `TCP_NODELAY` set.

@@ -16,6 +16,7 @@ use std::{
     net::SocketAddr,
     pin::Pin,
     task::{Context, Poll},
+    time::Duration,
 };
 
 use http::{Uri, uri::Authority, uri::Scheme};
@@ -29,6 +30,13 @@ use hyper_util::{
 
 use super::RequestBody;
 use crate::tls::client::{PeerStream, PeerTls};
+
+/// HTTP/2 pings to upstreams, idle or not: a host that vanished without a
+/// FIN or RST (powered off, cut off) would otherwise hold requests on its
+/// connection until TCP gives up, about 15 minutes later. With them, its
+/// requests fail within interval + timeout, and the pool drops it.
+const H2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+const H2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A connection pool to one address, speaking HTTP/1.1 or HTTP/2 with
 /// prior knowledge. Cloning shares the pool.
@@ -64,7 +72,11 @@ impl Upstream {
         // when the request has none (it came in over HTTP/2).
         builder.set_host(true);
         if http2 {
-            builder.http2_only(true);
+            builder
+                .http2_only(true)
+                .http2_keep_alive_interval(H2_KEEPALIVE_INTERVAL)
+                .http2_keep_alive_timeout(H2_KEEPALIVE_TIMEOUT)
+                .http2_keep_alive_while_idle(true);
         }
         // A SocketAddr always formats as a valid authority ("[::1]:80").
         let authority = Authority::try_from(addr.to_string())

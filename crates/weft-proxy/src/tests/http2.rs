@@ -1,5 +1,7 @@
 //! HTTP/2 and gRPC-style traffic through an outbound → inbound pair.
 
+use std::{net::SocketAddr, time::Duration};
+
 use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::{BodyExt, channel::Channel};
@@ -96,5 +98,38 @@ async fn many_concurrent_streams_share_the_connection() {
         backend.connections(),
         1,
         "HTTP/2 multiplexes on one connection"
+    );
+}
+
+/// An upstream that accepts connections and never sends a byte, like a
+/// host that vanished without a FIN or RST.
+async fn black_hole() -> SocketAddr {
+    let (listener, addr) = listen().await;
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    addr
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_to_a_vanished_peer_fails_within_the_keepalive() {
+    let (outbound, _running) = start_outbound(Protocol::Http2, &[black_hole().await]).await;
+    let mut client = h1_client(outbound).await;
+    let started = tokio::time::Instant::now();
+    let (status, headers, body) =
+        tokio::time::timeout(Duration::from_secs(120), get(&mut client, "/"))
+            .await
+            .expect("an answer long before TCP would give up");
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(headers["x-weft-error"], "upstream-failed");
+    assert!(body.contains("keep-alive timed out"), "{body}");
+    // A ping 20 s after the last frame read, 20 s to answer it.
+    assert!(
+        started.elapsed() <= Duration::from_secs(41),
+        "{:?}",
+        started.elapsed()
     );
 }
