@@ -5,7 +5,8 @@
 //! * `config` — the permissions as the control plane sends them, ranked;
 //! * `decide` — the pure decision for an HTTP request or a TCP connection;
 //! * `jwt` — token checks for rules that require one;
-//! * `stats` — the denial counter for `/metrics`.
+//! * `jwks` — the keys for them, from a file or fetched from a URL;
+//! * `stats` — the proxy-wide counters for `/metrics` and JWKS caches.
 //!
 //! Enforced only while the mesh's mTLS mode is not `off`: without mTLS no
 //! caller has an identity to check. In `permissive` mode a plaintext
@@ -13,6 +14,7 @@
 
 pub mod config;
 pub mod decide;
+pub mod jwks;
 pub mod jwt;
 pub mod stats;
 
@@ -23,6 +25,7 @@ use tracing::info;
 
 pub use self::config::PermissionConfig;
 use self::decide::{Decision, Denial, Permissions, RequestView, decide_http, decide_tcp};
+use self::{config::JwksSource, jwks::Keys};
 use crate::{
     config::{InboundConfig, MtlsMode},
     tls::{Identity, PeerIdentity},
@@ -37,8 +40,9 @@ pub struct Authz {
 }
 
 impl Authz {
-    /// Loads the JWKS files the rules name; a file that cannot be read is
-    /// logged, and tokens checked against it are refused.
+    /// Loads the JWKS files the rules name (a file that cannot be read is
+    /// logged, and tokens checked against it are refused) and takes the
+    /// proxy's shared caches of the URLs they name.
     pub fn new(config: &InboundConfig, identity: &Arc<Identity>) -> Self {
         let mut permissions = Permissions {
             list: config.permissions.clone(),
@@ -54,10 +58,16 @@ impl Authz {
             if permissions.keys.contains_key(&source) {
                 continue;
             }
-            let keys = jwt::load(&source);
-            if let Err(e) = &keys {
-                tracing::warn!(service = %config.service, error = %e, "JWKS unavailable; tokens checked against it are refused");
-            }
+            let keys = match &source {
+                JwksSource::File(path) => {
+                    let keys = jwt::load_file(path);
+                    if let Err(e) = &keys {
+                        tracing::warn!(service = %config.service, error = %e, "JWKS unavailable; tokens checked against it are refused");
+                    }
+                    Keys::Loaded(keys)
+                }
+                JwksSource::Url(url) => identity.authz_stats().jwks().keys(url),
+            };
             permissions.keys.insert(source, keys);
         }
         Self {

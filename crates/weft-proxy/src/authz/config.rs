@@ -148,7 +148,13 @@ fn rule(path: &str, msg: proto::HttpRule, errors: &mut ValidationErrors) -> Rule
     let jwt = msg.jwt.and_then(|j| {
         let jwks = match (j.jwks_file.is_empty(), j.jwks_url.is_empty()) {
             (false, true) => JwksSource::File(j.jwks_file),
-            (true, false) => JwksSource::Url(j.jwks_url),
+            (true, false) => match super::jwks::fetch::JwksUrl::parse(&j.jwks_url) {
+                Ok(_) => JwksSource::Url(j.jwks_url),
+                Err(e) => {
+                    errors.push(format!("{path}.jwt.jwks_url"), e);
+                    return None;
+                }
+            },
             _ => {
                 errors.push(
                     format!("{path}.jwt"),

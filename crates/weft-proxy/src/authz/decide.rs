@@ -19,7 +19,8 @@ use weft_api::traffic_permission::Action;
 
 use super::{
     config::{HeaderValueMatch, JwksSource, PathMatch, PermissionConfig, RuleConfig},
-    jwt::{self, JwtError, LoadedKeys},
+    jwks::Keys,
+    jwt::{self, JwtError},
 };
 
 /// What the layer needs to know about an HTTP request.
@@ -34,7 +35,7 @@ pub struct RequestView<'a> {
 #[derive(Debug, Default)]
 pub struct Permissions {
     pub list: Vec<PermissionConfig>,
-    pub keys: BTreeMap<JwksSource, LoadedKeys>,
+    pub keys: BTreeMap<JwksSource, Keys>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,9 +214,11 @@ fn rule_matches(
             .get(http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok());
         let token = jwt::bearer(authorization).map_err(RuleMiss::Jwt)?;
-        let missing = Err(String::from("not loaded"));
-        let keys = permissions.keys.get(&config.jwks).unwrap_or(&missing);
-        jwt::verify(token, config, keys).map_err(RuleMiss::Jwt)?;
+        match permissions.keys.get(&config.jwks) {
+            Some(keys) => keys.verify(token, config),
+            None => Err(JwtError::NoKeys("not loaded".into())),
+        }
+        .map_err(RuleMiss::Jwt)?;
     }
     Ok(())
 }

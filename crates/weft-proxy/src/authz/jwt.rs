@@ -12,7 +12,7 @@ use jsonwebtoken::{
 };
 use serde_json::{Map, Value};
 
-use super::config::{JwksSource, JwtConfig};
+use super::config::JwtConfig;
 
 /// Clock skew tolerated between the issuer and this proxy.
 pub const LEEWAY_SECS: u64 = 30;
@@ -28,6 +28,8 @@ pub enum JwtError {
     Algorithm(String),
     #[error("no keys for the issuer ({0})")]
     NoKeys(String),
+    #[error("keys for the issuer are not available yet ({0})")]
+    KeysNotYet(String),
     #[error("unknown signing key")]
     UnknownKey,
     #[error("bad signature")]
@@ -51,25 +53,15 @@ pub enum JwtError {
 }
 
 /// A JWKS as loaded: the keys, or why there are none.
-pub type LoadedKeys = Result<Arc<JwkSet>, String>;
+pub type LoadedKeys = Result<Arc<JwkSet>, JwtError>;
 
 /// Reads and parses a JWKS file.
 pub fn load_file(path: &str) -> LoadedKeys {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {path}: {e}"))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| JwtError::NoKeys(format!("cannot read {path}: {e}")))?;
     serde_json::from_str::<JwkSet>(&text)
         .map(Arc::new)
-        .map_err(|e| format!("{path} is not a JWKS: {e}"))
-}
-
-/// Loads the keys a source names. URLs are not fetched by this version:
-/// rules that name one refuse every token, and say why.
-pub fn load(source: &JwksSource) -> LoadedKeys {
-    match source {
-        JwksSource::File(path) => load_file(path),
-        JwksSource::Url(url) => Err(format!(
-            "fetching JWKS from a URL ({url}) is not supported yet"
-        )),
-    }
+        .map_err(|e| JwtError::NoKeys(format!("{path} is not a JWKS: {e}")))
 }
 
 /// The bearer token of an `Authorization` header value.
@@ -88,7 +80,7 @@ pub fn verify(token: &str, config: &JwtConfig, keys: &LoadedKeys) -> Result<(), 
     if !matches!(header.alg, Algorithm::RS256 | Algorithm::ES256) {
         return Err(JwtError::Algorithm(format!("{:?}", header.alg)));
     }
-    let keys = keys.as_ref().map_err(|e| JwtError::NoKeys(e.clone()))?;
+    let keys = keys.as_ref().map_err(Clone::clone)?;
     let jwk = pick_key(keys, header.kid.as_deref()).ok_or(JwtError::UnknownKey)?;
     let key = DecodingKey::from_jwk(jwk).map_err(|_| JwtError::UnknownKey)?;
     let mut validation = Validation::new(header.alg);

@@ -1,12 +1,22 @@
-//! `weft_authz_denied_total{direction, service, reason}`: denials counted
-//! per destination service and reason. Only denials take the lock, and
-//! the label values are bounded (this proxy's services × a few reasons).
+//! The authorization state every inbound of the proxy shares, kept by its
+//! `Identity`: the counters for `/metrics` and the JWKS caches by URL.
+//!
+//! * `weft_authz_denied_total{direction, service, reason}`: denials per
+//!   destination service and reason;
+//! * `weft_authz_jwks_fetches_total{url}` and
+//!   `weft_authz_jwks_fetch_failures_total{url}`: JWKS downloads.
+//!
+//! Only denials and fetches take a lock, and the label values are bounded
+//! (this proxy's services × a few reasons; the configured JWKS URLs).
 
 use std::{collections::BTreeMap, fmt::Write as _, sync::Mutex};
+
+use super::jwks::JwksRegistry;
 
 #[derive(Debug, Default)]
 pub struct AuthzStats {
     denied: Mutex<BTreeMap<(String, &'static str), u64>>,
+    jwks: JwksRegistry,
 }
 
 impl AuthzStats {
@@ -16,7 +26,12 @@ impl AuthzStats {
         *denied.entry((service.to_owned(), reason)).or_default() += 1;
     }
 
-    /// The counter in the Prometheus text format.
+    /// The JWKS caches shared by the proxy's inbounds.
+    pub fn jwks(&self) -> &JwksRegistry {
+        &self.jwks
+    }
+
+    /// The counters in the Prometheus text format.
     pub fn render(&self, text: &mut String) {
         let name = "weft_authz_denied_total";
         let _ = write!(
@@ -25,11 +40,63 @@ impl AuthzStats {
         );
         let denied = self.denied.lock().unwrap_or_else(|p| p.into_inner());
         for ((service, reason), count) in denied.iter() {
-            let service = service.replace('\\', "\\\\").replace('"', "\\\"");
+            let service = escape(service);
             let _ = writeln!(
                 text,
                 "{name}{{direction=\"inbound\",service=\"{service}\",reason=\"{reason}\"}} {count}"
             );
         }
+        self.jwks.counts().render(text);
     }
+}
+
+/// JWKS fetches and failures per URL.
+#[derive(Debug, Default)]
+pub struct FetchCounts {
+    by_url: Mutex<BTreeMap<String, (u64, u64)>>,
+}
+
+impl FetchCounts {
+    pub fn record(&self, url: &str, ok: bool) {
+        let mut by_url = self.by_url.lock().unwrap_or_else(|p| p.into_inner());
+        let (fetches, failures) = by_url.entry(url.to_owned()).or_default();
+        *fetches += 1;
+        if !ok {
+            *failures += 1;
+        }
+    }
+
+    /// `(fetches, failures)` of `url`.
+    #[cfg(test)]
+    pub fn get(&self, url: &str) -> (u64, u64) {
+        let by_url = self.by_url.lock().unwrap_or_else(|p| p.into_inner());
+        by_url.get(url).copied().unwrap_or_default()
+    }
+
+    pub fn render(&self, text: &mut String) {
+        let by_url = self.by_url.lock().unwrap_or_else(|p| p.into_inner());
+        let series = [
+            (
+                "weft_authz_jwks_fetches_total",
+                "JWKS fetches from URLs.",
+                false,
+            ),
+            (
+                "weft_authz_jwks_fetch_failures_total",
+                "JWKS fetches from URLs that failed.",
+                true,
+            ),
+        ];
+        for (name, help, failures) in series {
+            let _ = write!(text, "# HELP {name} {help}\n# TYPE {name} counter\n");
+            for (url, (fetches, failed)) in by_url.iter() {
+                let count = if failures { failed } else { fetches };
+                let _ = writeln!(text, "{name}{{url=\"{}\"}} {count}", escape(url));
+            }
+        }
+    }
+}
+
+fn escape(label: &str) -> String {
+    label.replace('\\', "\\\\").replace('"', "\\\"")
 }

@@ -14,6 +14,7 @@ use weft_api::traffic_permission::Action;
 use super::{
     config::{JwksSource, JwtConfig, PathMatch, PermissionConfig, RuleConfig},
     decide::{Decision, Denial, Permissions, Reason, RequestView, decide_http, decide_tcp},
+    jwks::Keys,
     jwt::{self, JwtError},
 };
 
@@ -186,9 +187,11 @@ fn reasons_read_well() {
     );
 }
 
-/// An ES256 key, its JWKS file, and tokens signed with it.
-struct Issuer {
+/// An ES256 key, its JWKS (also as a file), and tokens signed with it.
+pub(super) struct Issuer {
     key: EncodingKey,
+    kid: String,
+    pub(super) jwks: Value,
     jwks_path: String,
     _dir: TempDir,
 }
@@ -202,12 +205,17 @@ impl Drop for TempDir {
 }
 
 impl Issuer {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
+        Self::with_kid("k1")
+    }
+
+    /// A new key named `kid`.
+    pub(super) fn with_kid(kid: &str) -> Self {
         let pair = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
         let raw = pair.public_key_raw();
         assert_eq!(raw.len(), 65, "uncompressed P-256 point");
         let jwks = json!({"keys": [{
-            "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
+            "kty": "EC", "crv": "P-256", "kid": kid, "alg": "ES256", "use": "sig",
             "x": URL_SAFE_NO_PAD.encode(&raw[1..33]),
             "y": URL_SAFE_NO_PAD.encode(&raw[33..]),
         }]});
@@ -221,18 +229,20 @@ impl Issuer {
         std::fs::write(&path, jwks.to_string()).unwrap();
         Self {
             key: EncodingKey::from_ec_der(&pair.serialize_der()),
+            kid: kid.into(),
+            jwks,
             jwks_path: path.to_string_lossy().into_owned(),
             _dir: TempDir(dir),
         }
     }
 
-    fn token(&self, claims: Value) -> String {
+    pub(super) fn token(&self, claims: Value) -> String {
         let mut header = Header::new(Algorithm::ES256);
-        header.kid = Some("k1".into());
+        header.kid = Some(self.kid.clone());
         encode(&header, &claims, &self.key).unwrap()
     }
 
-    fn config(&self) -> JwtConfig {
+    pub(super) fn config(&self) -> JwtConfig {
         JwtConfig {
             issuer: "https://issuer.example".into(),
             jwks: JwksSource::File(self.jwks_path.clone()),
@@ -250,7 +260,7 @@ fn now() -> u64 {
         .as_secs()
 }
 
-fn good_claims() -> Value {
+pub(super) fn good_claims() -> Value {
     json!({"iss": "https://issuer.example", "aud": ["orders", "other"], "exp": now() + 300,
            "scope": "orders:read orders:write", "tenant": "acme", "sub": "alice"})
 }
@@ -258,7 +268,7 @@ fn good_claims() -> Value {
 fn check(issuer: &Issuer, edit: impl FnOnce(&mut Value)) -> Result<(), JwtError> {
     let mut claims = good_claims();
     edit(&mut claims);
-    let keys = jwt::load(&JwksSource::File(issuer.jwks_path.clone()));
+    let keys = jwt::load_file(&issuer.jwks_path);
     jwt::verify(&issuer.token(claims), &issuer.config(), &keys)
 }
 
@@ -302,7 +312,7 @@ fn jwt_checks_with_real_tokens() {
     );
     // Signed by another key under the same kid.
     let other = Issuer::new();
-    let keys = jwt::load(&JwksSource::File(issuer.jwks_path.clone()));
+    let keys = jwt::load_file(&issuer.jwks_path);
     assert_eq!(
         jwt::verify(&other.token(good_claims()), &issuer.config(), &keys),
         Err(JwtError::BadSignature)
@@ -323,7 +333,7 @@ fn jwt_rules_in_the_decision() {
     let source = JwksSource::File(issuer.jwks_path.clone());
     let p = Permissions {
         list: vec![permission("orders", Some("web"), Action::Allow, vec![rule])],
-        keys: [(source.clone(), jwt::load(&source))].into(),
+        keys: [(source, Keys::Loaded(jwt::load_file(&issuer.jwks_path)))].into(),
     };
     let with = |token: &str| {
         let mut h = HeaderMap::new();
@@ -371,7 +381,7 @@ fn bearer_parsing() {
 
 #[test]
 fn a_missing_jwks_file_refuses_tokens() {
-    let keys = jwt::load(&JwksSource::File("/nonexistent/jwks.json".into()));
+    let keys = jwt::load_file("/nonexistent/jwks.json");
     let issuer = Issuer::new();
     let result = jwt::verify(&issuer.token(good_claims()), &issuer.config(), &keys);
     assert!(matches!(result, Err(JwtError::NoKeys(_))), "{result:?}");
