@@ -230,4 +230,17 @@ pub struct MeshCaResponse {
     pub certificate_pem: String,
     /// RFC 3339 expiry of the issuing CA certificate.
     pub not_after: String,
+    /// The other roots the mesh's proxies trust (`mtls.trustedCas`, in
+    /// order): during a CA rotation, the CA being moved to or away from.
+    #[serde(default)]
+    pub trusted: Vec<TrustedCa>,
+}
+
+/// A root trusted besides the issuing CA's, in [`MeshCaResponse`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TrustedCa {
+    pub certificate_pem: String,
+    /// RFC 3339.
+    pub not_after: String,
 }

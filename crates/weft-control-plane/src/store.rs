@@ -37,7 +37,7 @@ pub enum Change {
     Create(Resource),
     /// Delete the resource; [`StoreError::NotFound`] if it does not exist.
     Delete(ResourceKey),
-    /// Store a mesh's builtin CA unless it already has one
+    /// Store a mesh's builtin CA unless it already has one of that name
     /// ([`ChangeOutcome::Unchanged`] then): put in the same batch as the
     /// Mesh that needs it, so a mesh never exists without its CA, and two
     /// concurrent applies cannot give it two.
@@ -93,11 +93,14 @@ pub struct ApplyReport {
     pub outcomes: Vec<ChangeOutcome>,
 }
 
-/// A mesh's builtin CA: the certificate in the clear, the private key
-/// sealed (PKCS#8, AES-256-GCM with the operator's CA key).
+/// One of a mesh's builtin CAs: the certificate in the clear, the private
+/// key sealed (PKCS#8, AES-256-GCM with the operator's CA key). A mesh
+/// keeps every builtin CA it ever named until the mesh is deleted.
 #[derive(Clone, PartialEq, Eq)]
 pub struct StoredMeshCa {
     pub mesh: String,
+    /// `mtls.ca.name` (`default` when unset).
+    pub name: String,
     pub cert_pem: String,
     pub sealed_key: Vec<u8>,
     /// Unix seconds.
@@ -108,6 +111,7 @@ impl fmt::Debug for StoredMeshCa {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("StoredMeshCa")
             .field("mesh", &self.mesh)
+            .field("name", &self.name)
             .field(
                 "sealed_key",
                 &format_args!("<{} bytes>", self.sealed_key.len()),
@@ -234,8 +238,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The current revision, updated after every committed write.
     fn subscribe(&self) -> watch::Receiver<u64>;
 
-    /// The builtin CA of `mesh`, if one was stored.
-    async fn mesh_ca(&self, mesh: &str) -> Result<Option<StoredMeshCa>, StoreError>;
+    /// The builtin CA `name` of `mesh`, if one was stored.
+    async fn mesh_ca(&self, mesh: &str, name: &str) -> Result<Option<StoredMeshCa>, StoreError>;
 
     /// Every token signing key, active and retired, oldest first.
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;

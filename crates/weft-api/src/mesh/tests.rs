@@ -31,7 +31,7 @@ fn the_documented_example_parses() {
     };
     let mtls = mesh.mtls_enabled().unwrap();
     assert_eq!(mtls.mode, MtlsMode::Strict);
-    assert_eq!(mtls.ca.source(), CaSource::Builtin);
+    assert_eq!(mtls.ca.source(), CaSource::Builtin { name: "default" });
     assert_eq!(mtls.certificate_lifetime(), Duration::from_secs(86400));
     assert_eq!(mesh.spiffe_id("web"), "spiffe://default/web");
 }
@@ -151,4 +151,93 @@ fn a_mesh_round_trips_through_json() {
     }));
     let resource = Resource::from_value(doc.clone()).unwrap();
     assert_eq!(resource.to_value(), doc);
+}
+
+#[test]
+fn a_rotation_parses_each_step() {
+    let step = |ca: &str, trusted: serde_json::Value| {
+        let doc = with_mtls(json!({
+            "mode": "strict",
+            "ca": {"type": "builtin", "name": ca},
+            "trustedCas": trusted,
+        }));
+        assert_eq!(errors(doc.clone()), Vec::<String>::new());
+        let Resource::Mesh(mesh) = Resource::from_value(doc.clone()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(Resource::Mesh(mesh.clone()).to_value(), doc);
+        mesh.mtls.unwrap()
+    };
+    let one = step("ca-1", json!([{"type": "builtin", "name": "ca-2"}]));
+    assert_eq!(one.ca.source(), CaSource::Builtin { name: "ca-1" });
+    assert_eq!(one.trusted_cas, [CaBackend::builtin("ca-2")]);
+    let two = step(
+        "ca-2",
+        json!([
+            {"type": "builtin", "name": "ca-1"},
+            {"type": "provided", "certFile": "/old-root.pem"},
+        ]),
+    );
+    assert_eq!(
+        two.trusted_cas[1].source(),
+        CaSource::Provided {
+            cert_file: "/old-root.pem",
+            key_file: ""
+        }
+    );
+    // No trusted CAs: the field is left out again.
+    let doc = with_mtls(json!({"mode": "strict", "ca": {"type": "builtin", "name": "ca-2"}}));
+    assert_eq!(Resource::from_value(doc.clone()).unwrap().to_value(), doc);
+}
+
+#[test]
+fn trusted_cas_are_unique_and_not_the_issuing_ca() {
+    assert_eq!(
+        errors(with_mtls(json!({
+            "mode": "strict",
+            "trustedCas": [
+                {"type": "builtin"},
+                {"type": "builtin", "name": "ca-2"},
+                {"type": "builtin", "name": "ca-2"},
+                {"type": "provided", "certFile": "/a.pem"},
+                {"type": "provided", "certFile": "/a.pem", "keyFile": "/a.key"},
+            ],
+        }))),
+        [
+            "mtls.trustedCas[0]: builtin CA \"default\" is already the issuing CA (mtls.ca)",
+            "mtls.trustedCas[2]: builtin CA \"ca-2\" is already mtls.trustedCas[1]",
+            "mtls.trustedCas[4]: provided CA /a.pem is already mtls.trustedCas[3]",
+        ]
+    );
+    // The same name in another type is another CA.
+    assert_eq!(
+        errors(with_mtls(json!({
+            "mode": "strict",
+            "ca": {"type": "provided", "certFile": "/c", "keyFile": "/k"},
+            "trustedCas": [{"type": "provided", "certFile": "/c"}, {"type": "builtin"}],
+        }))),
+        ["mtls.trustedCas[0]: provided CA /c is already the issuing CA (mtls.ca)"]
+    );
+}
+
+#[test]
+fn trusted_entries_need_a_certificate_but_no_key_and_builtin_names_are_names() {
+    assert_eq!(
+        errors(with_mtls(json!({
+            "mode": "strict",
+            "ca": {"type": "builtin", "name": "Not A Name"},
+            "trustedCas": [
+                {"type": "provided"},
+                {"type": "provided", "certFile": "", "name": "x"},
+                {"type": "builtin", "keyFile": "/k"},
+            ],
+        }))),
+        [
+            "mtls.ca.name: \"Not A Name\" is not a valid name (lowercase letters, digits, '-' and '.', starting and ending with a letter or digit, at most 253 characters)",
+            "mtls.trustedCas[0].certFile: required for a provided CA",
+            "mtls.trustedCas[1].name: only a builtin CA has a name (a provided CA is its certFile)",
+            "mtls.trustedCas[1].certFile: must not be empty",
+            "mtls.trustedCas[2].keyFile: only a provided CA reads files (the builtin CA is generated)",
+        ]
+    );
 }

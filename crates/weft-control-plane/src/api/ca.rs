@@ -1,4 +1,4 @@
-//! The mesh CA over REST: its public certificate, and the checks (and the
+//! The mesh CA over REST: its public certificates, and the checks (and the
 //! builtin CA generation) that come with applying a Mesh.
 
 use axum::{
@@ -8,7 +8,7 @@ use axum::{
 };
 use weft_api::{
     Mesh, Resource, ResourceKey,
-    rest::{MeshCaResponse, rfc3339},
+    rest::{MeshCaResponse, TrustedCa, rfc3339},
 };
 
 use super::{ApiError, ApiState};
@@ -17,7 +17,8 @@ use crate::{
     store::Change,
 };
 
-/// `GET /meshes/{mesh}/ca`: the CA certificate (chain), never its key.
+/// `GET /meshes/{mesh}/ca`: the issuing CA certificate (chain), never its
+/// key, and the other trusted roots (`mtls.trustedCas`).
 pub async fn get(
     State(state): State<ApiState>,
     Path(mesh): Path<String>,
@@ -32,6 +33,14 @@ pub async fn get(
         Ok(ca) => Ok(Json(MeshCaResponse {
             certificate_pem: ca.certificate_pem(),
             not_after: rfc3339(ca.not_after()),
+            trusted: ca
+                .trusted()
+                .iter()
+                .map(|root| TrustedCa {
+                    certificate_pem: root.certificate_pem(),
+                    not_after: rfc3339(root.not_after()),
+                })
+                .collect(),
         })),
         Err(e @ CaError::MtlsOff { .. }) => Err(ApiError::not_found(format!(
             "{e}: it has no CA in use (set mtls.mode to permissive or strict)"

@@ -94,6 +94,7 @@ async fn with_default_mesh() -> Router {
 
 mod apply;
 mod ca;
+mod ca_rotation;
 mod errors;
 mod permissions;
 mod resources;

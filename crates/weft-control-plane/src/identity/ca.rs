@@ -6,6 +6,10 @@
 //! provided CA may be an intermediate followed by its chain. Workload
 //! certificates are served with the certificates between them and the root
 //! (not the root itself: peers have it in their trust bundle).
+//!
+//! During a CA rotation the CA also carries the roots of the mesh's
+//! `trustedCas` ([`trusted`]): they join its root in the trust bundle but
+//! never sign.
 
 use std::fmt;
 
@@ -16,8 +20,10 @@ use x509_parser::{certificate::X509Certificate, pem::Pem, prelude::FromDer};
 pub mod builtin;
 mod issue;
 pub mod provided;
+pub mod trusted;
 
 pub use issue::{CsrError, Issued};
+pub use trusted::TrustedRoot;
 
 /// A CA that can sign workload certificates. Its `Debug` shows no key.
 pub struct Ca {
@@ -28,6 +34,8 @@ pub struct Ca {
     /// certificate outlives it.
     not_after: u64,
     issuer_id: String,
+    /// Other roots in the trust bundle (`mtls.trustedCas`), in order.
+    trusted: Vec<TrustedRoot>,
 }
 
 impl fmt::Debug for Ca {
@@ -36,6 +44,7 @@ impl fmt::Debug for Ca {
             .field("issuer_id", &self.issuer_id)
             .field("chain_len", &self.chain.len())
             .field("not_after", &self.not_after)
+            .field("trusted", &self.trusted.len())
             .finish_non_exhaustive()
     }
 }
@@ -121,7 +130,28 @@ impl Ca {
             chain,
             not_after,
             issuer_id,
+            trusted: Vec::new(),
         })
+    }
+
+    /// The same CA, its proxies also trusting `roots` (the mesh's
+    /// `trustedCas`). A root already in the bundle is listed once.
+    pub fn with_trusted(mut self, roots: Vec<TrustedRoot>) -> Self {
+        let mut trusted: Vec<TrustedRoot> = Vec::with_capacity(roots.len());
+        for root in roots {
+            let known = self.chain.last().is_some_and(|own| own == root.der())
+                || trusted.iter().any(|t| t.der() == root.der());
+            if !known {
+                trusted.push(root);
+            }
+        }
+        self.trusted = trusted;
+        self
+    }
+
+    /// The other trusted roots (`GET /meshes/{mesh}/ca` lists them).
+    pub fn trusted(&self) -> &[TrustedRoot] {
+        &self.trusted
     }
 
     /// Changes exactly when the issuing certificate does (hex SHA-256 of
@@ -135,9 +165,12 @@ impl Ca {
         self.not_after
     }
 
-    /// The root, which peers trust.
+    /// What peers trust: this CA's root, then every trusted root.
     pub fn trust_bundle_pem(&self) -> String {
-        self.chain.last().map(|der| to_pem(der)).unwrap_or_default()
+        let own = self.chain.last().map(|der| to_pem(der)).unwrap_or_default();
+        self.trusted
+            .iter()
+            .fold(own, |bundle, root| bundle + &root.certificate_pem())
     }
 
     /// The whole chain, issuing certificate first (public: `GET /meshes/{mesh}/ca`).

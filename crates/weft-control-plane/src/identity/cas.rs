@@ -2,10 +2,16 @@
 //! asks on every pass, and opening a sealed key or parsing a chain each time
 //! would be wasted work.
 //!
-//! A cached CA is reused while its source is unchanged: the stored
+//! A cached CA is reused while its sources are unchanged: the stored
 //! certificate for a builtin CA (a deleted and re-created mesh gets a new
 //! one), the paths, sizes and modification times of a provided CA's files
-//! (so replacing the files on disk takes effect without a restart).
+//! (so replacing the files on disk takes effect without a restart); the
+//! same for each of the mesh's `trustedCas`, whose roots the CA carries
+//! into the trust bundle.
+
+mod prepare;
+
+pub use prepare::PrepareError;
 
 use std::{
     collections::HashMap,
@@ -14,7 +20,7 @@ use std::{
 };
 
 use weft_api::{
-    FieldError, Mesh, ValidationErrors,
+    Mesh,
     mesh::{CaSource, MeshMtls},
     rest::now_unix,
 };
@@ -24,10 +30,11 @@ use super::{
         Ca,
         builtin::{self, BuiltinError},
         provided::{self, ProvidedError},
+        trusted::{self, TrustedRoot},
     },
     secret::CaKey,
 };
-use crate::store::{Change, Store, StoreError};
+use crate::store::{Change, Store, StoreError, StoredMeshCa};
 
 /// How the control plane tells an operator to supply the CA key.
 pub const CA_KEY_HINT: &str =
@@ -48,20 +55,39 @@ pub enum CaError {
         #[source]
         source: ProvidedError,
     },
+    #[error("mesh {mesh:?}: a trusted CA is unusable: {reason}")]
+    Trusted { mesh: String, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
 /// Where a cached CA came from; a different source means reload.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Source {
+struct Source {
+    issuer: IssuerSource,
+    /// One per `mtls.trustedCas` entry, in order.
+    trusted: Vec<TrustSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum IssuerSource {
+    /// The stored row (its key still sealed).
+    Builtin(StoredMeshCa),
+    Provided {
+        cert_file: String,
+        key_file: String,
+        stamps: [Option<(u64, SystemTime)>; 2],
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum TrustSource {
     Builtin {
         cert_pem: String,
     },
     Provided {
         cert_file: String,
-        key_file: String,
-        stamps: [Option<(u64, SystemTime)>; 2],
+        stamp: Option<(u64, SystemTime)>,
     },
 }
 
@@ -82,52 +108,10 @@ impl CaRegistry {
         }
     }
 
-    /// Checks a Mesh about to be applied and returns what must be written
-    /// with it: the new builtin CA it needs, if it has none yet. A builtin
-    /// CA without a CA key, or a provided CA whose files are not a usable
-    /// CA, is a validation error naming the field.
-    pub async fn prepare(&self, mesh: &Mesh) -> Result<Option<Change>, PrepareError> {
-        let Some(mtls) = &mesh.mtls else {
-            return Ok(None);
-        };
-        let invalid = |e: FieldError| PrepareError::Invalid(e.into());
-        match mtls.ca.source() {
-            // A builtin CA is only needed (and generated) once mTLS is on.
-            CaSource::Builtin if mesh.mtls_enabled().is_none() => Ok(None),
-            CaSource::Builtin => {
-                let Some(ca_key) = &self.ca_key else {
-                    return Err(invalid(FieldError::new(
-                        "mtls.ca",
-                        format!("a builtin CA needs the control plane's CA key; {CA_KEY_HINT}"),
-                    )));
-                };
-                match self.store.mesh_ca(&mesh.name).await? {
-                    // It must open with this key, or issuing would fail later.
-                    Some(stored) => match self.builtin(&stored, ca_key) {
-                        Ok(_) => Ok(None),
-                        Err(e) => Err(invalid(FieldError::new("mtls.ca", e.to_string()))),
-                    },
-                    None => {
-                        let created = builtin::create(&mesh.name, ca_key, now_unix())
-                            .map_err(|e| PrepareError::Internal(e.to_string()))?;
-                        Ok(Some(Change::EnsureMeshCa(created)))
-                    }
-                }
-            }
-            // Checked even with mTLS off: better to hear about a wrong path now.
-            CaSource::Provided {
-                cert_file,
-                key_file,
-            } => match self.provided(&mesh.name, cert_file, key_file).await {
-                Ok(_) => Ok(None),
-                Err(e) => Err(PrepareError::Invalid(e.field_error().into())),
-            },
-        }
-    }
-
-    /// The CA that signs `mesh`'s workload certificates. A mesh with mTLS on
-    /// and a builtin CA that has none yet (stored before it needed one) gets
-    /// one now, race-free: the first writer's CA wins.
+    /// The CA that signs `mesh`'s workload certificates, carrying the roots
+    /// of the mesh's `trustedCas`. A builtin CA the mesh names but does not
+    /// hold yet (a Mesh stored before it needed one) is generated now,
+    /// race-free: the first writer's CA wins.
     pub async fn ca_for(&self, mesh: &Mesh) -> Result<Arc<Ca>, CaError> {
         let Some(mtls) = mesh.mtls_enabled() else {
             return Err(CaError::MtlsOff {
@@ -138,74 +122,99 @@ impl CaRegistry {
     }
 
     async fn resolve(&self, mesh: &str, mtls: &MeshMtls) -> Result<Arc<Ca>, CaError> {
-        match mtls.ca.source() {
-            CaSource::Builtin => {
+        let issuer = match mtls.ca.source() {
+            CaSource::Builtin { name } => {
                 let ca_key = self.ca_key.as_ref().ok_or_else(|| CaError::NoCaKey {
                     mesh: mesh.to_owned(),
                 })?;
-                let stored = match self.store.mesh_ca(mesh).await? {
-                    Some(stored) => stored,
-                    None => {
-                        let created = builtin::create(mesh, ca_key, now_unix())?;
-                        self.store
-                            .apply(vec![Change::EnsureMeshCa(created)])
-                            .await?;
-                        self.store.mesh_ca(mesh).await?.ok_or_else(|| {
-                            StoreError::backend(
-                                format!("storing the CA of mesh {mesh:?}"),
-                                "the CA is missing right after it was stored",
-                            )
-                        })?
-                    }
-                };
-                Ok(self.builtin(&stored, ca_key)?)
+                IssuerSource::Builtin(self.stored_builtin(mesh, name, ca_key).await?)
             }
             CaSource::Provided {
                 cert_file,
                 key_file,
-            } => self
-                .provided(mesh, cert_file, key_file)
+            } => IssuerSource::Provided {
+                cert_file: cert_file.to_owned(),
+                key_file: key_file.to_owned(),
+                stamps: [stamp(cert_file).await, stamp(key_file).await],
+            },
+        };
+        let mut trusted = Vec::with_capacity(mtls.trusted_cas.len());
+        for entry in &mtls.trusted_cas {
+            trusted.push(match entry.source() {
+                CaSource::Builtin { name } => {
+                    let stored = match self.store.mesh_ca(mesh, name).await? {
+                        Some(stored) => stored,
+                        None => {
+                            let ca_key = self.ca_key.as_ref().ok_or_else(|| CaError::NoCaKey {
+                                mesh: mesh.to_owned(),
+                            })?;
+                            self.stored_builtin(mesh, name, ca_key).await?
+                        }
+                    };
+                    TrustSource::Builtin {
+                        cert_pem: stored.cert_pem,
+                    }
+                }
+                CaSource::Provided { cert_file, .. } => TrustSource::Provided {
+                    cert_file: cert_file.to_owned(),
+                    stamp: stamp(cert_file).await,
+                },
+            });
+        }
+        let source = Source { issuer, trusted };
+        if let Some(ca) = self.cached(mesh, &source) {
+            return Ok(ca);
+        }
+        let ca = self.load(mesh, &source).await?;
+        let ca = Arc::new(ca.with_trusted(trusted_roots(mesh, &source.trusted).await?));
+        self.remember(mesh, source, ca.clone());
+        Ok(ca)
+    }
+
+    /// The stored builtin CA `name` of `mesh`; one is generated if there is
+    /// none yet (a Mesh stored before it needed it), race-free: the first
+    /// writer's CA wins.
+    async fn stored_builtin(
+        &self,
+        mesh: &str,
+        name: &str,
+        ca_key: &CaKey,
+    ) -> Result<StoredMeshCa, CaError> {
+        if let Some(stored) = self.store.mesh_ca(mesh, name).await? {
+            return Ok(stored);
+        }
+        let created = builtin::create(mesh, name, ca_key, now_unix())?;
+        self.store
+            .apply(vec![Change::EnsureMeshCa(created)])
+            .await?;
+        Ok(self.store.mesh_ca(mesh, name).await?.ok_or_else(|| {
+            StoreError::backend(
+                format!("storing the CA {name:?} of mesh {mesh:?}"),
+                "the CA is missing right after it was stored",
+            )
+        })?)
+    }
+
+    /// Opens the issuing CA of `source`.
+    async fn load(&self, mesh: &str, source: &Source) -> Result<Ca, CaError> {
+        match &source.issuer {
+            IssuerSource::Builtin(stored) => {
+                let ca_key = self.ca_key.as_ref().ok_or_else(|| CaError::NoCaKey {
+                    mesh: mesh.to_owned(),
+                })?;
+                Ok(builtin::load(stored, ca_key, now_unix())?)
+            }
+            IssuerSource::Provided {
+                cert_file,
+                key_file,
+                ..
+            } => provided::load(cert_file, key_file, now_unix())
                 .await
                 .map_err(|source| CaError::Provided {
                     mesh: mesh.to_owned(),
                     source,
                 }),
         }
-    }
-
-    fn builtin(
-        &self,
-        stored: &crate::store::StoredMeshCa,
-        ca_key: &CaKey,
-    ) -> Result<Arc<Ca>, BuiltinError> {
-        let source = Source::Builtin {
-            cert_pem: stored.cert_pem.clone(),
-        };
-        if let Some(ca) = self.cached(&stored.mesh, &source) {
-            return Ok(ca);
-        }
-        let ca = Arc::new(builtin::load(stored, ca_key, now_unix())?);
-        self.remember(&stored.mesh, source, ca.clone());
-        Ok(ca)
-    }
-
-    async fn provided(
-        &self,
-        mesh: &str,
-        cert_file: &str,
-        key_file: &str,
-    ) -> Result<Arc<Ca>, ProvidedError> {
-        let source = Source::Provided {
-            cert_file: cert_file.to_owned(),
-            key_file: key_file.to_owned(),
-            stamps: [stamp(cert_file).await, stamp(key_file).await],
-        };
-        if let Some(ca) = self.cached(mesh, &source) {
-            return Ok(ca);
-        }
-        let ca = Arc::new(provided::load(cert_file, key_file, now_unix()).await?);
-        self.remember(mesh, source, ca.clone());
-        Ok(ca)
     }
 
     fn cached(&self, mesh: &str, source: &Source) -> Option<Arc<Ca>> {
@@ -222,22 +231,28 @@ impl CaRegistry {
     }
 }
 
+/// The roots of a mesh's trusted CAs, read from their sources.
+async fn trusted_roots(mesh: &str, sources: &[TrustSource]) -> Result<Vec<TrustedRoot>, CaError> {
+    let fail = |reason: String| CaError::Trusted {
+        mesh: mesh.to_owned(),
+        reason,
+    };
+    let mut roots = Vec::with_capacity(sources.len());
+    for source in sources {
+        roots.push(match source {
+            TrustSource::Builtin { cert_pem } => TrustedRoot::from_pem(cert_pem, now_unix())
+                .map_err(|e| fail(format!("a stored builtin CA {e}")))?,
+            TrustSource::Provided { cert_file, .. } => trusted::load_file(cert_file, now_unix())
+                .await
+                .map_err(|e| fail(e.to_string()))?,
+        });
+    }
+    Ok(roots)
+}
+
 /// Size and modification time of a file, `None` if it cannot be read (the
 /// load that follows reports why).
 async fn stamp(file: &str) -> Option<(u64, SystemTime)> {
     let meta = tokio::fs::metadata(file).await.ok()?;
     Some((meta.len(), meta.modified().ok()?))
-}
-
-/// Why a Mesh cannot be applied as it is.
-#[derive(Debug, thiserror::Error)]
-pub enum PrepareError {
-    /// The Mesh is wrong: 400, with the field.
-    #[error("{0}")]
-    Invalid(ValidationErrors),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The control plane could not do its part (e.g. generate a key).
-    #[error("{0}")]
-    Internal(String),
 }

@@ -243,8 +243,8 @@ impl Store for SqliteStore {
         self.revision.subscribe()
     }
 
-    async fn mesh_ca(&self, mesh: &str) -> Result<Option<StoredMeshCa>, StoreError> {
-        secrets::mesh_ca(&mut *self.connection().await?, mesh).await
+    async fn mesh_ca(&self, mesh: &str, name: &str) -> Result<Option<StoredMeshCa>, StoreError> {
+        secrets::mesh_ca(&mut *self.connection().await?, mesh, name).await
     }
 
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {

@@ -21,7 +21,7 @@ async fn a_builtin_ca_is_created_with_its_mesh_and_served_without_its_key() {
     assert_eq!(outcome(&body), "created");
     let stored = state
         .store
-        .mesh_ca("default")
+        .mesh_ca("default", "default")
         .await
         .unwrap()
         .expect("stored with the mesh");
@@ -35,7 +35,8 @@ async fn a_builtin_ca_is_created_with_its_mesh_and_served_without_its_key() {
     assert_eq!(ca["certificatePem"], stored.cert_pem);
     assert!(ca["notAfter"].as_str().unwrap().ends_with('Z'));
     assert!(!ca.to_string().contains("PRIVATE KEY"));
-    assert_eq!(ca.as_object().unwrap().len(), 2);
+    assert_eq!(ca["trusted"], json!([]));
+    assert_eq!(ca.as_object().unwrap().len(), 3);
 
     // Applying again keeps the CA and changes nothing.
     let (status, body) = call(
@@ -47,7 +48,12 @@ async fn a_builtin_ca_is_created_with_its_mesh_and_served_without_its_key() {
     .await;
     assert_eq!((status, outcome(&body)), (StatusCode::OK, "unchanged"));
     assert_eq!(
-        state.store.mesh_ca("default").await.unwrap().unwrap(),
+        state
+            .store
+            .mesh_ca("default", "default")
+            .await
+            .unwrap()
+            .unwrap(),
         stored
     );
     let (status, body) = call(
@@ -60,7 +66,14 @@ async fn a_builtin_ca_is_created_with_its_mesh_and_served_without_its_key() {
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(state.store.mesh_ca("second").await.unwrap().is_some());
+    assert!(
+        state
+            .store
+            .mesh_ca("second", "default")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[tokio::test]

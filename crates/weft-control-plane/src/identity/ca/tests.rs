@@ -29,7 +29,7 @@ fn ca_key() -> CaKey {
 
 fn builtin_ca(mesh: &str) -> Ca {
     let key = ca_key();
-    let stored = builtin::create(mesh, &key, now_unix()).unwrap();
+    let stored = builtin::create(mesh, "default", &key, now_unix()).unwrap();
     builtin::load(&stored, &key, now_unix()).unwrap()
 }
 
@@ -84,7 +84,7 @@ fn uris(cert: &X509Certificate<'_>) -> Vec<String> {
 fn a_builtin_root_is_a_p256_ca_whose_key_is_sealed() {
     let key = ca_key();
     let now = now_unix();
-    let stored = builtin::create("default", &key, now).unwrap();
+    let stored = builtin::create("default", "default", &key, now).unwrap();
     let pem = certs(&stored.cert_pem);
     let (_, root) = X509Certificate::from_der(&pem[0]).unwrap();
     assert!(root.is_ca());

@@ -84,10 +84,36 @@ const MIGRATIONS: &[Migration] = &[
         )",
         ],
     },
+    Migration {
+        version: 4,
+        name: "several named builtin CAs per mesh",
+        statements: &[
+            // A mesh keeps every builtin CA it named, so a CA rotation can
+            // go back; the CA stored before names existed is `default`.
+            "CREATE TABLE mesh_cas_named (
+            mesh       TEXT    NOT NULL,
+            name       TEXT    NOT NULL,
+            cert_pem   TEXT    NOT NULL,
+            sealed_key BLOB    NOT NULL,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (mesh, name)
+        )",
+            "INSERT INTO mesh_cas_named (mesh, name, cert_pem, sealed_key, created_at) \
+         SELECT mesh, 'default', cert_pem, sealed_key, created_at FROM mesh_cas",
+            "DROP TABLE mesh_cas",
+            "ALTER TABLE mesh_cas_named RENAME TO mesh_cas",
+        ],
+    },
 ];
 
 /// Brings the schema up to date.
 pub(super) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
+    run_up_to(pool, i64::MAX).await
+}
+
+/// Runs the migrations up to and including `last` (tests start from an
+/// older schema this way).
+async fn run_up_to(pool: &SqlitePool, last: i64) -> Result<(), StoreError> {
     let err = |what: &str| {
         let what = what.to_owned();
         move |e: sqlx::Error| StoreError::backend(what, e)
@@ -118,7 +144,7 @@ pub(super) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
         ));
     }
 
-    for m in MIGRATIONS {
+    for m in MIGRATIONS.iter().filter(|m| m.version <= last) {
         let context = format!("migration {} ({})", m.version, m.name);
         // IMMEDIATE: two processes opening the same file at once must not
         // both run a migration.
@@ -157,3 +183,6 @@ pub(super) async fn run(pool: &SqlitePool) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,7 @@ use weft_api::ResourceKey;
 use super::{exists, rows::unix_i64};
 use crate::store::{ChangeOutcome, StoreError, StoredMeshCa, StoredSigningKey, StoredToken};
 
-/// Inserts `ca` unless its mesh already has a CA; inside a batch.
+/// Inserts `ca` unless its mesh already has a CA of that name; inside a batch.
 pub(super) async fn ensure_mesh_ca(
     conn: &mut SqliteConnection,
     ca: &StoredMeshCa,
@@ -20,16 +20,22 @@ pub(super) async fn ensure_mesh_ca(
         });
     }
     let result = sqlx::query(
-        "INSERT INTO mesh_cas (mesh, cert_pem, sealed_key, created_at) VALUES (?, ?, ?, ?) \
-         ON CONFLICT (mesh) DO NOTHING",
+        "INSERT INTO mesh_cas (mesh, name, cert_pem, sealed_key, created_at) \
+         VALUES (?, ?, ?, ?, ?) ON CONFLICT (mesh, name) DO NOTHING",
     )
     .bind(&ca.mesh)
+    .bind(&ca.name)
     .bind(&ca.cert_pem)
     .bind(&ca.sealed_key)
     .bind(unix_i64(ca.created))
     .execute(&mut *conn)
     .await
-    .map_err(|e| StoreError::backend(format!("storing the CA of mesh {:?}", ca.mesh), e))?;
+    .map_err(|e| {
+        StoreError::backend(
+            format!("storing the CA {:?} of mesh {:?}", ca.name, ca.mesh),
+            e,
+        )
+    })?;
     Ok(if result.rows_affected() == 0 {
         ChangeOutcome::Unchanged
     } else {
@@ -37,8 +43,8 @@ pub(super) async fn ensure_mesh_ca(
     })
 }
 
-/// A deleted mesh takes its CA along: a new mesh of the same name must not
-/// trust certificates of the old one.
+/// A deleted mesh takes its CAs along (every name): a new mesh of the same
+/// name must not trust certificates of the old one.
 pub(super) async fn delete_mesh_ca(
     conn: &mut SqliteConnection,
     mesh: &str,
@@ -47,25 +53,30 @@ pub(super) async fn delete_mesh_ca(
         .bind(mesh)
         .execute(conn)
         .await
-        .map_err(|e| StoreError::backend(format!("deleting the CA of mesh {mesh:?}"), e))?;
+        .map_err(|e| StoreError::backend(format!("deleting the CAs of mesh {mesh:?}"), e))?;
     Ok(())
 }
 
 pub(super) async fn mesh_ca(
     conn: &mut SqliteConnection,
     mesh: &str,
+    name: &str,
 ) -> Result<Option<StoredMeshCa>, StoreError> {
-    let context = || format!("reading the CA of mesh {mesh:?}");
-    let row =
-        sqlx::query("SELECT mesh, cert_pem, sealed_key, created_at FROM mesh_cas WHERE mesh = ?")
-            .bind(mesh)
-            .fetch_optional(conn)
-            .await
-            .map_err(|e| StoreError::backend(context(), e))?;
+    let context = || format!("reading the CA {name:?} of mesh {mesh:?}");
+    let row = sqlx::query(
+        "SELECT mesh, name, cert_pem, sealed_key, created_at FROM mesh_cas \
+         WHERE mesh = ? AND name = ?",
+    )
+    .bind(mesh)
+    .bind(name)
+    .fetch_optional(conn)
+    .await
+    .map_err(|e| StoreError::backend(context(), e))?;
     let Some(row) = row else { return Ok(None) };
     let decode = || -> Result<StoredMeshCa, sqlx::Error> {
         Ok(StoredMeshCa {
             mesh: row.try_get("mesh")?,
+            name: row.try_get("name")?,
             cert_pem: row.try_get("cert_pem")?,
             sealed_key: row.try_get("sealed_key")?,
             created: unsigned(row.try_get("created_at")?),

@@ -4,8 +4,13 @@
 use super::*;
 
 fn ca(mesh: &str, cert: &str) -> StoredMeshCa {
+    named_ca(mesh, "default", cert)
+}
+
+fn named_ca(mesh: &str, name: &str, cert: &str) -> StoredMeshCa {
     StoredMeshCa {
         mesh: mesh.into(),
+        name: name.into(),
         cert_pem: cert.into(),
         sealed_key: vec![1, 2, 3],
         created: 10,
@@ -51,9 +56,22 @@ async fn a_mesh_ca_is_written_once_with_its_mesh_and_deleted_with_it() {
     assert_eq!(report.outcomes, [ChangeOutcome::Unchanged; 2]);
     assert_eq!(report.revision, 1);
     assert_eq!(
-        store.mesh_ca("default").await.unwrap(),
+        store.mesh_ca("default", "default").await.unwrap(),
         Some(ca("default", "first"))
     );
+    // Another name is another CA of the same mesh.
+    let report = store
+        .apply(vec![Change::EnsureMeshCa(named_ca(
+            "default", "ca-2", "new",
+        ))])
+        .await
+        .unwrap();
+    assert_eq!(report.outcomes, [ChangeOutcome::Created]);
+    assert_eq!(
+        store.mesh_ca("default", "ca-2").await.unwrap(),
+        Some(named_ca("default", "ca-2", "new"))
+    );
+    assert_eq!(store.mesh_ca("default", "ca-3").await.unwrap(), None);
     assert!(
         !format!("{:?}", ca("m", "c")).contains("[1, 2, 3]"),
         "no key bytes in Debug"
@@ -63,7 +81,8 @@ async fn a_mesh_ca_is_written_once_with_its_mesh_and_deleted_with_it() {
         .apply(vec![Change::Delete(ResourceKey::mesh("default"))])
         .await
         .unwrap();
-    assert_eq!(store.mesh_ca("default").await.unwrap(), None);
+    assert_eq!(store.mesh_ca("default", "default").await.unwrap(), None);
+    assert_eq!(store.mesh_ca("default", "ca-2").await.unwrap(), None);
 }
 
 #[tokio::test]
