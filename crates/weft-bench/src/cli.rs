@@ -234,6 +234,7 @@ async fn run_suite(a: SuiteArgs) -> anyhow::Result<()> {
         warmup: Duration::from_secs_f64(a.warmup_s.unwrap_or(warmup)),
         hold_connections: a.hold_connections.unwrap_or(hold),
         endpoints: a.endpoints.unwrap_or(endpoints),
+        disturbance_budget: Duration::from_secs(if a.quick { 30 } else { 120 }),
         cp_scale: if a.cp_scale.is_empty() {
             scale
         } else {

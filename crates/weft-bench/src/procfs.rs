@@ -18,6 +18,31 @@ pub fn parse_stat_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// `utime + stime + cutime + cstime` (fields 14-17): a process's own CPU
+/// time and that of the children it has waited for.
+pub fn parse_stat_ticks_with_children(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let mut sum = 0;
+    for i in 11..=14 {
+        sum += fields.get(i)?.parse::<i64>().ok()?.max(0) as u64;
+    }
+    Some(sum)
+}
+
+/// Busy ticks of the whole machine from the `cpu` line of `/proc/stat`:
+/// everything but idle and iowait (steal counts: the hypervisor took it).
+pub fn parse_machine_busy(proc_stat: &str) -> Option<u64> {
+    let line = proc_stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is in user).
+    Some(v.get(0..8)?.iter().sum::<u64>() - v[3] - v[4])
+}
+
 /// The parent pid (field 4) from the text of `/proc/PID/stat`.
 pub fn parse_stat_ppid(stat: &str) -> Option<u32> {
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -67,6 +92,22 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {path}"))?;
     let ticks = parse_stat_ticks(&text).with_context(|| format!("cannot parse {path}"))?;
     Ok(ticks as f64 / clock_ticks() as f64)
+}
+
+/// CPU seconds the whole machine spent busy so far.
+pub fn machine_busy_seconds() -> f64 {
+    std::fs::read_to_string("/proc/stat")
+        .ok()
+        .and_then(|s| parse_machine_busy(&s))
+        .map_or(0.0, |t| t as f64 / clock_ticks() as f64)
+}
+
+/// CPU seconds of this process and the children it has reaped.
+pub fn own_seconds() -> f64 {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| parse_stat_ticks_with_children(&s))
+        .map_or(0.0, |t| t as f64 / clock_ticks() as f64)
 }
 
 /// Resident memory of `pid` in bytes.
@@ -123,6 +164,18 @@ pub fn tree_rss_bytes(pid: u32) -> u64 {
         .sum()
 }
 
+/// Open sockets of `pid` and its descendants (`/proc/PID/fd` links).
+pub fn tree_sockets(pid: u32) -> usize {
+    with_descendants(pid)
+        .into_iter()
+        .filter_map(|p| std::fs::read_dir(format!("/proc/{p}/fd")).ok())
+        .flat_map(|dir| dir.flatten())
+        .filter(|e| {
+            std::fs::read_link(e.path()).is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+        })
+        .count()
+}
+
 /// This process's soft limit on open files.
 pub fn open_files_limit() -> Option<u64> {
     parse_limits_nofile(&std::fs::read_to_string("/proc/self/limits").ok()?)
@@ -141,6 +194,16 @@ mod tests {
         assert_eq!(parse_stat_ppid(STAT), Some(4200));
         assert_eq!(parse_stat_ticks("garbage"), None);
         assert_eq!(parse_stat_ticks("1 (x) S 1 2"), None);
+    }
+
+    #[test]
+    fn children_and_machine_ticks() {
+        assert_eq!(parse_stat_ticks_with_children(STAT), Some(325));
+        let with_children = STAT.replace(" 250 75 0 0 ", " 250 75 30 5 ");
+        assert_eq!(parse_stat_ticks_with_children(&with_children), Some(360));
+        let stat = "cpu  100 5 50 1000 20 3 2 10 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n";
+        assert_eq!(parse_machine_busy(stat), Some(170));
+        assert_eq!(parse_machine_busy("intr 1"), None);
     }
 
     #[test]
@@ -163,5 +226,7 @@ mod tests {
         assert!(rss_bytes(me).unwrap() > 0);
         assert!(cpu_seconds(me).unwrap() >= 0.0);
         assert!(with_descendants(me).contains(&me));
+        let _listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(tree_sockets(me) >= 1);
     }
 }

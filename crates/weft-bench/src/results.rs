@@ -90,6 +90,13 @@ pub struct Run {
     /// Highest RSS per proxy role sampled during the run.
     #[serde(default)]
     pub proxy_rss_peak: Vec<ProcRss>,
+    /// CPU seconds used during the run by processes that are not part of
+    /// the benchmark (a shared machine), steal time included.
+    #[serde(default)]
+    pub other_cpu_s: f64,
+    /// Attempts made (a disturbed run is repeated; the least disturbed is kept).
+    #[serde(default)]
+    pub attempts: usize,
     /// Set when the run could not happen (the topology lacks this protocol).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
@@ -121,6 +128,9 @@ pub struct HeldConnections {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_error: Option<String>,
     pub rss: Vec<ProcRss>,
+    /// Open sockets per proxy while the connections were held.
+    #[serde(default)]
+    pub sockets: Vec<(String, usize)>,
 }
 
 /// RSS of the caller proxy with many endpoints in its config.

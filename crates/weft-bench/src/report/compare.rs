@@ -27,6 +27,8 @@ pub struct LatencyRow {
     pub p99_vs_haproxy: Option<f64>,
     pub achieved_rate: f64,
     pub errors: u64,
+    /// CPU used by processes outside the benchmark, as a share of one core.
+    pub other_cpu_share: f64,
 }
 
 /// One closed-loop run's throughput against the baselines.
@@ -46,6 +48,7 @@ pub struct ThroughputRow {
     pub p50_us: Option<f64>,
     pub p99_us: Option<f64>,
     pub errors: u64,
+    pub other_cpu_share: f64,
 }
 
 /// One proxy's memory in each situation, in bytes.
@@ -55,7 +58,8 @@ pub struct MemoryRow {
     pub role: String,
     pub idle: Option<u64>,
     pub load_peak: Option<u64>,
-    pub connections: Option<(usize, u64)>,
+    /// (connections held, RSS, the proxy's open sockets).
+    pub connections: Option<(usize, u64, usize)>,
     pub endpoints: Option<(usize, u64)>,
 }
 
@@ -65,6 +69,11 @@ pub fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
         (Some(a), Some(b)) if b != 0.0 => Some(a / b),
         _ => None,
     }
+}
+
+/// Other processes' CPU during a run, as a share of one core.
+pub fn other_share(run: &Run) -> f64 {
+    run.other_cpu_s / run.duration_s.max(1e-3)
 }
 
 fn find<'a>(results: &'a Results, topology: &str, workload: &str) -> Option<&'a Run> {
@@ -120,6 +129,7 @@ pub fn latency(results: &Results) -> Vec<LatencyRow> {
                 p99_vs_haproxy: ratio(Some(l.p99_us), haproxy.map(|d| d.p99_us)),
                 achieved_rate: run.rate,
                 errors: run.errors,
+                other_cpu_share: other_share(run),
             });
         }
     }
@@ -152,6 +162,7 @@ pub fn throughput(results: &Results) -> Vec<ThroughputRow> {
                 p50_us: run.latency.map(|l| l.p50_us),
                 p99_us: run.latency.map(|l| l.p99_us),
                 errors: run.errors,
+                other_cpu_share: other_share(run),
             });
         }
     }
@@ -172,10 +183,14 @@ pub fn memory(results: &Results) -> Vec<MemoryRow> {
                 role: role.into(),
                 idle: bytes_of(&m.idle, role),
                 load_peak: bytes_of(&m.load_peak, role),
-                connections: m
-                    .connections
-                    .as_ref()
-                    .and_then(|c| Some((c.held, bytes_of(&c.rss, role)?))),
+                connections: m.connections.as_ref().and_then(|c| {
+                    let sockets = c
+                        .sockets
+                        .iter()
+                        .find(|(r, _)| r == role)
+                        .map_or(0, |(_, n)| *n);
+                    Some((c.held, bytes_of(&c.rss, role)?, sockets))
+                }),
                 endpoints: m
                     .endpoints
                     .as_ref()

@@ -45,9 +45,12 @@ pub fn render(s: &Summary) -> String {
     );
     let _ = writeln!(
         o,
-        "Each measurement: {:.0} s after a {:.0} s warm-up. Pinning: {}. \
+        "Each measurement: {:.1} s after a {:.1} s warm-up. Pinning: {}. \
          Latency is end to end as the client sees it, in µs; open-loop runs are \
-         corrected for coordinated omission. MB = 10^6 bytes.\n",
+         corrected for coordinated omission. MB = 10^6 bytes. \
+         \"other CPU\" is CPU used during the run by processes outside the benchmark \
+         (steal included), in % of one core; a run above 20 % is repeated up to twice \
+         and the least disturbed attempt kept.\n",
         s.settings.duration_s, s.settings.warmup_s, s.settings.pinning
     );
     for (k, v) in &m.versions {
@@ -77,14 +80,14 @@ pub fn render(s: &Summary) -> String {
             workload = &r.workload;
             let _ = writeln!(
                 o,
-                "\n### {workload} ({})\n\n| topology | p50 | p99 | p99.9 | added p50 | added p99 | p50 × direct | p99 × direct | p99.9 × direct | p50 × HAProxy | p99 × HAProxy | achieved req/s | errors |\n\
-                 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+                "\n### {workload} ({})\n\n| topology | p50 | p99 | p99.9 | added p50 | added p99 | p50 × direct | p99 × direct | p99.9 × direct | p50 × HAProxy | p99 × HAProxy | achieved req/s | errors | other CPU |\n\
+                 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
                 r.load
             );
         }
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {:.0}% |",
             r.topology,
             us(r.p50_us),
             us(r.p99_us),
@@ -97,7 +100,8 @@ pub fn render(s: &Summary) -> String {
             x(r.p50_vs_haproxy),
             x(r.p99_vs_haproxy),
             r.achieved_rate,
-            r.errors
+            r.errors,
+            r.other_cpu_share * 100.0
         );
     }
 
@@ -112,14 +116,14 @@ pub fn render(s: &Summary) -> String {
             workload = &r.workload;
             let _ = writeln!(
                 o,
-                "\n### {workload} ({})\n\n| topology | {} | × direct | × HAProxy | proxy CPU s | per proxy CPU-s | per CPU-s × HAProxy | p50 µs | p99 µs | errors |\n\
-                 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+                "\n### {workload} ({})\n\n| topology | {} | × direct | × HAProxy | proxy CPU s | per proxy CPU-s | per CPU-s × HAProxy | p50 µs | p99 µs | errors | other CPU |\n\
+                 | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
                 r.load, r.unit
             );
         }
         let _ = writeln!(
             o,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0}% |",
             r.topology,
             num(r.rate),
             x(r.vs_direct),
@@ -129,7 +133,8 @@ pub fn render(s: &Summary) -> String {
             x(r.per_proxy_cpu_s_vs_haproxy),
             r.p50_us.map_or("–".into(), us),
             r.p99_us.map_or("–".into(), us),
-            r.errors
+            r.errors,
+            r.other_cpu_share * 100.0
         );
     }
 
@@ -146,8 +151,8 @@ pub fn render(s: &Summary) -> String {
             r.role,
             mb(r.idle),
             mb(r.load_peak),
-            r.connections.map_or("–".into(), |(n, b)| format!(
-                "{} ({n} conns)",
+            r.connections.map_or("–".into(), |(n, b, sockets)| format!(
+                "{} ({n} held; {sockets} sockets open)",
                 mb(Some(b))
             )),
             r.endpoints.map_or("–".into(), |(n, b)| format!(

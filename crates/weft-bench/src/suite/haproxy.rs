@@ -2,6 +2,9 @@
 //! server-side HAProxy doing the Weft pair's job, plaintext or with mutual
 //! TLS between the two (certificates from [`super::tls`]). HTTP lanes run
 //! in `mode http` (HTTP/2 with `proto h2` on both hops), TCP in `mode tcp`.
+//! `http-reuse always` lets every request use a pooled connection to the
+//! next hop, as Weft's proxies do (HAProxy's default, `safe`, opens a new one
+//! for the first request of each client connection).
 
 use std::{path::Path, process::Command, time::Duration};
 
@@ -29,11 +32,21 @@ const LANES: [(&str, bool, &str); 4] = [
     ("tcp", false, "tcp"),
 ];
 
+/// `maxconn` that fits the open-file limit HAProxy inherits (it needs two
+/// descriptors per proxied connection and cannot raise the hard limit).
+pub fn maxconn(nofile: Option<u64>) -> u64 {
+    nofile.map_or(100_000, |n| {
+        (n.saturating_sub(200) / 2).clamp(1_000, 100_000)
+    })
+}
+
 fn global() -> String {
-    "global\n  maxconn 100000\n\n\
-     defaults\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\n  \
-     timeout http-keep-alive 120s\n\n"
-        .to_owned()
+    format!(
+        "global\n  maxconn {}\n\n\
+         defaults\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\n  \
+         timeout http-keep-alive 120s\n  http-reuse always\n\n",
+        maxconn(crate::procfs::open_files_limit())
+    )
 }
 
 /// Caller-side config: lane `i` listens on `front[i]` and calls the
@@ -174,6 +187,14 @@ mod tests {
         assert!(server.contains("server app 127.0.0.1:80\n"));
         assert!(server.contains("server app 127.0.0.1:81 proto h2"));
         assert!(server.contains("server app 127.0.0.1:82\n"));
+    }
+
+    #[test]
+    fn maxconn_fits_the_file_limit() {
+        assert_eq!(maxconn(Some(20_000)), 9_900);
+        assert_eq!(maxconn(Some(1_048_576)), 100_000);
+        assert_eq!(maxconn(Some(1_024)), 1_000);
+        assert_eq!(maxconn(None), 100_000);
     }
 
     #[test]

@@ -43,6 +43,7 @@ pub async fn held_connections(
     let first_error = parts.next().map(str::to_owned).filter(|s| !s.is_empty());
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss = probe.rss();
+    let sockets = probe.sockets();
     proc.close_stdin();
     proc.wait_or_kill(Duration::from_secs(10)).await;
     Ok(HeldConnections {
@@ -50,6 +51,7 @@ pub async fn held_connections(
         held,
         first_error,
         rss,
+        sockets,
     })
 }
 

@@ -35,7 +35,7 @@ pub fn config(dir: &Path, role: &str, listen: NginxPorts, to: NginxPorts) -> Str
         cfg.push_str(&format!("load_module {STREAM_MODULE};\n"));
     }
     cfg.push_str(&format!(
-        "daemon off;\nmaster_process on;\nworker_processes 1;\nworker_rlimit_nofile 200000;\n\
+        "user root;\ndaemon off;\nmaster_process on;\nworker_processes 1;\nworker_rlimit_nofile 200000;\n\
          pid {d}/nginx-{role}.pid;\nerror_log {d}/nginx-{role}-error.log warn;\n\
          events {{ worker_connections 100000; }}\n\
          http {{\n  access_log off;\n  client_body_temp_path {d}/nginx-{role}-body;\n  \

@@ -126,6 +126,28 @@ impl<'a> Spawn<'a> {
     }
 }
 
+impl Drop for Proc {
+    /// Kills the process's descendants too (nginx workers outlive a killed
+    /// master); the process itself is killed by tokio (`kill_on_drop`).
+    fn drop(&mut self) {
+        if !self.is_running() {
+            return;
+        }
+        let descendants: Vec<String> = crate::procfs::with_descendants(self.pid)
+            .into_iter()
+            .filter(|&p| p != self.pid)
+            .map(|p| p.to_string())
+            .collect();
+        if !descendants.is_empty() {
+            let _ = std::process::Command::new("kill")
+                .arg("-KILL")
+                .args(&descendants)
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
 impl Proc {
     /// The stdout pipe (once), if started with `pipe_stdout`.
     pub fn stdout(&mut self) -> Option<BufReader<ChildStdout>> {

@@ -39,6 +39,8 @@ pub struct Options {
     pub hold_connections: usize,
     pub endpoints: usize,
     pub cp_scale: Vec<usize>,
+    /// Time the suite may spend repeating disturbed runs and waiting for quiet.
+    pub disturbance_budget: Duration,
 }
 
 fn say(msg: &str) {
@@ -58,7 +60,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
         client_cpus: pin.then(|| "1".to_owned()),
     };
     std::fs::write(ctx.dir.join("body-1mib.bin"), vec![b'x'; BODY_BYTES])?;
-    let hold = clamp_connections(opts.hold_connections);
+    measure::set_disturbance_budget(opts.disturbance_budget);
     let mut results = Results {
         machine: machine::collect(&opts.oha, &opts.repo),
         settings: Settings {
@@ -71,7 +73,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
             } else {
                 "none".into()
             },
-            hold_connections: hold,
+            hold_connections: opts.hold_connections,
             endpoints: opts.endpoints,
         },
         ..Results::default()
@@ -105,23 +107,11 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
             continue;
         }
         say(&format!("{}: starting", topology.id()));
-        match topology::start(topology, &ctx, &backend).await {
-            Ok(running) => {
-                measure_topology(
-                    &ctx,
-                    opts,
-                    topology,
-                    running,
-                    &backend,
-                    &plan,
-                    hold,
-                    &mut result,
-                )
-                .await;
-            }
+        match measure_topology(&ctx, opts, topology, &backend, &plan, &mut result).await {
+            Ok(()) => {}
             Err(e) => {
                 say(&format!("{}: cannot start: {e:#}", topology.id()));
-                result.available = false;
+                result.available = !result.runs.is_empty();
                 result.note = Some(format!("failed to start: {e:#}"));
             }
         }
@@ -149,30 +139,37 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
     Ok(results)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn measure_topology(
-    ctx: &Ctx,
-    opts: &Options,
-    topology: Topology,
-    mut running: Running,
-    backend: &Backend,
-    plan: &[workloads::Workload],
-    hold: usize,
-    result: &mut TopologyResult,
-) {
-    let id = topology.id();
-    let probe = Probe {
+/// A started topology and the probe on its processes.
+fn probe(running: &Running, backend: &Backend) -> Probe {
+    Probe {
         proxies: running
             .proxies
             .iter()
             .map(|(r, p)| (r.clone(), p.pid))
             .collect(),
         server: backend.pid(),
-    };
+        others: running.others.iter().map(|p| p.pid).collect(),
+    }
+}
+
+/// Idle memory, every workload, then each memory scenario on a freshly
+/// started topology (RSS rarely shrinks, so one scenario would otherwise
+/// inherit the peak of the one before).
+async fn measure_topology(
+    ctx: &Ctx,
+    opts: &Options,
+    topology: Topology,
+    backend: &Backend,
+    plan: &[workloads::Workload],
+    result: &mut TopologyResult,
+) -> anyhow::Result<()> {
+    let id = topology.id();
+    let mut running = topology::start(topology, ctx, backend).await?;
+    let p = probe(&running, backend);
     let mut memory = Memory::default();
-    if !probe.proxies.is_empty() {
+    if !p.proxies.is_empty() {
         tokio::time::sleep(Duration::from_secs(2)).await;
-        memory.idle = probe.rss();
+        memory.idle = p.rss();
     }
     for w in plan {
         say(&format!("{id}: {}", w.id));
@@ -183,7 +180,7 @@ async fn measure_topology(
             duration: opts.duration,
             warmup: opts.warmup,
         };
-        let run = measure::run(ctx, &running.lanes, &probe, step).await;
+        let run = measure::run(ctx, &running.lanes, &p, step).await;
         if let Some(e) = &run.first_error {
             say(&format!(
                 "{id}: {}: {} errors, first: {e}",
@@ -195,40 +192,64 @@ async fn measure_topology(
         }
         result.runs.push(run);
     }
+    check_alive(id, &mut running, result);
+    drop(running);
+    if p.proxies.is_empty() {
+        return Ok(());
+    }
+    let hold = clamp_connections(opts.hold_connections);
+    if hold > 0 {
+        settle().await;
+        let mut running = topology::start(topology, ctx, backend).await?;
+        let p = probe(&running, backend);
+        if let Some(addr) = running.lanes.http {
+            say(&format!("{id}: holding {hold} connections (fresh start)"));
+            match memory::held_connections(ctx, &format!("{id}-hold"), addr, hold, &p).await {
+                Ok(h) => memory.connections = Some(h),
+                Err(e) => say(&format!("{id}: held connections: {e:#}")),
+            }
+        }
+        check_alive(id, &mut running, result);
+    }
+    if opts.endpoints > 0 && topology == Topology::Weft {
+        settle().await;
+        let mut running = topology::start(topology, ctx, backend).await?;
+        let p = probe(&running, backend);
+        if let Some(pair) = running.weft.clone() {
+            say(&format!(
+                "{id}: {} simulated endpoints (fresh start)",
+                opts.endpoints
+            ));
+            let duration = opts.duration.min(Duration::from_secs(5));
+            match memory::many_endpoints(ctx, &pair, &running.lanes, &p, opts.endpoints, duration)
+                .await
+            {
+                Ok(m) => memory.endpoints = Some(m),
+                Err(e) => say(&format!("{id}: many endpoints: {e:#}")),
+            }
+        }
+        check_alive(id, &mut running, result);
+    }
+    result.memory = Some(memory);
+    settle().await;
+    Ok(())
+}
+
+/// Notes a proxy that died (a crash is a result too).
+fn check_alive(id: &str, running: &mut Running, result: &mut TopologyResult) {
     for (role, p) in &mut running.proxies {
         if !p.is_running() {
-            say(&format!(
-                "{id}: the {role} proxy exited during the run: {}",
-                p.log_tail()
-            ));
+            say(&format!("{id}: the {role} proxy exited: {}", p.log_tail()));
             result.note = Some(format!(
                 "the {role} proxy exited during the run (see logs/{}.log)",
                 p.name
             ));
         }
     }
-    if let (false, true, Some(addr)) = (probe.proxies.is_empty(), hold > 0, running.lanes.http) {
-        say(&format!("{id}: holding {hold} connections"));
-        match memory::held_connections(ctx, &format!("{id}-hold"), addr, hold, &probe).await {
-            Ok(h) => memory.connections = Some(h),
-            Err(e) => say(&format!("{id}: held connections: {e:#}")),
-        }
-    }
-    if let (Some(pair), true) = (&running.weft, opts.endpoints > 0) {
-        say(&format!("{id}: {} simulated endpoints", opts.endpoints));
-        let duration = opts.duration.min(Duration::from_secs(5));
-        match memory::many_endpoints(ctx, pair, &running.lanes, &probe, opts.endpoints, duration)
-            .await
-        {
-            Ok(m) => memory.endpoints = Some(m),
-            Err(e) => say(&format!("{id}: many endpoints: {e:#}")),
-        }
-    }
-    if !probe.proxies.is_empty() {
-        result.memory = Some(memory);
-    }
-    drop(running);
-    // Let the kernel reap sockets before the next topology.
+}
+
+/// Lets the kernel reap the last topology's sockets.
+async fn settle() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
@@ -274,8 +295,10 @@ fn machine_cpus() -> usize {
         .unwrap_or(1)
 }
 
+/// Writes `results.json` and the report so far (a partial run is readable).
 fn write(out: &std::path::Path, results: &Results) -> anyhow::Result<()> {
     let path = out.join("results.json");
     std::fs::write(&path, serde_json::to_string_pretty(results)?)
-        .with_context(|| format!("cannot write {}", path.display()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    crate::report::write(out).map(|_| ())
 }
