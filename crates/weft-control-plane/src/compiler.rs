@@ -13,15 +13,19 @@ mod permissions;
 use weft_api::{
     Dataplane, MtlsMode, Protocol, TrafficPermission,
     dataplane::{Inbound, LOCALHOST, Networking},
+    mesh::MeshMtls,
     proto,
 };
+
+use crate::identity::ca::Ca;
 
 /// A mesh's mTLS settings with its CA resolved: what the compiler needs
 /// and nothing it would have to look up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MeshTls {
     pub mode: MtlsMode,
-    /// PEM of the root(s) peers are verified against.
+    /// PEM of the roots peers are verified against: the issuing CA's, then
+    /// those of the mesh's `trustedCas` (during a CA rotation).
     pub trust_bundle_pem: String,
     pub certificate_lifetime: Duration,
     /// Changes only when the CA does (see `Ca::issuer_id`).
@@ -29,6 +33,18 @@ pub struct MeshTls {
 }
 
 impl MeshTls {
+    /// The settings of a mesh whose mTLS is `mtls` and whose resolved CA is
+    /// `ca`: the bundle holds the issuing CA's root and every trusted root
+    /// (`mtls.trustedCas`), the issuer is the issuing CA alone.
+    pub fn new(mtls: &MeshMtls, ca: &Ca) -> Self {
+        Self {
+            mode: mtls.mode,
+            trust_bundle_pem: ca.trust_bundle_pem(),
+            certificate_lifetime: mtls.certificate_lifetime(),
+            issuer_id: ca.issuer_id().to_owned(),
+        }
+    }
+
     fn to_proto(&self) -> Option<proto::Mtls> {
         let mode = match self.mode {
             // Absent means plaintext to the proxy; nothing else to say.

@@ -5,6 +5,8 @@ use weft_api::{Dataplane, Resource, proto};
 
 use super::{MeshTls, compile};
 
+mod rotation;
+
 fn dp(value: Value) -> Dataplane {
     match Resource::from_value(value) {
         Ok(Resource::Dataplane(dp)) => dp,
