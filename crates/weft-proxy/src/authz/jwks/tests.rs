@@ -14,7 +14,10 @@ use http::{Response, StatusCode};
 use http_body_util::Full;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+use rustls::{RootCertStore, pki_types::PrivateKeyDer};
 use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_rustls::TlsAcceptor;
 use weft_api::{ValidationErrors, proto};
 
 use super::{
@@ -32,13 +35,48 @@ struct JwksServer {
     addr: SocketAddr,
     answer: Arc<Mutex<(StatusCode, String)>>,
     task: JoinHandle<()>,
+    tls: bool,
 }
 
 impl JwksServer {
     async fn start(body: String) -> Self {
+        Self::serve(body, None).await
+    }
+
+    /// Serves over TLS as `localhost`, with a certificate from a new CA;
+    /// returns the roots that trust it.
+    async fn start_tls(body: String) -> (Self, RootCertStore) {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+        )
+        .unwrap();
+        let mut roots = RootCertStore::empty();
+        roots.add(ca.der().clone()).unwrap();
+        let server = Self::serve(body, Some(TlsAcceptor::from(Arc::new(config)))).await;
+        (server, roots)
+    }
+
+    async fn serve(body: String, tls: Option<TlsAcceptor>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let answer = Arc::new(Mutex::new((StatusCode::OK, body)));
+        let tls_used = tls.is_some();
         let shared = answer.clone();
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
@@ -49,17 +87,39 @@ impl JwksServer {
                     *resp.status_mut() = status;
                     async move { Ok::<_, Infallible>(resp) }
                 });
-                tokio::spawn(
-                    hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service),
-                );
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    let http = hyper::server::conn::http1::Builder::new();
+                    match tls {
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                            }
+                        }
+                        None => {
+                            let _ = http.serve_connection(TokioIo::new(stream), service).await;
+                        }
+                    }
+                });
             }
         });
-        Self { addr, answer, task }
+        Self {
+            addr,
+            answer,
+            task,
+            tls: tls_used,
+        }
     }
 
     fn url(&self) -> String {
-        format!("http://{}/.well-known/jwks.json", self.addr)
+        if self.tls {
+            format!(
+                "https://localhost:{}/.well-known/jwks.json",
+                self.addr.port()
+            )
+        } else {
+            format!("http://{}/.well-known/jwks.json", self.addr)
+        }
     }
 
     fn set(&self, status: StatusCode, body: String) {
@@ -197,6 +257,22 @@ async fn before_the_first_fetch_tokens_are_refused_with_the_error() {
 }
 
 #[tokio::test]
+async fn https_urls_are_fetched_over_verified_tls() {
+    let issuer = Issuer::new();
+    let (server, roots) = JwksServer::start_tls(issuer.jwks.to_string()).await;
+    let url = JwksUrl::parse(&server.url()).unwrap();
+    let trusted = Ok(fetch::tls_with_roots(roots).unwrap());
+    let set = fetch::fetch(&url, &trusted, Duration::from_secs(2)).await;
+    assert!(set.is_ok(), "{set:?}");
+    // Mozilla's roots do not know the test CA.
+    let mozilla = Ok(fetch::default_tls().unwrap());
+    let error = fetch::fetch(&url, &mozilla, Duration::from_secs(2))
+        .await
+        .unwrap_err();
+    assert!(error.starts_with("TLS: "), "{error}");
+}
+
+#[tokio::test]
 async fn fetch_errors_say_what_went_wrong() {
     let tls = Ok(fetch::default_tls().unwrap());
     let issuer = Issuer::new();
@@ -228,6 +304,22 @@ async fn fetch_errors_say_what_went_wrong() {
     server.set(StatusCode::OK, padded);
     let error = get().await.unwrap_err();
     assert!(error.starts_with("reading the body"), "{error}");
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out() {
+    // Accepted by the kernel's backlog, never answered.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = JwksUrl::parse(&format!(
+        "http://{}/jwks.json",
+        listener.local_addr().unwrap()
+    ))
+    .unwrap();
+    let tls = Ok(fetch::default_tls().unwrap());
+    let error = fetch::fetch(&url, &tls, Duration::from_millis(200))
+        .await
+        .unwrap_err();
+    assert_eq!(error, "no answer within 0.2s");
 }
 
 #[test]
