@@ -9,6 +9,7 @@ pub mod support;
 mod http1;
 mod http2;
 mod mtls;
+mod pooling;
 mod run;
 mod run_mtls;
 mod tcp;

@@ -31,6 +31,9 @@ use hyper_util::{
 use super::RequestBody;
 use crate::tls::client::{PeerStream, PeerTls};
 
+/// How long an idle pooled connection is kept: less than the 30 s after
+/// which the proxy's own inbounds close idle keep-alive connections.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// HTTP/2 pings to upstreams, idle or not: a host that vanished without a
 /// FIN or RST (powered off, cut off) would otherwise hold requests on its
 /// connection until TCP gives up, about 15 minutes later. With them, its
@@ -65,9 +68,14 @@ impl Upstream {
 
     fn build(addr: SocketAddr, http2: bool, tls: Option<PeerTls>) -> Self {
         let mut builder = Client::builder(TokioExecutor::new());
+        // Idle connections are dropped before the peer drops them: an
+        // inbound (hyper) closes idle keep-alive connections after 30 s,
+        // and a request sent as its FIN arrives fails. Requests that lose
+        // that race anyway are sent again (see `forward`).
         builder
             .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new());
+            .timer(TokioTimer::new())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT);
         // The request's Host header is the app's; the client only adds one
         // when the request has none (it came in over HTTP/2).
         builder.set_host(true);

@@ -1,8 +1,17 @@
 //! Forwards one request: to the first upstream that accepts a connection
 //! (the others only while the request can still be replayed), then relays
 //! the response, handing an agreed upgrade over to a byte splice.
+//!
+//! A request without a body is sent again when nothing reached the
+//! upstream (no connection, or a pooled one closed before the request was
+//! written), to the next endpoint; and, if its method is idempotent, once
+//! when a pooled connection closed after the request was written but before
+//! any answer, most likely because the upstream had just timed it out as
+//! idle: to the next endpoint, or over a new connection to the same one.
+//! Other requests are never replayed: the upstream may have acted on them
+//! (a proxy must not retry non-idempotent requests, RFC 9110 9.2.2).
 
-use std::iter::Peekable;
+use std::{error::Error as StdError, iter::Peekable};
 
 use http::{
     HeaderMap, Method, Request, Response, StatusCode, Uri, Version,
@@ -26,11 +35,51 @@ pub enum ForwardError {
     Uri(#[from] InvalidUriParts),
 }
 
+/// How far a failed request got, which says whether it may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reached {
+    /// Not the upstream: no connection, or the pooled one closed before
+    /// the request was written.
+    Nothing,
+    /// The upstream, on a connection it closed before answering.
+    Unanswered,
+    /// The upstream, which may have acted on it.
+    Upstream,
+}
+
 impl ForwardError {
-    /// Nothing reached the upstream, so another one may be tried.
+    /// No connection could be made.
     pub fn is_connect(&self) -> bool {
         matches!(self, ForwardError::Client(e) if e.is_connect())
     }
+
+    pub fn reached(&self) -> Reached {
+        let ForwardError::Client(e) = self else {
+            // The URI was refused before anything was sent.
+            return Reached::Nothing;
+        };
+        if e.is_connect() {
+            return Reached::Nothing;
+        }
+        match hyper_cause(e) {
+            Some(h) if h.is_canceled() => Reached::Nothing,
+            Some(h) if h.is_incomplete_message() => Reached::Unanswered,
+            _ => Reached::Upstream,
+        }
+    }
+}
+
+/// The first hyper error among `error` and its causes: the client wraps
+/// it in its own.
+fn hyper_cause<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a hyper::Error> {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            return Some(h);
+        }
+        next = e.source();
+    }
+    None
 }
 
 /// Proxies `req` for `service` to the first of `candidates` that can be
@@ -52,22 +101,34 @@ pub async fn proxy<'a>(
     headers::strip_hop_by_hop(req.headers_mut(), downstream_upgrade.is_some());
     let replay = replay_head(&req, &mut candidates);
     let mut req = req.map(Either::Left);
+    let mut resent_unanswered = false;
     loop {
         let error = match send(upstream, req).await {
             Ok(response) => return relay(response, downstream_upgrade, drain),
             Err(e) => e,
         };
-        match (error.is_connect(), &replay, candidates.next()) {
-            (true, Some(head), Some(next)) => {
-                debug!(service, endpoint = %upstream.addr(), error = %errors::chain(&error), "connect failed, trying the next endpoint");
+        let again = match (&replay, error.reached()) {
+            (Some(head), Reached::Nothing) => candidates.next().map(|next| (next, head)),
+            // The closed connection has left the pool: the same upstream
+            // gets a new one if there is no other. Once, so that an
+            // upstream that closes every connection is not hammered.
+            (Some(head), Reached::Unanswered) if head.idempotent() && !resent_unanswered => {
+                resent_unanswered = true;
+                Some((candidates.next().unwrap_or(upstream), head))
+            }
+            _ => None,
+        };
+        match again {
+            Some((next, head)) => {
+                debug!(service, endpoint = %upstream.addr(), next = %next.addr(), error = %errors::chain(&error), "request did not reach the upstream or was not answered; sending it again");
                 upstream = next;
                 req = head.request();
             }
-            (true, ..) => {
+            None if error.is_connect() => {
                 warn!(service, endpoint = %upstream.addr(), error = %errors::chain(&error), "cannot connect to upstream");
                 return errors::connect_failed(service, upstream.addr(), &error);
             }
-            (false, ..) => {
+            None => {
                 warn!(service, endpoint = %upstream.addr(), error = %errors::chain(&error), "upstream request failed");
                 return errors::upstream_failed(service, upstream.addr(), &error);
             }
@@ -139,14 +200,15 @@ fn relay(
 }
 
 /// The head of a request without a body, kept so the request can be sent
-/// again to another endpoint: the client consumes a request it could not
-/// send. Only taken when there is another endpoint to try, since copying
-/// the headers costs an allocation.
+/// again: the client consumes a request it could not send. Only taken when
+/// it may be of use (another endpoint to try, or an idempotent method for
+/// a second try on the same one), since copying the headers allocates.
 fn replay_head<'a>(
     req: &Request<Incoming>,
     candidates: &mut Peekable<impl Iterator<Item = &'a Upstream>>,
 ) -> Option<Head> {
-    if !req.body().is_end_stream() || candidates.peek().is_none() {
+    if !req.body().is_end_stream() || (candidates.peek().is_none() && !req.method().is_idempotent())
+    {
         return None;
     }
     Some(Head {
@@ -165,6 +227,10 @@ struct Head {
 }
 
 impl Head {
+    fn idempotent(&self) -> bool {
+        self.method.is_idempotent()
+    }
+
     fn request(&self) -> Request<RequestBody> {
         let mut req = Request::new(Either::Right(Empty::new()));
         *req.method_mut() = self.method.clone();
