@@ -5,7 +5,8 @@
 //!
 //! Every entry carries the id of the stream that created it, so a stream that
 //! ends late (after its proxy already reconnected on a new one) cannot mark
-//! the new session offline.
+//! the new session offline. Deregistration is tied to sessions the same way
+//! (see `deregister`): it only forgets a Dataplane whose stream is over.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -15,7 +16,7 @@ use std::{
     },
 };
 
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use weft_api::{
     proto,
     rest::{NackStatus, OutboundStatus, now_unix},
@@ -45,12 +46,15 @@ pub struct StreamAuth {
     pub kid: String,
 }
 
-/// The same Dataplane already has a live stream.
+/// Why a stream cannot take a Dataplane's slot.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("dataplane {mesh}/{name} is already connected")]
-pub struct AlreadyConnected {
-    pub mesh: String,
-    pub name: String,
+pub enum ClaimError {
+    /// The same Dataplane already has a live stream.
+    #[error("dataplane {mesh}/{name} is already connected")]
+    AlreadyConnected { mesh: String, name: String },
+    /// Its Deregister is being carried out; trying again shortly works.
+    #[error("dataplane {mesh}/{name} is being deregistered")]
+    Deregistering { mesh: String, name: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +93,9 @@ struct Inner {
     presumed: Option<HashSet<Key>>,
     /// Set on shutdown: no session may come online any more.
     closed: bool,
+    /// Dataplanes whose Deregister is being carried out, with how many:
+    /// no stream may claim them meanwhile.
+    deregistering: HashMap<Key, usize>,
 }
 
 /// The registry of proxy sessions.
@@ -98,6 +105,8 @@ pub struct Sessions {
     next_id: AtomicU64,
     /// Bumped whenever the set of online Dataplanes changes.
     changes: watch::Sender<u64>,
+    /// Woken whenever a stream ends, for Deregisters waiting on one.
+    ended: Notify,
 }
 
 /// Which Dataplanes count as online, captured once per recompute.
@@ -131,9 +140,11 @@ impl Sessions {
                 entries: HashMap::new(),
                 presumed: Some(presumed.into_iter().collect()),
                 closed: false,
+                deregistering: HashMap::new(),
             }),
             next_id: AtomicU64::new(1),
             changes: watch::Sender::new(0),
+            ended: Notify::new(),
         }
     }
 
@@ -158,13 +169,17 @@ impl Sessions {
         mesh: &str,
         name: &str,
         proxy_version: &str,
-    ) -> Result<SessionId, AlreadyConnected> {
+    ) -> Result<SessionId, ClaimError> {
         let mut inner = self.lock();
         let k = key(mesh, name);
-        if let Some(e) = inner.entries.get(&k)
-            && e.state != State::Offline
-        {
-            return Err(AlreadyConnected {
+        if inner.entries.get(&k).is_some_and(Entry::is_live) {
+            return Err(ClaimError::AlreadyConnected {
+                mesh: mesh.to_owned(),
+                name: name.to_owned(),
+            });
+        }
+        if inner.deregistering.contains_key(&k) {
+            return Err(ClaimError::Deregistering {
                 mesh: mesh.to_owned(),
                 name: name.to_owned(),
             });
@@ -228,6 +243,7 @@ impl Sessions {
         let Some(e) = inner.entries.get_mut(&k).filter(|e| e.id == id) else {
             return;
         };
+        self.ended.notify_waiters();
         match e.state {
             // Registration failed: forget the attempt.
             State::Registering => {
@@ -245,18 +261,6 @@ impl Sessions {
                 self.changed();
             }
             State::Offline => {}
-        }
-    }
-
-    /// Forgets a Dataplane entirely (it was deregistered), ending its stream.
-    pub fn remove(&self, mesh: &str, name: &str) {
-        let mut inner = self.lock();
-        let k = key(mesh, name);
-        let removed = inner.entries.remove(&k).is_some();
-        let unpresumed = inner.presumed.as_mut().is_some_and(|p| p.remove(&k));
-        drop(inner);
-        if removed || unpresumed {
-            self.changed();
         }
     }
 
@@ -382,6 +386,14 @@ impl Sessions {
     }
 }
 
+impl Entry {
+    /// Registering or online: the slot is taken.
+    fn is_live(&self) -> bool {
+        self.state != State::Offline
+    }
+}
+
+mod deregister;
 mod status;
 #[cfg(test)]
 mod tests;

@@ -92,6 +92,10 @@ pub async fn run(
     }));
 
     let mut listeners = Listeners::new(identity);
+    // Dropping the agent's future below ends its stream (the control plane
+    // sees it close) before `deregister` opens a connection of its own: the
+    // control plane only deregisters a Dataplane whose stream is over, and
+    // takes a live one for another instance of it.
     tokio::select! {
         never = agent.run(&mut listeners, &status) => match never {},
         () = shutdown => {}

@@ -1,6 +1,10 @@
 //! The `DataplaneDiscovery` gRPC service: registration, the config stream,
 //! ACK/NACK, deregistration, and certificates (in `certificates`).
 //!
+//! A `Deregister` only deletes a Dataplane whose stream is over (the proxy
+//! closes its stream first): a live one belongs to a newer instance, which
+//! an old instance's late Deregister must not remove.
+//!
 //! `Hello`, `Deregister` and `IssueCertificate` carry a dataplane token,
 //! checked against the Dataplane's mesh and services (see `auth`) unless
 //! the control plane runs with `--dp-auth none`.
@@ -25,12 +29,16 @@ use super::{
 };
 use crate::{
     identity::Identity,
-    sessions::{SessionId, Sessions},
+    sessions::{ClaimError, SessionId, Sessions},
     store::{Change, Store, StoreError},
 };
 
 /// A proxy that opened a stream must say who it is within this time.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a `Deregister` waits for its proxy's stream to be seen ending
+/// (the proxy closes it first) before taking a live stream for another
+/// instance's and leaving the Dataplane registered.
+const DEREGISTER_WAIT: Duration = Duration::from_secs(1);
 
 /// The configs sent to one proxy.
 pub type ConfigStream = Pin<Box<dyn Stream<Item = Result<ProxyConfig, Status>> + Send + 'static>>;
@@ -91,7 +99,10 @@ impl DataplaneDiscovery for DiscoveryService {
         let id = self
             .sessions
             .claim(&mesh, &name, &hello.proxy_version)
-            .map_err(|e| Status::already_exists(e.to_string()))?;
+            .map_err(|e| match e {
+                ClaimError::AlreadyConnected { .. } => Status::already_exists(e.to_string()),
+                ClaimError::Deregistering { .. } => Status::unavailable(format!("{e}; try again")),
+            })?;
         // From here on, every way out (error, client gone) frees the slot.
         let guard = SessionGuard {
             sessions: self.sessions.clone(),
@@ -135,8 +146,8 @@ impl DataplaneDiscovery for DiscoveryService {
         tokio::spawn(read_answers(inbound, rx.clone(), guard));
 
         let sessions = self.sessions.clone();
-        // Ends when the session's sender is dropped: it went offline, was
-        // deregistered, or the control plane is stopping.
+        // Ends when the session's sender is dropped: it went offline, its
+        // token was revoked, or the control plane is stopping.
         let configs = WatchStream::from_changes(rx).filter_map(move |config| {
             let config = config?;
             sessions.record_sent(id, &config);
@@ -192,6 +203,15 @@ impl DataplaneDiscovery for DiscoveryService {
                 "Deregister",
             )?;
         }
+        let Some(deregistration) = self
+            .sessions
+            .deregistration(&mesh, &name, DEREGISTER_WAIT)
+            .await
+        else {
+            // A late Deregister from an old instance: the new one stays.
+            tracing::info!(%mesh, dataplane = %name, "Deregister ignored: another proxy of this dataplane is connected");
+            return Ok(Response::new(DeregisterResponse {}));
+        };
         match self.store.apply(vec![Change::Delete(key)]).await {
             // Already gone is fine: deregistering twice must not fail a stop.
             Ok(_) | Err(StoreError::NotFound(_)) => {}
@@ -201,7 +221,7 @@ impl DataplaneDiscovery for DiscoveryService {
                 )));
             }
         }
-        self.sessions.remove(&mesh, &name);
+        deregistration.finish();
         tracing::info!(%mesh, dataplane = %name, "dataplane deregistered");
         Ok(Response::new(DeregisterResponse {}))
     }
@@ -266,7 +286,7 @@ fn parse_dataplane(json: &str) -> Result<Dataplane, Status> {
 }
 
 /// Reads ACKs and NACKs until the proxy's side of the stream ends, or the
-/// session is over on ours (`configs` closed: deregistered or shutting
+/// session is over on ours (`configs` closed: token revoked or shutting
 /// down); then the guard marks the session offline. Dropping `inbound`
 /// matters on shutdown: a graceful HTTP/2 shutdown waits for it.
 async fn read_answers(

@@ -1,5 +1,7 @@
 //! The session registry on its own, without a network.
 
+use std::time::Duration;
+
 use futures_util::FutureExt;
 use tokio::sync::watch;
 use weft_api::proto;
@@ -119,14 +121,46 @@ fn push_replaces_what_the_proxy_has_not_read() {
     assert!(!s.push("default", "web", id + 1, proto::ProxyConfig::default()));
 }
 
-#[test]
-fn removing_ends_the_stream_and_forgets_the_dataplane() {
+#[tokio::test]
+async fn a_deregistration_waits_for_the_stream_to_end_and_holds_off_new_ones() {
     let s = Sessions::new(presumed(&[("default", "web")]));
+    let (id, _rx) = connect(&s, "web");
+    let deregistering = s.deregistration("default", "web", Duration::from_secs(5));
+    tokio::pin!(deregistering);
+    assert!(
+        deregistering.as_mut().now_or_never().is_none(),
+        "the stream is live"
+    );
+
+    // The proxy's stream end, seen just after its Deregister arrived.
+    s.disconnect("default", "web", id);
+    let deregistration = deregistering.await.expect("the stream is over");
+    assert_eq!(
+        s.claim("default", "web", "v").unwrap_err().to_string(),
+        "dataplane default/web is being deregistered"
+    );
+    deregistration.finish();
+    assert!(
+        s.status("default", "web").disconnected_at.is_none(),
+        "forgotten"
+    );
+    assert!(!s.online_view().is_online("default", "web"), "not presumed");
+    assert!(s.claim("default", "web", "v").is_ok(), "free again");
+}
+
+#[tokio::test]
+async fn a_live_stream_is_not_deregistered() {
+    let s = Sessions::new([]);
     let (_id, rx) = connect(&s, "web");
-    s.remove("default", "web");
-    assert!(rx.has_changed().is_err(), "sender dropped: the stream ends");
-    assert!(!s.online_view().is_online("default", "web"));
-    assert!(s.status("default", "web").connected_since.is_none());
+    let wait = Duration::from_millis(50);
+    assert!(s.deregistration("default", "web", wait).await.is_none());
+    assert!(s.status("default", "web").online);
+    assert!(rx.has_changed().is_ok(), "its stream is open");
+    assert_eq!(
+        s.claim("default", "web", "v").unwrap_err().to_string(),
+        "dataplane default/web is already connected",
+        "and nothing held off"
+    );
 }
 
 #[test]

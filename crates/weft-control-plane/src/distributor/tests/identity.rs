@@ -188,8 +188,12 @@ async fn deregister_needs_a_token_too() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::PermissionDenied);
+    // A stopping proxy closes its stream before it deregisters.
+    drop(a);
     request.token = good;
     h.client().await.deregister(request).await.unwrap();
+    let key = ResourceKey::in_mesh(Kind::Dataplane, "default", "backend-a");
+    assert!(h.store.get(&key).await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -84,6 +84,14 @@ async fn a_dropped_backend_leaves_the_callers_config_promptly() {
     web.config_where(|c| endpoint_names(c).len() == 2).await;
 }
 
+fn deregister_request(name: &str) -> DeregisterRequest {
+    DeregisterRequest {
+        token: String::new(),
+        mesh: "default".into(),
+        name: name.into(),
+    }
+}
+
 #[tokio::test]
 async fn deregister_deletes_the_dataplane_everywhere() {
     let h = Harness::start(Duration::ZERO, vec![]).await;
@@ -93,29 +101,63 @@ async fn deregister_deletes_the_dataplane_everywhere() {
     web.config_where(|c| endpoint_names(c) == ["backend-a"])
         .await;
 
-    let request = DeregisterRequest {
-        token: String::new(),
-        mesh: "default".into(),
-        name: "backend-a".into(),
-    };
+    // As a stopping proxy does: close the stream, deregister at once (the
+    // control plane may not have seen the stream end yet).
+    drop(a);
+    let request = deregister_request("backend-a");
     h.client().await.deregister(request.clone()).await.unwrap();
-    web.config_where(|c| endpoint_names(c).is_empty()).await;
     let key = ResourceKey::in_mesh(Kind::Dataplane, "default", "backend-a");
     assert!(h.store.get(&key).await.unwrap().is_none());
     assert!(
         h.distributor
             .sessions()
             .status("default", "backend-a")
-            .connected_since
-            .is_none()
+            .disconnected_at
+            .is_none(),
+        "forgotten"
     );
-    // Its stream is over.
-    let end = tokio::time::timeout(PROMPTLY, a.configs.message())
-        .await
-        .unwrap();
-    assert!(matches!(end, Ok(None) | Err(_)), "{end:?}");
+    web.config_where(|c| endpoint_names(c).is_empty()).await;
     // Deregistering again (or something unknown) is fine.
     h.client().await.deregister(request).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_late_deregister_leaves_a_new_instance_alone() {
+    let h = Harness::start(Duration::ZERO, vec![]).await;
+    let mut old = h.connect(backend("backend-a", 20010)).await.unwrap();
+    old.next_config().await;
+    let mut web = h.connect(caller()).await.unwrap();
+    web.config_where(|c| endpoint_names(c) == ["backend-a"])
+        .await;
+    drop(old);
+    web.config_where(|c| endpoint_names(c).is_empty()).await;
+    let mut new = h.connect(backend("backend-a", 20010)).await.unwrap();
+    new.next_config().await;
+    web.config_where(|c| endpoint_names(c) == ["backend-a"])
+        .await;
+
+    // The old instance's Deregister arrives after the new one registered.
+    h.client()
+        .await
+        .deregister(deregister_request("backend-a"))
+        .await
+        .unwrap();
+    let key = ResourceKey::in_mesh(Kind::Dataplane, "default", "backend-a");
+    assert!(
+        h.store.get(&key).await.unwrap().is_some(),
+        "still registered"
+    );
+    assert!(
+        h.distributor
+            .sessions()
+            .status("default", "backend-a")
+            .online
+    );
+    // Neither the new instance's stream nor the callers' configs change.
+    for proxy in [&mut new, &mut web] {
+        let quiet = tokio::time::timeout(Duration::from_millis(300), proxy.configs.message()).await;
+        assert!(quiet.is_err(), "unexpected: {quiet:?}");
+    }
 }
 
 #[tokio::test]
