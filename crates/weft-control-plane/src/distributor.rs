@@ -9,7 +9,9 @@
 //!   every connected proxy's config and pushes those that differ from what
 //!   that proxy was last given, each with a new version.
 //! * Versions come from one process-wide counter seeded from the clock in
-//!   milliseconds, so they keep growing across control-plane restarts.
+//!   milliseconds, so they keep growing across control-plane restarts, and
+//!   raised to the version a reconnecting proxy runs, unless that is far
+//!   above the seed (a corrupt or hostile report must not wrap them).
 //! * Each mesh's mTLS settings are resolved (its CA loaded) once per pass
 //!   and handed to the compiler. If a mesh's CA cannot be loaded, its
 //!   proxies keep their last config (never a silent fall back to
@@ -57,9 +59,19 @@ pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
 /// See [`KEEPALIVE_INTERVAL`].
 pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How far above the clock-based seed a version a proxy reports running may
+/// be and still be believed: about 35 years of milliseconds, ample for a
+/// previous control plane that handed out versions faster than one per
+/// millisecond, and nowhere near 2^64, where the counter would wrap.
+const MAX_REPORTED_AHEAD: u64 = 1 << 40;
+
 /// Config versions: one counter for the whole process.
 #[derive(Debug)]
-pub struct Versions(AtomicU64);
+pub struct Versions {
+    last: AtomicU64,
+    /// Reported versions above this are ignored.
+    ceiling: u64,
+}
 
 impl Versions {
     /// Seeded from unix time in milliseconds, so a restarted control plane
@@ -69,17 +81,27 @@ impl Versions {
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX / 2));
-        Self(AtomicU64::new(millis))
+        Self {
+            last: AtomicU64::new(millis),
+            ceiling: millis.saturating_add(MAX_REPORTED_AHEAD),
+        }
     }
 
     /// The next version.
     pub fn next(&self) -> u64 {
-        self.0.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
+        self.last.fetch_add(1, Ordering::Relaxed).wrapping_add(1)
     }
 
-    /// Makes sure later versions are above one a proxy reports running.
-    pub fn observe(&self, running: u64) {
-        self.0.fetch_max(running, Ordering::Relaxed);
+    /// Makes sure later versions are above one a proxy reports running,
+    /// unless it is far above anything a control plane hands out (see
+    /// [`MAX_REPORTED_AHEAD`]): believing `u64::MAX` would wrap every
+    /// version after it. Returns whether it was believed.
+    pub fn observe(&self, running: u64) -> bool {
+        if running > self.ceiling {
+            return false;
+        }
+        self.last.fetch_max(running, Ordering::Relaxed);
+        true
     }
 }
 

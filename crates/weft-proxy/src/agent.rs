@@ -320,16 +320,21 @@ fn dataplane_services(dataplane: &Dataplane) -> Vec<String> {
 }
 
 /// Refusals are the control plane saying this proxy cannot register as it
-/// is (bad Dataplane, unknown mesh, name taken): retrying will not help
-/// until someone acts, so they are errors. Anything else is transient.
+/// is (bad Dataplane, unknown mesh): retrying will not help until someone
+/// acts, so they are errors. "Already connected" is not one: it mostly
+/// means the control plane has not yet noticed that this proxy's own
+/// previous stream died (it does within its keepalive, about 15 s), so it
+/// is a warning, like anything else transient; a second proxy under the
+/// same name keeps saying it on every retry.
 fn log_end(ended: &Ended) {
     match ended {
         Ended::Connect(e) => warn!(error = %chain(e), "cannot reach the control plane; retrying"),
+        Ended::Status(s) if s.code() == Code::AlreadyExists => warn!(
+            message = s.message(),
+            "the control plane still has a stream for this dataplane, most likely this proxy's previous one, until it notices that one is gone; retrying"
+        ),
         Ended::Status(s)
-            if matches!(
-                s.code(),
-                Code::InvalidArgument | Code::FailedPrecondition | Code::AlreadyExists
-            ) =>
+            if matches!(s.code(), Code::InvalidArgument | Code::FailedPrecondition) =>
         {
             error!(code = ?s.code(), "control plane refused this proxy: {}", s.message());
         }

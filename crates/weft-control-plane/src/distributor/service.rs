@@ -127,7 +127,14 @@ impl DataplaneDiscovery for DiscoveryService {
                 )));
             }
         }
-        self.versions.observe(hello.running_version);
+        if !self.versions.observe(hello.running_version) {
+            tracing::warn!(
+                %mesh,
+                dataplane = %name,
+                running_version = hello.running_version,
+                "ignoring the config version the proxy says it runs: far above any this control plane hands out"
+            );
+        }
         let (tx, rx) = watch::channel(None);
         if !self.sessions.activate(&mesh, &name, id, tx, auth) {
             return Err(Status::unavailable("the control plane is shutting down"));

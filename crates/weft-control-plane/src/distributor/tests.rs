@@ -85,8 +85,13 @@ impl Harness {
         dataplane: serde_json::Value,
         token: &str,
     ) -> Result<Proxy, tonic::Status> {
+        self.open(hello(dataplane, token)).await
+    }
+
+    /// Opens a stream whose first message is `hello`.
+    async fn open(&self, hello: ProxyMessage) -> Result<Proxy, tonic::Status> {
         let (tx, rx) = mpsc::channel(8);
-        tx.send(hello(dataplane, token)).await.unwrap();
+        tx.send(hello).await.unwrap();
         let configs = self
             .client()
             .await

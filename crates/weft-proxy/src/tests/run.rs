@@ -239,6 +239,26 @@ async fn reconnects_with_its_running_version_and_keeps_serving() {
 }
 
 #[tokio::test]
+async fn already_connected_is_a_warning_and_retried() {
+    let (logs, _guard) = super::logs::Logs::capture();
+    let cp = FakeControlPlane::start().await;
+    // The fake control plane answers ALREADY_EXISTS to this name.
+    let _proxy = start("refused", &cp);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while logs
+        .lines_with(&["still has a stream for this dataplane"])
+        .len()
+        < 2
+    {
+        assert!(tokio::time::Instant::now() < deadline, "{}", logs.text());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let lines = logs.lines_with(&["still has a stream for this dataplane"]);
+    assert!(lines.iter().all(|l| l.contains(" WARN ")), "{lines:?}");
+    assert!(logs.lines_with(&[" ERROR "]).is_empty(), "{}", logs.text());
+}
+
+#[tokio::test]
 async fn admin_bind_failure_names_the_address() {
     let cp = FakeControlPlane::start().await;
     let (_taken, busy) = listen().await;

@@ -84,3 +84,35 @@ fn versions_grow_and_stay_above_what_proxies_run() {
     v.observe(5);
     assert_eq!(v.next(), a + 102);
 }
+
+#[test]
+fn a_reported_version_far_above_the_clock_is_ignored() {
+    let v = Versions::from_clock();
+    let a = v.next();
+    assert!(!v.observe(u64::MAX));
+    assert!(!v.observe(a + (1 << 41)));
+    assert_eq!(v.next(), a + 1, "no wrap");
+    assert!(v.observe(a + 1_000_000), "a busy previous control plane");
+    assert_eq!(v.next(), a + 1_000_001);
+}
+
+#[tokio::test]
+async fn a_proxy_reporting_a_huge_running_version_gets_sane_versions() {
+    let h = Harness::start(Duration::ZERO, vec![]).await;
+    let mut message = hello(caller(), "");
+    if let Some(proxy_message::Kind::Hello(hello)) = &mut message.kind {
+        hello.running_version = u64::MAX;
+    }
+    let mut web = h.open(message).await.unwrap();
+    let first = web.next_config().await;
+    assert!(
+        first.version > 1_600_000_000_000 && first.version < 1 << 50,
+        "{}",
+        first.version
+    );
+    h.store
+        .apply(vec![Change::Upsert(resource(backend("backend-a", 20010)))])
+        .await
+        .unwrap();
+    assert!(web.next_config().await.version > first.version);
+}
