@@ -79,8 +79,12 @@ pub enum Command {
         log_dir: PathBuf,
         #[arg(long, default_value = "")]
         token: String,
+        /// Longest wait for every simulated proxy's first config.
         #[arg(long, default_value_t = 300)]
-        timeout_s: u64,
+        register_timeout_s: u64,
+        /// Longest wait for each change to reach every simulated proxy.
+        #[arg(long, default_value_t = 120)]
+        change_timeout_s: u64,
     },
 }
 
@@ -193,7 +197,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             cp_cpus,
             log_dir,
             token,
-            timeout_s,
+            register_timeout_s,
+            change_timeout_s,
         } => {
             let weft = match weft {
                 Some(w) => w,
@@ -205,7 +210,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 cp_cpus,
                 log_dir,
                 token,
-                timeout: Duration::from_secs(timeout_s),
+                register_timeout: Duration::from_secs(register_timeout_s),
+                change_timeout: Duration::from_secs(change_timeout_s),
             };
             let result = cpscale::run(&opts).await?;
             println!("{}", serde_json::to_string_pretty(&result)?);

@@ -8,6 +8,9 @@
 //!    time from just before its `Hello` until each simulated proxy has
 //!    received (and acked) a config listing it.
 //! 5. **Remove**: its stream ends; the time until each has a config without it.
+//!
+//! Every wait is bounded: a control plane that cannot keep up yields
+//! partial counts (`registered`, `received` below `expected`), not a hang.
 
 use std::{collections::HashSet, path::PathBuf, time::Duration};
 
@@ -33,9 +36,14 @@ pub struct Options {
     pub cp_cpus: Option<String>,
     pub log_dir: PathBuf,
     pub token: String,
-    /// Longest wait for registration and for each change.
-    pub timeout: Duration,
+    /// Longest wait for every simulated proxy's first config.
+    pub register_timeout: Duration,
+    /// Longest wait for each change to reach every simulated proxy.
+    pub change_timeout: Duration,
 }
+
+/// Longest wait for config pushes to stop after a step.
+const SETTLE_LIMIT: Duration = Duration::from_secs(10);
 
 /// A control plane started for the measurement (killed when dropped).
 pub struct ControlPlane {
@@ -102,7 +110,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<CpScale> {
         n,
         &mut failed,
         registration_start,
-        opts.timeout,
+        opts.register_timeout,
         |_| true,
     )
     .await;
@@ -113,7 +121,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<CpScale> {
         &mut fleet,
         &mut failed,
         Duration::from_secs(2),
-        opts.timeout,
+        SETTLE_LIMIT,
     )
     .await;
     let rss_after = procfs::rss_bytes(cp.proc.pid)?;
@@ -129,16 +137,21 @@ pub async fn run(opts: &Options) -> anyhow::Result<CpScale> {
     let cpu0 = procfs::cpu_seconds(cp.proc.pid)?;
     let t_add = Instant::now();
     let target_fleet = sim::start(&target_channel, vec![target], None, &opts.token)?;
-    let added = wait_for(&mut fleet, n, &mut failed, t_add, opts.timeout, |marked| {
-        marked
-    })
+    let added = wait_for(
+        &mut fleet,
+        n,
+        &mut failed,
+        t_add,
+        opts.change_timeout,
+        |marked| marked,
+    )
     .await;
     let add = propagation(&added, t_add, n, procfs::cpu_seconds(cp.proc.pid)? - cpu0);
     settle(
         &mut fleet,
         &mut failed,
         Duration::from_secs(1),
-        opts.timeout,
+        SETTLE_LIMIT,
     )
     .await;
 
@@ -151,7 +164,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<CpScale> {
         n,
         &mut failed,
         t_remove,
-        opts.timeout,
+        opts.change_timeout,
         |marked| !marked,
     )
     .await;
@@ -165,7 +178,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<CpScale> {
         &mut fleet,
         &mut failed,
         Duration::from_secs(1),
-        opts.timeout,
+        SETTLE_LIMIT,
     )
     .await;
 
@@ -182,10 +195,12 @@ pub async fn run(opts: &Options) -> anyhow::Result<CpScale> {
         cp_rss_before_bytes: rss_before,
         cp_rss_after_bytes: rss_after.max(rss_end),
         rss_per_dataplane_bytes: rss_after.max(rss_end).saturating_sub(rss_before) as f64
-            / n.max(1) as f64,
+            / registered.max(1) as f64,
         add,
         remove,
         acked_in_status,
+        register_timeout_s: opts.register_timeout.as_secs_f64(),
+        change_timeout_s: opts.change_timeout.as_secs_f64(),
     })
 }
 

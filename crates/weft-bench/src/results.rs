@@ -161,6 +161,11 @@ pub struct CpScale {
     pub remove: Propagation,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acked_in_status: Option<usize>,
+    /// The bounds of the waits (registration, each change).
+    #[serde(default)]
+    pub register_timeout_s: f64,
+    #[serde(default)]
+    pub change_timeout_s: f64,
 }
 
 /// How fast one change reached every simulated proxy.

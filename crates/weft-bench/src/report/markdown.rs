@@ -167,7 +167,9 @@ pub fn render(s: &Summary) -> String {
             o,
             "\n## Control plane scale\n\nN simulated proxies on one control plane (memory store). \
              Add: a new proxy of a service all of them call connects; remove: it disconnects. \
-             Times are until each simulated proxy received (and acked) the new config.\n\n\
+             Times are until each simulated proxy received (and acked) the new config. \
+             Waits are bounded (registration, then each change): \"X of N\" below N means \
+             the rest had not arrived when the bound ran out.\n\n\
              | dataplanes | registered | HTTP/2 conns | registration s | CP RSS MB | per dataplane KB | add p50 / p99 / max ms | remove p50 / p99 / max ms | CP CPU s (add) | acked per status |\n\
              | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
         );

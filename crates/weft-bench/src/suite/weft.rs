@@ -121,6 +121,9 @@ pub fn proxy_args(file: &Path, cp_dp: &str) -> Vec<String> {
         file.display().to_string(),
         "--cp".into(),
         cp_dp.into(),
+        // The bench's control plane serves plaintext (see cpscale): the
+        // stream's security is not what is measured.
+        "--insecure-plaintext-cp".into(),
     ]
 }
 
