@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// Where CLI verbs find the control plane's API when neither `--cp` nor `WEFT_CP` is given.
 pub const DEFAULT_CP_URL: &str = "http://127.0.0.1:5681";
 /// Where proxies find the control plane's data-plane stream by default.
-pub const DEFAULT_CP_DP_URL: &str = "http://127.0.0.1:5678";
+pub const DEFAULT_CP_DP_URL: &str = "https://127.0.0.1:5678";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -63,6 +63,10 @@ pub struct CpArgs {
     /// [default: the file the control plane writes, e.g. ~/.config/weft/admin-token].
     #[arg(long, env = "WEFT_ADMIN_TOKEN_FILE", global = true)]
     pub admin_token_file: Option<PathBuf>,
+    /// The CA certificate an https control plane is verified against
+    /// [default: the file the control plane writes, e.g. ~/.config/weft/cp-ca.pem].
+    #[arg(long, env = "WEFT_CP_CA_FILE", global = true)]
+    pub cp_ca_file: Option<PathBuf>,
 }
 
 impl CpArgs {
@@ -85,7 +89,22 @@ impl CpArgs {
                 }
             }
         };
-        crate::client::ApiClient::new(&self.url, token)
+        let ca = self.cp_ca_pem()?;
+        crate::client::ApiClient::new(&self.url, token, ca.as_deref())
+    }
+
+    /// For an https URL, the CA certificate from `--cp-ca-file`, else from
+    /// the default file when it exists.
+    fn cp_ca_pem(&self) -> anyhow::Result<Option<String>> {
+        if !self.url.starts_with("https://") {
+            return Ok(None);
+        }
+        match &self.cp_ca_file {
+            Some(path) => std::fs::read_to_string(path)
+                .map(Some)
+                .map_err(|e| anyhow::anyhow!("--cp-ca-file: cannot read {}: {e}", path.display())),
+            None => Ok(std::fs::read_to_string(weft_api::paths::default_cp_ca_path()).ok()),
+        }
     }
 }
 
@@ -115,6 +134,39 @@ pub struct ControlPlaneArgs {
     /// [default: $WEFT_HOME/admin-token, else ~/.config/weft/admin-token].
     #[arg(long)]
     pub admin_token_file: Option<PathBuf>,
+    /// Serve the REST API over HTTPS (with the generated certificate unless
+    /// `--api-tls-cert/--api-tls-key` are given).
+    #[arg(long)]
+    pub api_tls: bool,
+    /// PEM certificate (chain) for the API, instead of the generated one.
+    #[arg(long, requires_all = ["api_tls_key", "api_tls"])]
+    pub api_tls_cert: Option<PathBuf>,
+    /// PEM private key of `--api-tls-cert`.
+    #[arg(long, requires = "api_tls_cert")]
+    pub api_tls_key: Option<PathBuf>,
+    /// Serve the data-plane stream over TLS.
+    #[arg(long, value_enum, default_value = "off")]
+    pub dp_tls: OnOff,
+    /// PEM certificate (chain) for the data-plane port, instead of the generated one.
+    #[arg(long, requires = "dp_tls_key")]
+    pub dp_tls_cert: Option<PathBuf>,
+    /// PEM private key of `--dp-tls-cert`.
+    #[arg(long, requires = "dp_tls_cert")]
+    pub dp_tls_key: Option<PathBuf>,
+    /// Another name (DNS name or IP) the generated certificate covers; repeat for several.
+    #[arg(long = "tls-san")]
+    pub tls_sans: Vec<String>,
+    /// Where the generated CA certificate is written, for proxies and the CLI
+    /// [default: $WEFT_HOME/cp-ca.pem, else ~/.config/weft/cp-ca.pem].
+    #[arg(long)]
+    pub cp_ca_file_out: Option<PathBuf>,
+}
+
+/// A switch given as `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Debug, clap::Args)]
@@ -131,6 +183,13 @@ pub struct ProxyArgs {
     /// File holding this proxy's dataplane token (`weft token dataplane`).
     #[arg(long, env = "WEFT_DATAPLANE_TOKEN_FILE")]
     pub token_file: Option<PathBuf>,
+    /// The CA certificate an https control plane is verified against
+    /// [default: the file the control plane writes, e.g. ~/.config/weft/cp-ca.pem, if it exists].
+    #[arg(long, env = "WEFT_CP_CA_FILE")]
+    pub cp_ca_file: Option<PathBuf>,
+    /// Allow an `http://` control plane: unverified and unencrypted (tests of other concerns only).
+    #[arg(long)]
+    pub insecure_plaintext_cp: bool,
 }
 
 #[derive(Debug, clap::Args)]

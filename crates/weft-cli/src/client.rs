@@ -1,4 +1,7 @@
-//! A small JSON client for the control plane's REST API.
+//! A small JSON client for the control plane's REST API, over http or
+//! over https verified against the control plane's CA.
+
+mod tls;
 
 use std::time::Duration;
 
@@ -21,32 +24,55 @@ pub struct ApiClient {
     base: String,
     /// `Bearer <admin token>`, when one is known.
     authorization: Option<String>,
-    http: Client<HttpConnector, Full<Bytes>>,
+    transport: Transport,
+}
+
+enum Transport {
+    Plain(Box<Client<HttpConnector, Full<Bytes>>>),
+    Tls(tls::TlsTransport),
 }
 
 impl ApiClient {
-    /// `base` is the API URL, e.g. `http://127.0.0.1:5681`.
-    pub fn new(base: &str, admin_token: Option<String>) -> anyhow::Result<Self> {
+    /// `base` is the API URL, e.g. `https://127.0.0.1:5681`; an https one
+    /// is verified against `cp_ca_pem`, which it then requires.
+    pub fn new(
+        base: &str,
+        admin_token: Option<String>,
+        cp_ca_pem: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let base = base.trim_end_matches('/').to_owned();
         let uri: Uri = base
             .parse()
             .with_context(|| format!("control-plane URL {base:?} is not a URL"))?;
-        match uri.scheme_str() {
-            Some("http") => {}
-            Some(other) => {
-                bail!("control-plane URL {base:?}: scheme {other:?} is not supported (use http://)")
+        let transport = match (uri.scheme_str(), cp_ca_pem) {
+            (Some("http"), _) => {
+                let mut connector = HttpConnector::new();
+                connector.set_connect_timeout(Some(Duration::from_secs(5)));
+                connector.set_nodelay(true);
+                Transport::Plain(Box::new(
+                    Client::builder(TokioExecutor::new()).build(connector),
+                ))
             }
-            None => bail!("control-plane URL {base:?} needs a scheme, e.g. http://127.0.0.1:5681"),
-        }
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        connector.set_nodelay(true);
-        let http = Client::builder(TokioExecutor::new()).build(connector);
+            (Some("https"), Some(pem)) => Transport::Tls(
+                tls::TlsTransport::new(&uri, pem)
+                    .with_context(|| format!("control-plane URL {base:?}"))?,
+            ),
+            (Some("https"), None) => bail!(
+                "control-plane URL {base:?} is https but there is no CA certificate to verify \
+                 it: give --cp-ca-file (or WEFT_CP_CA_FILE)"
+            ),
+            (Some(other), _) => bail!(
+                "control-plane URL {base:?}: scheme {other:?} is not supported (use https:// or http://)"
+            ),
+            (None, _) => {
+                bail!("control-plane URL {base:?} needs a scheme, e.g. https://127.0.0.1:5681")
+            }
+        };
         let authorization = admin_token.map(|t| format!("Bearer {t}"));
         Ok(Self {
             base,
             authorization,
-            http,
+            transport,
         })
     }
 
@@ -76,7 +102,21 @@ impl ApiClient {
         body: Option<Vec<u8>>,
     ) -> anyhow::Result<Bytes> {
         let uri = format!("{}{}", self.base, path);
-        let mut req = Request::builder().method(method.clone()).uri(&uri);
+        let mut req = Request::builder().method(method.clone());
+        req = match &self.transport {
+            Transport::Plain(_) => req.uri(&uri),
+            // A connection of its own: origin-form target and a Host header.
+            Transport::Tls(_) => {
+                let parsed: Uri = uri
+                    .parse()
+                    .with_context(|| format!("{uri:?} is not a URL"))?;
+                let host = parsed
+                    .authority()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default();
+                req.uri(path).header(header::HOST, host)
+            }
+        };
         if body.is_some() {
             req = req.header(header::CONTENT_TYPE, "application/json");
         }
@@ -87,7 +127,10 @@ impl ApiClient {
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .with_context(|| format!("cannot build a request for {uri}"))?;
         let call = async {
-            let resp = self.http.request(req).await?;
+            let resp = match &self.transport {
+                Transport::Plain(http) => http.request(req).await?,
+                Transport::Tls(tls) => tls.send(req).await?,
+            };
             let status = resp.status();
             let bytes = resp.into_body().collect().await?.to_bytes();
             Ok::<_, anyhow::Error>((status, bytes))
@@ -95,7 +138,7 @@ impl ApiClient {
         let (status, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, call)
             .await
             .map_err(|_| anyhow::anyhow!("the control plane at {} did not answer {method} {path} within {REQUEST_TIMEOUT:?}", self.base))?
-            .map_err(|e| anyhow::anyhow!("cannot reach the control plane at {}: {}", self.base, root_cause(&*e)))?;
+            .map_err(|e| anyhow::anyhow!("cannot reach the control plane at {}: {}", self.base, reason(&e)))?;
         if status.is_success() {
             return Ok(bytes);
         }
@@ -118,6 +161,15 @@ fn api_error(status: StatusCode, body: &[u8]) -> anyhow::Error {
             String::from_utf8_lossy(body).trim()
         ),
     }
+}
+
+/// What went wrong: our own message when there is one (TLS failures),
+/// else the innermost error ("Connection refused").
+fn reason(e: &anyhow::Error) -> String {
+    if e.to_string().starts_with("TLS: ") {
+        return e.to_string();
+    }
+    root_cause(&**e)
 }
 
 /// The innermost error, which for connection failures says what happened ("Connection refused").

@@ -49,8 +49,13 @@ async fn start_and_serve(
     let store = format!("sqlite:{}", dir.join("store.db").display());
     let ca_key_file = write_ca_key(dir)?;
     let admin_token_file = dir.join("admin-token").display().to_string();
+    let cp_ca_file = dir.join("cp-ca.pem").display().to_string();
     let cp_args = [
         "control-plane",
+        "--dp-tls",
+        "on",
+        "--cp-ca-file-out",
+        &cp_ca_file,
         "--store",
         &store,
         "--startup-grace",
@@ -69,7 +74,7 @@ async fn start_and_serve(
         .with_context(|| format!("cannot read {admin_token_file}"))?
         .trim()
         .to_owned();
-    let api = ApiClient::new(API_URL, Some(admin_token.clone()))?;
+    let api = ApiClient::new(API_URL, Some(admin_token.clone()), None)?;
     let mesh = ApplyRequest {
         resources: vec![serde_json::json!({
             "type": "Mesh",
@@ -128,6 +133,8 @@ async fn start_service(
         dp_file.display().to_string(),
         "--token-file".to_owned(),
         token_file.display().to_string(),
+        "--cp-ca-file".to_owned(),
+        dir.join("cp-ca.pem").display().to_string(),
     ];
     children.push(SelfChild::spawn(
         &format!("proxy-{}", svc.instance),

@@ -10,6 +10,7 @@ use std::{
     time::Duration,
 };
 
+pub use crate::cp_tls::TlsConfig;
 pub use crate::identity::{CaKey, DpAuth};
 
 /// Where the REST API (and later the UI) listens by default.
@@ -101,6 +102,8 @@ pub struct ControlPlaneConfig {
     /// Where the admin token is written on the first start. `None` leaves
     /// the REST API without authentication (tests of other concerns only).
     pub admin_token_file: Option<PathBuf>,
+    /// Which listeners serve TLS, and with which certificate.
+    pub tls: TlsConfig,
 }
 
 impl Default for ControlPlaneConfig {
@@ -116,6 +119,10 @@ impl Default for ControlPlaneConfig {
             ca_key: None,
             dp_auth: DpAuth::Token,
             admin_token_file: Some(weft_api::paths::default_admin_token_path()),
+            tls: TlsConfig {
+                ca_file_out: Some(weft_api::paths::default_cp_ca_path()),
+                ..TlsConfig::default()
+            },
         }
     }
 }

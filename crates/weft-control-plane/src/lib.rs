@@ -13,6 +13,7 @@ pub mod admin_token;
 pub mod api;
 pub mod compiler;
 pub mod config;
+pub mod cp_tls;
 pub mod distributor;
 pub mod identity;
 mod server;
@@ -23,5 +24,6 @@ pub use config::{
     CaKey, ControlPlaneConfig, DEFAULT_API_ADDR, DEFAULT_DP_ADDR, DEFAULT_STARTUP_GRACE, DpAuth,
     StoreUrl, StoreUrlError, default_store_path,
 };
+pub use cp_tls::{CertFiles, TlsConfig};
 pub use identity::secret::CA_KEY_ENV;
 pub use server::run;

@@ -4,12 +4,13 @@ use std::{future::Future, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
-use tonic::transport::server::TcpIncoming;
+use tonic::transport::{Identity as TlsIdentity, ServerTlsConfig, server::TcpIncoming};
 
 use crate::admin_token::AdminToken;
 use crate::{
     api::{self, ApiState},
     config::{ControlPlaneConfig, DpAuth},
+    cp_tls::{self, listener::TlsListener},
     distributor::{Distributor, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT},
     identity::{Identity, secret::CA_KEY_ENV},
     store,
@@ -60,6 +61,14 @@ pub async fn run(
              and the token signing key is stored unencrypted"
         );
     }
+    let tls = cp_tls::prepare(
+        &config.tls,
+        &[dp_addr, api_addr],
+        store.as_ref(),
+        config.ca_key.as_ref(),
+    )
+    .await
+    .context("cannot set up TLS")?;
     let distributor = Distributor::start(store.clone(), config.startup_grace, identity.clone())
         .await
         .context("cannot start the config distributor")?;
@@ -83,7 +92,19 @@ pub async fn run(
             app
         }
     };
-    let grpc = tonic::transport::Server::builder()
+    let mut grpc = tonic::transport::Server::builder();
+    match &tls.dp {
+        Some(cert) => {
+            let identity = TlsIdentity::from_pem(&cert.cert_pem, cert.key_pem.as_bytes());
+            grpc = grpc
+                .tls_config(ServerTlsConfig::new().identity(identity))
+                .context("invalid TLS certificate or key for the proxy listener")?;
+        }
+        None => tracing::warn!(
+            "the proxy listener {dp_addr} serves plaintext: proxies cannot verify the control plane"
+        ),
+    }
+    let grpc = grpc
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .add_service(distributor.service());
@@ -97,12 +118,26 @@ pub async fn run(
     };
     let mut servers = JoinSet::new();
     let api_stopped = stopped();
-    servers.spawn(async move {
-        axum::serve(api_listener, app)
-            .with_graceful_shutdown(api_stopped)
-            .await
-            .context("the API server failed")
-    });
+    match &tls.api {
+        Some(cert) => {
+            let listener =
+                TlsListener::new(api_listener, cert).context("cannot serve the API over TLS")?;
+            servers.spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(api_stopped)
+                    .await
+                    .context("the API server failed")
+            });
+        }
+        None => {
+            servers.spawn(async move {
+                axum::serve(api_listener, app)
+                    .with_graceful_shutdown(api_stopped)
+                    .await
+                    .context("the API server failed")
+            });
+        }
+    }
     let incoming = TcpIncoming::from(dp_listener).with_nodelay(Some(true));
     let dp_stopped = stopped();
     servers.spawn(async move {
@@ -111,8 +146,10 @@ pub async fn run(
             .context("the proxy server failed")
     });
     tracing::info!(
-        "control plane ready api={api_addr} dp={dp_addr} store={}",
-        config.store
+        "control plane ready api={api_addr} dp={dp_addr} store={} dp_tls={} api_tls={}",
+        config.store,
+        on_off(tls.dp.is_some()),
+        on_off(tls.api.is_some()),
     );
 
     let mut errors = Vec::new();
@@ -151,6 +188,10 @@ pub async fn run(
             Ok(())
         }
     }
+}
+
+fn on_off(on: bool) -> &'static str {
+    if on { "on" } else { "off" }
 }
 
 /// The error a finished server task ended with, if any.

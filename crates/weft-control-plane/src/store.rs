@@ -148,6 +148,35 @@ impl fmt::Debug for StoredSigningKey {
     }
 }
 
+/// The control plane's own TLS material: a generated CA and the server
+/// certificate it signed for the data-plane (and API) listeners. The keys
+/// are PKCS#8 PEM, sealed with the operator's CA key when `sealed`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredCpTls {
+    pub ca_cert_pem: String,
+    pub ca_key: Vec<u8>,
+    pub server_cert_pem: String,
+    pub server_key: Vec<u8>,
+    /// The server certificate's subject alternative names, comma-separated.
+    pub server_sans: String,
+    /// Unix seconds: when the server certificate expires.
+    pub server_expires: u64,
+    pub sealed: bool,
+    /// Unix seconds.
+    pub created: u64,
+}
+
+impl fmt::Debug for StoredCpTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredCpTls")
+            .field("server_sans", &self.server_sans)
+            .field("server_expires", &self.server_expires)
+            .field("sealed", &self.sealed)
+            .field("created", &self.created)
+            .finish_non_exhaustive()
+    }
+}
+
 /// What is recorded about an issued dataplane token (never the token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredToken {
@@ -271,6 +300,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Stores `hash` as the admin token's unless one is already stored
     /// (concurrent first starts agree on one). Returns the stored hash.
     async fn init_admin_token_hash(&self, hash: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// The control plane's own TLS material, if it was generated.
+    async fn cp_tls(&self) -> Result<Option<StoredCpTls>, StoreError>;
+
+    /// Stores `tls`: with `replace` it overwrites what is stored (a new
+    /// server certificate), without it only when nothing is stored yet
+    /// (concurrent first starts agree on one). Returns what is stored.
+    async fn put_cp_tls(&self, tls: &StoredCpTls, replace: bool)
+    -> Result<StoredCpTls, StoreError>;
 
     /// Releases connections and files; called once, on shutdown.
     async fn close(&self) {}

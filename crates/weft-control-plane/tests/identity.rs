@@ -33,6 +33,7 @@ impl Running {
         let (api, dp) = (free_addr().await, free_addr().await);
         let config = ControlPlaneConfig {
             admin_token_file: None,
+            tls: Default::default(),
             store: StoreUrl::Sqlite(store.to_owned()),
             api_addr: api,
             dp_addr: dp,
@@ -284,6 +285,7 @@ async fn tokens_certificates_and_a_restart_on_the_same_store() {
     let (api, dp) = (free_addr().await, free_addr().await);
     let wrong = ControlPlaneConfig {
         admin_token_file: None,
+        tls: Default::default(),
         store: StoreUrl::Sqlite(db.clone()),
         api_addr: api,
         dp_addr: dp,

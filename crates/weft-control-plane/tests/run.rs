@@ -24,6 +24,7 @@ async fn serves_and_stops_gracefully_with_a_proxy_connected() {
     let (api_addr, dp_addr) = (free_addr().await, free_addr().await);
     let config = ControlPlaneConfig {
         admin_token_file: None,
+        tls: Default::default(),
         store: StoreUrl::Memory,
         api_addr,
         dp_addr,
@@ -101,6 +102,7 @@ async fn a_taken_address_is_an_error_naming_it() {
     let addr = taken.local_addr().unwrap();
     let config = ControlPlaneConfig {
         admin_token_file: None,
+        tls: Default::default(),
         store: StoreUrl::Memory,
         api_addr: free_addr().await,
         dp_addr: addr,
@@ -123,6 +125,7 @@ async fn a_store_in_a_new_directory_is_created() {
     let api_addr = free_addr().await;
     let config = ControlPlaneConfig {
         admin_token_file: None,
+        tls: Default::default(),
         store: StoreUrl::Sqlite(path.clone()),
         api_addr,
         dp_addr: free_addr().await,

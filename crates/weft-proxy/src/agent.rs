@@ -82,15 +82,18 @@ enum Ended {
 }
 
 impl Agent {
-    /// Fails only if `control_plane` is not a URL.
+    /// Fails if `control_plane` is not a URL, or is https without a
+    /// usable CA certificate (`cp_ca_pem`) to verify it.
     pub fn new(
         control_plane: &str,
+        cp_ca_pem: Option<&str>,
         dataplane: &Dataplane,
         token: Option<String>,
         identity: Arc<Identity>,
     ) -> anyhow::Result<Self> {
         let endpoint = Endpoint::from_shared(control_plane.to_owned())
-            .with_context(|| format!("invalid control-plane address {control_plane:?}"))?
+            .with_context(|| format!("invalid control-plane address {control_plane:?}"))?;
+        let endpoint = crate::cp_tls::secure(endpoint, cp_ca_pem)?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
             .http2_keep_alive_interval(KEEPALIVE_INTERVAL)

@@ -24,6 +24,7 @@ mod backoff;
 mod balancer;
 mod certs;
 mod config;
+mod cp_tls;
 mod drain;
 mod http;
 mod inbound;
@@ -53,8 +54,11 @@ pub const CONNECTION_DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ProxyOptions {
     /// This workload's Dataplane, already validated.
     pub dataplane: weft_api::Dataplane,
-    /// Control-plane URL, e.g. `http://127.0.0.1:5678`.
+    /// Control-plane URL, e.g. `https://127.0.0.1:5678`.
     pub control_plane: String,
+    /// The CA certificate (PEM) an `https` control plane is verified
+    /// against; required for `https`, unused for `http`.
+    pub cp_ca_pem: Option<String>,
     /// See [`DEFAULT_DRAIN_TIME`].
     pub drain_time: Duration,
     /// The dataplane token (`weft token dataplane`): sent in `Hello`,
@@ -66,7 +70,8 @@ pub struct ProxyOptions {
 /// Runs the proxy until `shutdown` resolves, then stops gracefully.
 ///
 /// Fails only at startup: the admin address cannot be bound, or the
-/// control-plane address is not a URL. A control plane that is down is not
+/// control-plane address is not a URL or cannot be verified (https without a
+/// CA certificate). A control plane that is down is not
 /// an error: the proxy waits for it, not ready, and retries.
 pub async fn run(
     options: ProxyOptions,
@@ -75,6 +80,7 @@ pub async fn run(
     let ProxyOptions {
         dataplane,
         control_plane,
+        cp_ca_pem,
         drain_time,
         token,
     } = options;
@@ -83,7 +89,13 @@ pub async fn run(
         info!(address = %addr, "admin server listening");
     }
     let identity = Identity::new(&dataplane.mesh);
-    let agent = Agent::new(&control_plane, &dataplane, token, identity.clone())?;
+    let agent = Agent::new(
+        &control_plane,
+        cp_ca_pem.as_deref(),
+        &dataplane,
+        token,
+        identity.clone(),
+    )?;
     let status = Arc::new(Status::new(identity.clone()));
     let renewal = tokio::spawn(certs::renewal::run(agent.certs()));
     let (stop_admin, admin_stopped) = oneshot::channel::<()>();

@@ -75,10 +75,21 @@ impl TestMesh {
 
     /// Starts a control plane on a SQLite store in the test dir and waits until it is healthy.
     pub async fn control_plane(&self) -> anyhow::Result<ControlPlane> {
+        self.control_plane_with(&[]).await
+    }
+
+    /// [`TestMesh::control_plane`] with more `weft control-plane` arguments.
+    pub async fn control_plane_with(&self, extra_args: &[&str]) -> anyhow::Result<ControlPlane> {
+        let extra_args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
+        let dp_tls = extra_args.windows(2).any(|w| w == ["--dp-tls", "on"]);
+        let api_tls = extra_args.iter().any(|a| a == "--api-tls");
         let mut cp = ControlPlane {
             api_port: free_port(),
             dp_port: free_port(),
             store: format!("sqlite:{}", self.dir.join("store.db").display()),
+            dp_tls,
+            api_tls,
+            extra_args,
             bin: self.bin.clone(),
             dir: self.dir.clone(),
             process: None,
@@ -110,12 +121,26 @@ impl TestMesh {
         spec: &DataplaneSpec,
         token_file: &Path,
     ) -> anyhow::Result<Proxy> {
+        let ca = cp.dp_tls.then(|| cp.cp_ca_file());
+        self.spawn_proxy_with_ca(cp, spec, token_file, ca.as_deref())
+    }
+
+    /// [`TestMesh::spawn_proxy`] verifying the control plane with the CA
+    /// certificate file `cp_ca_file` (plaintext when `None`).
+    pub fn spawn_proxy_with_ca(
+        &self,
+        cp: &ControlPlane,
+        spec: &DataplaneSpec,
+        token_file: &Path,
+        cp_ca_file: Option<&Path>,
+    ) -> anyhow::Result<Proxy> {
         let mut proxy = Proxy {
             token_file: token_file.to_owned(),
             spec: spec.clone(),
             bin: self.bin.clone(),
             dir: self.dir.clone(),
             cp_dp_url: cp.dp_url(),
+            cp_ca_file: cp_ca_file.map(Path::to_owned),
             process: None,
         };
         proxy.spawn()?;
@@ -143,6 +168,7 @@ impl TestMesh {
         tokio::process::Command::new(&self.bin)
             .args(args)
             .env("WEFT_CP", cp.api_url())
+            .env("WEFT_CP_CA_FILE", cp.cp_ca_file())
             .env("WEFT_ADMIN_TOKEN_FILE", cp.admin_token_file())
             .env_remove("WEFT_TOKEN")
             .output()
@@ -160,6 +186,7 @@ impl TestMesh {
         let mut child = tokio::process::Command::new(&self.bin)
             .args(["apply", "-f", "-"])
             .env("WEFT_CP", cp.api_url())
+            .env("WEFT_CP_CA_FILE", cp.cp_ca_file())
             .env("WEFT_ADMIN_TOKEN_FILE", cp.admin_token_file())
             .env_remove("WEFT_TOKEN")
             .stdin(std::process::Stdio::piped())
@@ -187,18 +214,33 @@ pub struct ControlPlane {
     pub api_port: u16,
     pub dp_port: u16,
     pub store: String,
+    /// Whether the data-plane port serves TLS (proxies then verify it
+    /// with [`ControlPlane::cp_ca_file`]).
+    pub dp_tls: bool,
+    /// Whether the REST API serves https (the CLI then verifies it with
+    /// [`ControlPlane::cp_ca_file`]).
+    pub api_tls: bool,
+    /// More `weft control-plane` arguments, kept across restarts.
+    pub extra_args: Vec<String>,
     bin: PathBuf,
     dir: PathBuf,
     process: Option<TestProcess>,
 }
 
 impl ControlPlane {
+    /// Where the control plane writes its generated CA certificate.
+    pub fn cp_ca_file(&self) -> PathBuf {
+        self.dir.join("cp-ca.pem")
+    }
+
     pub fn api_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.api_port)
+        let scheme = if self.api_tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.api_port)
     }
 
     pub fn dp_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.dp_port)
+        let scheme = if self.dp_tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.dp_port)
     }
 
     /// Where the control plane writes its API admin token.
@@ -224,7 +266,7 @@ impl ControlPlane {
 
     /// Starts (or restarts) the process on the same ports and store.
     pub async fn start(&mut self) -> anyhow::Result<()> {
-        let args = [
+        let mut args = vec![
             "control-plane".to_owned(),
             "--store".to_owned(),
             self.store.clone(),
@@ -236,7 +278,12 @@ impl ControlPlane {
             self.dir.join(CA_KEY_FILE).display().to_string(),
             "--admin-token-file".to_owned(),
             self.admin_token_file().display().to_string(),
+            "--cp-ca-file-out".to_owned(),
+            self.cp_ca_file().display().to_string(),
         ];
+        args.extend(self.extra_args.iter().cloned());
+        // The log is appended across restarts: wait for one more ready line.
+        let ready_before = self.log().matches("control plane ready").count();
         self.process = Some(TestProcess::spawn(
             &self.bin,
             "control-plane",
@@ -244,9 +291,21 @@ impl ControlPlane {
             &self.dir,
             &[],
         )?);
-        let url = format!("{}/healthz", self.api_url());
-        wait::until("control plane healthy", READY_TIMEOUT, || async {
-            http_get(&url).await.ok().filter(|(s, _)| *s == 200)
+        let url = &format!("{}/healthz", self.api_url());
+        let process = self.process.as_ref();
+        let api_tls = self.api_tls;
+        wait::until("control plane healthy", READY_TIMEOUT, || async move {
+            if api_tls {
+                // The plain test client cannot speak https: trust the log.
+                let log = process.map(TestProcess::log_text).unwrap_or_default();
+                let ready = log.matches("control plane ready").count() > ready_before;
+                return ready.then_some(());
+            }
+            http_get(url)
+                .await
+                .ok()
+                .filter(|(s, _)| *s == 200)
+                .map(drop)
         })
         .await
         .with_context(|| self.log())?;
@@ -281,6 +340,7 @@ pub struct Proxy {
     bin: PathBuf,
     dir: PathBuf,
     cp_dp_url: String,
+    cp_ca_file: Option<PathBuf>,
     process: Option<TestProcess>,
 }
 
@@ -292,7 +352,7 @@ impl Proxy {
     fn spawn(&mut self) -> anyhow::Result<()> {
         let file = self.dir.join(format!("{}.yaml", self.spec.name));
         std::fs::write(&file, self.spec.yaml())?;
-        let args = [
+        let mut args = vec![
             "proxy".to_owned(),
             "--dataplane-file".to_owned(),
             file.display().to_string(),
@@ -301,6 +361,10 @@ impl Proxy {
             "--token-file".to_owned(),
             self.token_file.display().to_string(),
         ];
+        match &self.cp_ca_file {
+            Some(ca) => args.extend(["--cp-ca-file".to_owned(), ca.display().to_string()]),
+            None => args.push("--insecure-plaintext-cp".to_owned()),
+        }
         let name = format!("proxy-{}", self.spec.name);
         self.process = Some(TestProcess::spawn(&self.bin, &name, &args, &self.dir, &[])?);
         Ok(())

@@ -1,9 +1,12 @@
 //! `weft control-plane`: runs the control plane until SIGINT or SIGTERM.
 
 use anyhow::Context;
-use weft_control_plane::{CaKey, ControlPlaneConfig, StoreUrl};
+use weft_control_plane::{CaKey, CertFiles, ControlPlaneConfig, StoreUrl, TlsConfig};
 
-use crate::{cli::ControlPlaneArgs, shutdown};
+use crate::{
+    cli::{ControlPlaneArgs, OnOff},
+    shutdown,
+};
 
 pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
     let store = match args.store {
@@ -26,10 +29,32 @@ pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
             args.admin_token_file
                 .unwrap_or_else(weft_api::paths::default_admin_token_path),
         ),
+        tls: TlsConfig {
+            dp: args.dp_tls == OnOff::On,
+            api: args.api_tls,
+            dp_cert: cert_files(args.dp_tls_cert, args.dp_tls_key),
+            api_cert: cert_files(args.api_tls_cert, args.api_tls_key),
+            extra_sans: args.tls_sans,
+            ca_file_out: Some(
+                args.cp_ca_file_out
+                    .unwrap_or_else(weft_api::paths::default_cp_ca_path),
+            ),
+        },
     };
     weft_control_plane::run(config, shutdown::signal_received())
         .await
         .context("control plane failed")
+}
+
+/// A certificate and key pair when both were given (clap requires both or neither).
+fn cert_files(
+    cert: Option<std::path::PathBuf>,
+    key: Option<std::path::PathBuf>,
+) -> Option<CertFiles> {
+    Some(CertFiles {
+        cert: cert?,
+        key: key?,
+    })
 }
 
 /// The CA encryption key from `--ca-key-file`, else from `WEFT_CA_KEY`.

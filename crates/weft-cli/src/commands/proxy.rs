@@ -36,9 +36,11 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let cp_ca_pem = cp_ca_pem(&control_plane, &args)?;
     let options = ProxyOptions {
         dataplane,
         control_plane,
+        cp_ca_pem,
         drain_time: args.drain_time,
         token,
     };
@@ -47,11 +49,39 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
         .context("proxy failed")
 }
 
-/// Accepts `HOST:PORT` as well as a URL.
+/// The CA certificate to verify an https control plane with: `--cp-ca-file`,
+/// else the default file if it exists. Refuses a plain `http://` control
+/// plane unless `--insecure-plaintext-cp` allows it.
+fn cp_ca_pem(control_plane: &str, args: &ProxyArgs) -> anyhow::Result<Option<String>> {
+    if control_plane.starts_with("http://") {
+        if !args.insecure_plaintext_cp {
+            bail!(
+                "--cp {control_plane}: a plain http control plane cannot be verified; use \
+                 https://HOST:PORT with --cp-ca-file (or --insecure-plaintext-cp, for tests only)"
+            );
+        }
+        return Ok(None);
+    }
+    let (path, explicit) = match &args.cp_ca_file {
+        Some(path) => (path.clone(), true),
+        None => (weft_api::paths::default_cp_ca_path(), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(pem) => Ok(Some(pem)),
+        Err(e) if explicit => bail!("--cp-ca-file: cannot read {}: {e}", path.display()),
+        Err(_) => bail!(
+            "no CA certificate to verify the control plane {control_plane} with: give \
+             --cp-ca-file (or WEFT_CP_CA_FILE); {} does not exist",
+            path.display()
+        ),
+    }
+}
+
+/// Accepts `HOST:PORT` as well as a URL; `HOST:PORT` means https.
 fn with_scheme(addr: &str) -> String {
     if addr.contains("://") {
         addr.to_owned()
     } else {
-        format!("http://{addr}")
+        format!("https://{addr}")
     }
 }

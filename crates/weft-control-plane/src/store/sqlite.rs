@@ -27,10 +27,11 @@ use weft_api::{
 };
 
 use super::{
-    ApplyReport, Change, ChangeOutcome, Store, StoreError, StoredMeshCa, StoredSigningKey,
-    StoredToken,
+    ApplyReport, Change, ChangeOutcome, Store, StoreError, StoredCpTls, StoredMeshCa,
+    StoredSigningKey, StoredToken,
 };
 
+mod cp_tls;
 mod migrations;
 mod rows;
 mod secrets;
@@ -301,6 +302,27 @@ impl Store for SqliteStore {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(err)?;
+        commit(tx).await?;
+        Ok(stored)
+    }
+
+    async fn cp_tls(&self) -> Result<Option<StoredCpTls>, StoreError> {
+        cp_tls::get(&mut *self.connection().await?).await
+    }
+
+    async fn put_cp_tls(
+        &self,
+        tls: &StoredCpTls,
+        replace: bool,
+    ) -> Result<StoredCpTls, StoreError> {
+        let mut tx = self.write_transaction().await?;
+        cp_tls::put(&mut tx, tls, replace).await?;
+        let stored = cp_tls::get(&mut tx).await?.ok_or_else(|| {
+            StoreError::backend(
+                "storing the control plane's TLS certificate",
+                "row missing after insert",
+            )
+        })?;
         commit(tx).await?;
         Ok(stored)
     }

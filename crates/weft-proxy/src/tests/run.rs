@@ -65,6 +65,7 @@ fn start(name: &str, cp: &FakeControlPlane) -> Running {
     let options = ProxyOptions {
         dataplane: dataplane(name, admin),
         control_plane: cp.url.clone(),
+        cp_ca_pem: None,
         drain_time: Duration::from_millis(20),
         token: None,
     };
@@ -265,6 +266,7 @@ async fn admin_bind_failure_names_the_address() {
     let options = ProxyOptions {
         dataplane: dataplane("web-1", busy),
         control_plane: cp.url.clone(),
+        cp_ca_pem: None,
         drain_time: crate::DEFAULT_DRAIN_TIME,
         token: None,
     };

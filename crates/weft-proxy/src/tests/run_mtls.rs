@@ -55,6 +55,7 @@ fn start(cp: &FakeControlPlane, name: &str, service: &str) -> Proxy {
     let options = ProxyOptions {
         dataplane: dataplane(name, service, admin),
         control_plane: cp.url.clone(),
+        cp_ca_pem: None,
         drain_time: Duration::from_millis(20),
         token: Some(TOKEN.into()),
     };

@@ -104,6 +104,25 @@ const MIGRATIONS: &[Migration] = &[
             "ALTER TABLE mesh_cas_named RENAME TO mesh_cas",
         ],
     },
+    Migration {
+        version: 5,
+        name: "the control plane's own TLS certificate",
+        statements: &[
+            // One row (id 1): the generated CA and the server certificate it
+            // signed. Keys are PKCS#8 PEM, sealed when `sealed` is 1.
+            "CREATE TABLE cp_tls (
+            id              INTEGER PRIMARY KEY CHECK (id = 1),
+            ca_cert_pem     TEXT    NOT NULL,
+            ca_key          BLOB    NOT NULL,
+            server_cert_pem TEXT    NOT NULL,
+            server_key      BLOB    NOT NULL,
+            server_sans     TEXT    NOT NULL,
+            server_expires  INTEGER NOT NULL,
+            sealed          INTEGER NOT NULL,
+            created_at      INTEGER NOT NULL
+        )",
+        ],
+    },
 ];
 
 /// Brings the schema up to date.
