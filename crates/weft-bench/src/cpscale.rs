@@ -23,7 +23,10 @@ use crate::{
     results::{CpScale, Propagation},
     sim::{self, Event, Fleet, SimDataplane},
     stats::percentiles_ms,
-    suite::process::{Proc, Spawn, free_port},
+    suite::{
+        process::{Proc, Spawn, free_port},
+        weftcli::{Capabilities, admin_token_path},
+    },
 };
 
 const MARKER: &str = "target-1";
@@ -50,32 +53,58 @@ pub struct ControlPlane {
     pub proc: Proc,
     pub api: String,
     pub dp: String,
+    /// The admin token, when the API wants one.
+    pub token: Option<String>,
+    pub caps: Capabilities,
 }
 
-/// Starts `weft control-plane --store memory` and creates mesh `default`.
+/// Starts `weft control-plane --store memory` (with what this `weft` needs
+/// for a plaintext, unauthenticated stream; files in `log_dir/NAME-files`)
+/// and creates mesh `default`.
 pub async fn start_control_plane(
     weft: &std::path::Path,
     name: &str,
     cpus: Option<&str>,
     log_dir: &std::path::Path,
 ) -> anyhow::Result<ControlPlane> {
+    let caps = Capabilities::probe(weft)?;
+    let files = log_dir.join(format!("{name}-files"));
+    std::fs::create_dir_all(&files)?;
     let (api_port, dp_port) = (free_port(), free_port());
     let proc = Spawn::new(name, weft, log_dir)
         .args(["control-plane", "--store", "memory", "--api-addr"])
         .args([format!("127.0.0.1:{api_port}"), "--dp-addr".into()])
         .args([format!("127.0.0.1:{dp_port}")])
+        .args(caps.control_plane_args(&files)?)
         .cpus(cpus)
         .env("RUST_LOG", "info")
         .start()?;
-    let cp = ControlPlane {
+    let mut cp = ControlPlane {
         proc,
         api: format!("http://127.0.0.1:{api_port}"),
         dp: format!("http://127.0.0.1:{dp_port}"),
+        token: None,
+        caps,
     };
     rest::wait_ok(&format!("{}/healthz", cp.api), Duration::from_secs(20))
         .await
         .with_context(|| cp.proc.log_tail())?;
-    rest::apply(&cp.api, vec![json!({"type": "Mesh", "name": "default"})]).await?;
+    if cp.caps.admin_token_file {
+        let path = admin_token_path(&files);
+        let token = std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "the control plane wrote no admin token to {}",
+                path.display()
+            )
+        })?;
+        cp.token = Some(token.trim().to_owned());
+    }
+    rest::apply(
+        &cp.api,
+        cp.token.as_deref(),
+        vec![json!({"type": "Mesh", "name": "default"})],
+    )
+    .await?;
     Ok(cp)
 }
 
@@ -182,7 +211,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<CpScale> {
     )
     .await;
 
-    let acked_in_status = acked_in_status(&cp.api).await.ok();
+    let acked_in_status = acked_in_status(&cp.api, cp.token.as_deref()).await.ok();
     let rss_end = procfs::rss_bytes(cp.proc.pid)?;
     drop(fleet);
     Ok(CpScale {
@@ -290,8 +319,8 @@ fn propagation(
 
 /// How many dataplanes the control plane shows online with their last
 /// config acked (`GET /status/dataplanes`).
-async fn acked_in_status(api: &str) -> anyhow::Result<usize> {
-    let v = rest::get_json(&format!("{api}/status/dataplanes")).await?;
+async fn acked_in_status(api: &str, token: Option<&str>) -> anyhow::Result<usize> {
+    let v = rest::get_json(&format!("{api}/status/dataplanes"), token).await?;
     let items = match &v {
         Value::Array(a) => a.clone(),
         other => other["items"].as_array().cloned().unwrap_or_default(),

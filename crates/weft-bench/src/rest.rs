@@ -18,13 +18,18 @@ fn client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-/// Sends one request; the status and body text.
+/// Sends one request (with `Authorization: Bearer` if `bearer` is set);
+/// the status and body text.
 pub async fn request(
     method: &str,
     url: &str,
+    bearer: Option<&str>,
     body: Option<String>,
 ) -> anyhow::Result<(u16, String)> {
     let mut req = http::Request::builder().method(method).uri(url);
+    if let Some(token) = bearer {
+        req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
+    }
     if body.is_some() {
         req = req.header(http::header::CONTENT_TYPE, "application/json");
     }
@@ -43,21 +48,21 @@ pub async fn request(
 
 /// GET; the status and body.
 pub async fn get(url: &str) -> anyhow::Result<(u16, String)> {
-    request("GET", url, None).await
+    request("GET", url, None, None).await
 }
 
 /// GET a JSON document (fails on a non-2xx status).
-pub async fn get_json(url: &str) -> anyhow::Result<Value> {
-    let (status, body) = get(url).await?;
+pub async fn get_json(url: &str, bearer: Option<&str>) -> anyhow::Result<Value> {
+    let (status, body) = request("GET", url, bearer, None).await?;
     anyhow::ensure!((200..300).contains(&status), "GET {url}: {status} {body}");
     serde_json::from_str(&body).with_context(|| format!("GET {url}: not JSON"))
 }
 
 /// `POST {api}/apply` with resources (JSON values), in one transaction.
-pub async fn apply(api: &str, resources: Vec<Value>) -> anyhow::Result<()> {
+pub async fn apply(api: &str, bearer: Option<&str>, resources: Vec<Value>) -> anyhow::Result<()> {
     let body = serde_json::json!({ "resources": resources }).to_string();
     let url = format!("{api}/apply");
-    let (status, text) = request("POST", &url, Some(body)).await?;
+    let (status, text) = request("POST", &url, bearer, Some(body)).await?;
     anyhow::ensure!((200..300).contains(&status), "POST {url}: {status} {text}");
     Ok(())
 }

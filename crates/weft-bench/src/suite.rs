@@ -14,6 +14,7 @@ pub mod run;
 pub mod tls;
 pub mod topology;
 pub mod weft;
+pub mod weftcli;
 pub mod workloads;
 
 pub use run::{Options, run};

@@ -12,6 +12,7 @@ use super::{
     measure::{self, Probe, Step},
     memory,
     topology::{self, Ctx, Running, Topology},
+    weftcli::Capabilities,
     workloads::{self, BODY_BYTES},
 };
 use crate::{
@@ -58,6 +59,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
         me: opts.me.clone(),
         proxy_cpus: pin.then(|| "0".to_owned()),
         client_cpus: pin.then(|| "1".to_owned()),
+        weft_caps: Capabilities::probe(&opts.weft)?,
     };
     std::fs::write(ctx.dir.join("body-1mib.bin"), vec![b'x'; BODY_BYTES])?;
     measure::set_disturbance_budget(opts.disturbance_budget);
@@ -99,7 +101,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
             available: true,
             ..TopologyResult::default()
         };
-        if let Some(why) = topology.unavailable() {
+        if let Some(why) = topology.unavailable(&ctx) {
             say(&format!("{}: {why}", topology.id()));
             result.available = false;
             result.note = Some(why);

@@ -8,6 +8,7 @@ use super::{
     haproxy, nginx,
     process::{Proc, local},
     weft::{self, Security, WeftPair},
+    weftcli::Capabilities,
 };
 
 /// Every topology, in report order.
@@ -57,11 +58,11 @@ impl Topology {
         Self::ALL.into_iter().find(|t| t.id() == id)
     }
 
-    /// Why it cannot run on this machine or in this Weft, if it cannot.
-    pub fn unavailable(self) -> Option<String> {
+    /// Why it cannot run on this machine or with this `weft`, if it cannot.
+    pub fn unavailable(self, ctx: &Ctx) -> Option<String> {
         match self {
-            Topology::WeftMtls => weft::unavailable(Security::Mtls),
-            Topology::Weft => weft::unavailable(Security::Plaintext),
+            Topology::WeftMtls => weft::unavailable(Security::Mtls, &ctx.weft_caps),
+            Topology::Weft => weft::unavailable(Security::Plaintext, &ctx.weft_caps),
             Topology::Haproxy | Topology::HaproxyTls => haproxy::unavailable(),
             Topology::Nginx => nginx::unavailable(),
             Topology::Direct => None,
@@ -83,6 +84,8 @@ pub struct Ctx {
     pub proxy_cpus: Option<String>,
     /// CPUs of the load clients.
     pub client_cpus: Option<String>,
+    /// What the `weft` under test supports.
+    pub weft_caps: Capabilities,
 }
 
 /// The client's way in, per lane; `None` where the topology cannot carry it.

@@ -3,12 +3,14 @@
 //!
 //! # The mTLS pair
 //!
-//! [`Security::Mtls`] is listed in every report but not run while
-//! [`mesh`] returns `None` for it: Weft has no mTLS yet. When it does, the
-//! whole addition is here: return the Mesh that turns mTLS on (e.g.
-//! `{"type": "Mesh", "name": "default", "mtls": {"mode": "strict"}}`) and,
-//! if proxies then need them, add the token/certificate flags in
-//! [`proxy_args`]. The topology, workloads and report pick it up unchanged.
+//! [`Security::Mtls`] is in every report. It runs only when [`mesh`] gives
+//! a Mesh for it, that is when the `weft` under test can run a mesh with a
+//! builtin CA (its control plane takes `--ca-key-file`); otherwise it is
+//! listed as `not available yet`. Everything mTLS needs is here: the Mesh
+//! (`mtls: {mode: strict}`), and a check that the server proxy's inbound
+//! refuses plaintext, so that what is measured really is mTLS. The control
+//! plane runs with `--dp-auth none` (see [`super::weftcli`]); with tokens,
+//! [`proxy_args`] would pass `--token-file`.
 
 use std::{path::Path, time::Duration};
 
@@ -19,6 +21,7 @@ use super::{
     backend::Backend,
     process::{Spawn, free_port, local},
     topology::{Ctx, Lanes, Running},
+    weftcli::Capabilities,
 };
 use crate::{cpscale, rest};
 
@@ -29,19 +32,24 @@ pub enum Security {
     Mtls,
 }
 
-/// The Mesh resource for `security`; `None` while Weft cannot do it.
-pub fn mesh(security: Security) -> Option<Value> {
+/// The Mesh resource for `security`; `None` while this `weft` cannot do it.
+pub fn mesh(security: Security, caps: &Capabilities) -> Option<Value> {
     match security {
         Security::Plaintext => Some(json!({"type": "Mesh", "name": "default"})),
+        Security::Mtls if caps.ca_key_file => Some(json!({
+            "type": "Mesh", "name": "default", "mtls": {"mode": "strict"},
+        })),
         Security::Mtls => None,
     }
 }
 
 /// Why a Weft topology cannot run, if it cannot.
-pub fn unavailable(security: Security) -> Option<String> {
-    mesh(security)
-        .is_none()
-        .then(|| "not available yet: Weft has no mTLS between proxies (plugs in at crates/weft-bench/src/suite/weft.rs, `mesh`)".into())
+pub fn unavailable(security: Security, caps: &Capabilities) -> Option<String> {
+    mesh(security, caps).is_none().then(|| {
+        "not available yet: this weft has no mTLS between proxies \
+         (it plugs in at crates/weft-bench/src/suite/weft.rs, `mesh`)"
+            .into()
+    })
 }
 
 /// Services of the four lanes.
@@ -114,21 +122,19 @@ pub fn caller_dataplane(ports: &Ports) -> Value {
 }
 
 /// Arguments of `weft proxy` for a Dataplane file.
-pub fn proxy_args(file: &Path, cp_dp: &str) -> Vec<String> {
-    vec![
+pub fn proxy_args(file: &Path, cp_dp: &str, caps: &Capabilities) -> Vec<String> {
+    let mut args = vec![
         "proxy".into(),
         "--dataplane-file".into(),
         file.display().to_string(),
         "--cp".into(),
         cp_dp.into(),
-        // The bench's control plane serves plaintext (see cpscale): the
-        // stream's security is not what is measured.
-        "--insecure-plaintext-cp".into(),
-    ]
+    ];
+    args.extend(caps.proxy_args());
+    args
 }
 
 pub async fn start(ctx: &Ctx, backend: &Backend, security: Security) -> anyhow::Result<Running> {
-    let mesh = mesh(security).context("this Weft topology is not available yet")?;
     let cp = cpscale::start_control_plane(
         &ctx.weft,
         "weft-control-plane",
@@ -136,8 +142,9 @@ pub async fn start(ctx: &Ctx, backend: &Backend, security: Security) -> anyhow::
         &ctx.logs,
     )
     .await?;
-    if mesh != json!({"type": "Mesh", "name": "default"}) {
-        rest::apply(&cp.api, vec![mesh]).await?;
+    let mesh = mesh(security, &cp.caps).context("this Weft topology is not available yet")?;
+    if security != Security::Plaintext {
+        rest::apply(&cp.api, cp.token.as_deref(), vec![mesh]).await?;
     }
     let ports = Ports::fresh();
     let mut proxies = Vec::new();
@@ -152,7 +159,7 @@ pub async fn start(ctx: &Ctx, backend: &Backend, security: Security) -> anyhow::
         let file = ctx.dir.join(format!("weft-{role}.json"));
         std::fs::write(&file, serde_json::to_string_pretty(&dataplane)?)?;
         let proc = Spawn::new(&format!("weft-proxy-{role}"), &ctx.weft, &ctx.logs)
-            .args(proxy_args(&file, &cp.dp))
+            .args(proxy_args(&file, &cp.dp, &cp.caps))
             .cpus(ctx.proxy_cpus.as_deref())
             .env("RUST_LOG", "info")
             .start()?;
@@ -165,6 +172,9 @@ pub async fn start(ctx: &Ctx, backend: &Backend, security: Security) -> anyhow::
         proxies.push((role.to_owned(), proc));
     }
     wait_endpoints(ports.caller_admin, 1, Duration::from_secs(20)).await?;
+    if security == Security::Mtls {
+        refuses_plaintext(local(ports.inbound[0])).await?;
+    }
     let [http, h2, grpc, tcp] = ports.outbound.map(|p| Some(local(p)));
     Ok(Running {
         lanes: Lanes {
@@ -182,6 +192,23 @@ pub async fn start(ctx: &Ctx, backend: &Backend, security: Security) -> anyhow::
     })
 }
 
+/// Checks that a strict-mTLS inbound does not answer a plaintext request.
+async fn refuses_plaintext(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    let answered = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
+        crate::clients::http1::get(&mut stream, true).await.ok()
+    };
+    let answer = tokio::time::timeout(Duration::from_secs(3), answered)
+        .await
+        .ok()
+        .flatten();
+    anyhow::ensure!(
+        answer.is_none(),
+        "the server proxy's inbound {addr} answered plaintext HTTP in a strict mTLS mesh"
+    );
+    Ok(())
+}
+
 /// What the memory tests need to know about a running Weft pair.
 #[derive(Debug, Clone)]
 pub struct WeftPair {
@@ -191,7 +218,7 @@ pub struct WeftPair {
 
 /// Endpoints the caller's `/config` lists per outbound service.
 pub async fn endpoint_counts(caller_admin: u16) -> anyhow::Result<Vec<(String, usize)>> {
-    let config = rest::get_json(&format!("http://127.0.0.1:{caller_admin}/config")).await?;
+    let config = rest::get_json(&format!("http://127.0.0.1:{caller_admin}/config"), None).await?;
     Ok(config["outbounds"]
         .as_array()
         .map(|outs| {
@@ -258,13 +285,23 @@ mod tests {
     }
 
     #[test]
-    fn mtls_is_listed_but_not_available_yet() {
-        assert!(unavailable(Security::Plaintext).is_none());
+    fn mtls_needs_a_weft_that_can_do_it() {
+        let old = Capabilities::default();
+        assert!(unavailable(Security::Plaintext, &old).is_none());
         assert!(
-            unavailable(Security::Mtls)
+            unavailable(Security::Mtls, &old)
                 .unwrap()
                 .starts_with("not available yet")
         );
-        weft_api::Resource::from_value(mesh(Security::Plaintext).unwrap()).unwrap();
+        let new = Capabilities {
+            ca_key_file: true,
+            ..Capabilities::default()
+        };
+        assert!(unavailable(Security::Mtls, &new).is_none());
+        assert_eq!(
+            mesh(Security::Mtls, &new).unwrap()["mtls"]["mode"],
+            "strict"
+        );
+        weft_api::Resource::from_value(mesh(Security::Plaintext, &old).unwrap()).unwrap();
     }
 }
