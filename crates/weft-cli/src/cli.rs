@@ -144,9 +144,11 @@ pub struct ControlPlaneArgs {
     /// PEM private key of `--api-tls-cert`.
     #[arg(long, requires = "api_tls_cert")]
     pub api_tls_key: Option<PathBuf>,
-    /// Serve the data-plane stream over TLS.
-    #[arg(long, value_enum, default_value = "off")]
-    pub dp_tls: OnOff,
+    /// Serve the data-plane stream in plaintext: proxies cannot verify the
+    /// control plane (tests of other concerns only; proxies then need
+    /// `--insecure-plaintext-cp`).
+    #[arg(long, conflicts_with_all = ["dp_tls_cert", "dp_tls_key"])]
+    pub insecure_plaintext_dp: bool,
     /// PEM certificate (chain) for the data-plane port, instead of the generated one.
     #[arg(long, requires = "dp_tls_key")]
     pub dp_tls_cert: Option<PathBuf>,
@@ -160,13 +162,6 @@ pub struct ControlPlaneArgs {
     /// [default: $WEFT_HOME/cp-ca.pem, else ~/.config/weft/cp-ca.pem].
     #[arg(long)]
     pub cp_ca_file_out: Option<PathBuf>,
-}
-
-/// A switch given as `on` or `off`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum OnOff {
-    On,
-    Off,
 }
 
 #[derive(Debug, clap::Args)]

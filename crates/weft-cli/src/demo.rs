@@ -52,8 +52,6 @@ async fn start_and_serve(
     let cp_ca_file = dir.join("cp-ca.pem").display().to_string();
     let cp_args = [
         "control-plane",
-        "--dp-tls",
-        "on",
         "--cp-ca-file-out",
         &cp_ca_file,
         "--store",

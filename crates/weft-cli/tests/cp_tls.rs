@@ -9,7 +9,8 @@ use std::time::Duration;
 use weft_testkit::{DataplaneSpec, TestMesh, free_port, servers::http_get, wait};
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft");
-const TLS: &[&str] = &["--dp-tls", "on"];
+/// The data-plane port serves TLS by default.
+const TLS: &[&str] = &[];
 const CONNECTED: &str = "connected to the control plane";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,10 +123,7 @@ async fn a_plaintext_control_plane_needs_an_explicit_opt_in() {
 async fn the_cli_verifies_an_https_api() {
     let mesh = TestMesh::new(BIN);
     // Creating the mesh already goes through `weft apply` over https.
-    let cp = mesh
-        .control_plane_with(&["--api-tls", "--dp-tls", "on"])
-        .await
-        .unwrap();
+    let cp = mesh.control_plane_with(&["--api-tls"]).await.unwrap();
     assert!(cp.log().contains("api_tls=on"), "{}", cp.log());
     let out = mesh.cli(&cp, &["get", "meshes"]).await.unwrap();
     assert!(

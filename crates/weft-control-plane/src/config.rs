@@ -120,6 +120,7 @@ impl Default for ControlPlaneConfig {
             dp_auth: DpAuth::Token,
             admin_token_file: Some(weft_api::paths::default_admin_token_path()),
             tls: TlsConfig {
+                dp: true,
                 ca_file_out: Some(weft_api::paths::default_cp_ca_path()),
                 ..TlsConfig::default()
             },

@@ -81,7 +81,7 @@ impl TestMesh {
     /// [`TestMesh::control_plane`] with more `weft control-plane` arguments.
     pub async fn control_plane_with(&self, extra_args: &[&str]) -> anyhow::Result<ControlPlane> {
         let extra_args: Vec<String> = extra_args.iter().map(|a| a.to_string()).collect();
-        let dp_tls = extra_args.windows(2).any(|w| w == ["--dp-tls", "on"]);
+        let dp_tls = !extra_args.iter().any(|a| a == "--insecure-plaintext-dp");
         let api_tls = extra_args.iter().any(|a| a == "--api-tls");
         let mut cp = ControlPlane {
             api_port: free_port(),

@@ -3,10 +3,7 @@
 use anyhow::Context;
 use weft_control_plane::{CaKey, CertFiles, ControlPlaneConfig, StoreUrl, TlsConfig};
 
-use crate::{
-    cli::{ControlPlaneArgs, OnOff},
-    shutdown,
-};
+use crate::{cli::ControlPlaneArgs, shutdown};
 
 pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
     let store = match args.store {
@@ -30,7 +27,7 @@ pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(weft_api::paths::default_admin_token_path),
         ),
         tls: TlsConfig {
-            dp: args.dp_tls == OnOff::On,
+            dp: !args.insecure_plaintext_dp,
             api: args.api_tls,
             dp_cert: cert_files(args.dp_tls_cert, args.dp_tls_key),
             api_cert: cert_files(args.api_tls_cert, args.api_tls_key),
