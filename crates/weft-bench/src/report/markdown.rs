@@ -14,7 +14,11 @@ fn us(v: f64) -> String {
 
 fn signed_us(v: Option<f64>) -> String {
     v.map_or("–".into(), |v| {
-        format!("{}{}", if v >= 0.0 { "+" } else { "" }, us(v))
+        if v.abs() >= 100.0 {
+            format!("{v:+.0}")
+        } else {
+            format!("{v:+.1}")
+        }
     })
 }
 

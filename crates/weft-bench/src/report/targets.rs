@@ -57,8 +57,8 @@ pub fn evaluate(results: &Results) -> Vec<Target> {
         "HTTP/1.1 at 1,000 req/s: Weft pair adds less than the HAProxy pair (p50 and p99)";
     match weft.and_then(|w| Some((w, w.added_p50_us?, w.added_p99_us?))) {
         Some((_, p50, p99)) => {
-            out.push(t(P50, format!("+{p50:.0} µs"), check(p50 <= 100.0)));
-            out.push(t(P99, format!("+{p99:.0} µs"), check(p99 <= 250.0)));
+            out.push(t(P50, format!("{p50:+.0} µs"), check(p50 <= 100.0)));
+            out.push(t(P99, format!("{p99:+.0} µs"), check(p99 <= 250.0)));
         }
         None => {
             out.push(not_measured(P50, "no Weft or direct http1-1k run"));
@@ -74,7 +74,7 @@ pub fn evaluate(results: &Results) -> Vec<Target> {
         ) {
             (Some(w50), Some(w99), Some(h50), Some(h99)) => out.push(t(
                 VS_HA,
-                format!("Weft +{w50:.0} / +{w99:.0} µs, HAProxy +{h50:.0} / +{h99:.0} µs"),
+                format!("Weft {w50:+.0} / {w99:+.0} µs, HAProxy {h50:+.0} / {h99:+.0} µs"),
                 check(w50 < h50 && w99 < h99),
             )),
             _ => out.push(not_measured(VS_HA, "no direct http1-1k run")),

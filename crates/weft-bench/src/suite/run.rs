@@ -129,8 +129,8 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
             cp_cpus: ctx.proxy_cpus.clone(),
             log_dir: ctx.logs.clone(),
             token: String::new(),
-            register_timeout: Duration::from_secs(if opts.quick { 30 } else { 75 }),
-            change_timeout: Duration::from_secs(if opts.quick { 20 } else { 45 }),
+            register_timeout: Duration::from_secs(if opts.quick { 30 } else { 60 }),
+            change_timeout: Duration::from_secs(if opts.quick { 20 } else { 30 }),
         };
         match cpscale::run(&cp_opts).await {
             Ok(r) => results.cp_scale.push(r),
