@@ -224,7 +224,7 @@ async fn run_suite(a: SuiteArgs) -> anyhow::Result<()> {
     let (duration, warmup, hold, endpoints, scale) = if a.quick {
         (2.0, 0.5, 2_000, 200, vec![1_000])
     } else {
-        (7.0, 1.0, 10_000, 1_000, vec![1_000, 10_000])
+        (6.0, 1.0, 10_000, 1_000, vec![1_000, 10_000])
     };
     let opts = suite::Options {
         quick: a.quick,
