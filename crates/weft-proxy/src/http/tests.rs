@@ -1,11 +1,16 @@
 //! The server side of [`serve`] on in-memory connections, with paused time.
 
+use std::time::Duration;
+
+use http::Response;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt, DuplexStream},
     task::JoinHandle,
 };
 
-use super::*;
+use super::{server::*, *};
+
+mod keep_alive;
 use crate::drain::{self, Signal};
 
 const SECOND: Duration = Duration::from_secs(1);

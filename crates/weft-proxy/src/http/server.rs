@@ -1,0 +1,146 @@
+//! The server side of a listener: HTTP/1.1 and HTTP/2 (told apart by the
+//! HTTP/2 preface) on one accepted connection, plaintext or TLS, until the
+//! peer closes it or the listener drains.
+//!
+//! HTTP/1.1 keep-alive connections are handed back and forth between hyper
+//! and a bare socket (see [`http1`]): while a connection waits for its next
+//! request it holds no hyper buffers, which is most of what an idle
+//! connection would otherwise cost (about 25 KB each).
+
+mod cycle;
+mod detect;
+mod http1;
+mod io;
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    time::Instant,
+};
+use tracing::debug;
+
+pub use self::io::Park;
+use self::{cycle::Cycle, detect::Detected, io::Io};
+use super::{ResponseBody, errors};
+use crate::drain::Watch;
+
+/// How often an idle HTTP/2 peer is pinged, and how long it has to answer
+/// before its connection is closed.
+const H2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+const H2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a new connection may take to send its first complete request
+/// head before it is closed.
+pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long an HTTP/1.1 connection may wait for its next request, and
+/// take to send a request head once it started (hyper's header-read
+/// timeout).
+pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves HTTP/1.1 and HTTP/2 on one accepted connection.
+///
+/// When `drain` fires, requests in flight finish, then the connection
+/// closes: HTTP/2 sends GOAWAY, HTTP/1.1 closes after the current response
+/// (at once if idle). A connection without a request within
+/// [`FIRST_REQUEST_TIMEOUT`] is closed.
+pub async fn serve<S, F, Fut>(mut stream: S, handler: F, mut drain: Watch)
+where
+    S: Park + AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<ResponseBody>> + Send + 'static,
+{
+    let deadline = Instant::now() + FIRST_REQUEST_TIMEOUT;
+    let detected = tokio::select! {
+        detected = detect::detect(&mut stream) => detected,
+        () = tokio::time::sleep_until(deadline) => {
+            debug!(timeout = ?FIRST_REQUEST_TIMEOUT, "no request on a new connection in time; closing it");
+            return;
+        }
+        () = drain.signaled() => return,
+    };
+    let handler = Arc::new(handler);
+    match detected {
+        Detected::Closed => {}
+        Detected::Http1(read) => http1::serve(stream, read, handler, drain, deadline).await,
+        // Boxed: hyper's HTTP/2 state is large, and inline it would make
+        // every connection's task that large, idle HTTP/1.1 ones included.
+        Detected::Http2(read) => {
+            Box::pin(serve_http2(stream, read, handler, drain, deadline)).await
+        }
+    }
+}
+
+/// One HTTP/2 connection, multiplexed by hyper from start to end.
+async fn serve_http2<S, F, Fut>(
+    stream: S,
+    read: Bytes,
+    handler: Arc<F>,
+    mut drain: Watch,
+    deadline: Instant,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<ResponseBody>> + Send + 'static,
+{
+    let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    // The timer enables keep-alive pings, which close connections to peers
+    // that stopped answering.
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(H2_KEEPALIVE_INTERVAL))
+        .keep_alive_timeout(H2_KEEPALIVE_TIMEOUT);
+    let started = Arc::new(AtomicBool::new(false));
+    let service = {
+        let started = started.clone();
+        hyper::service::service_fn(move |req| {
+            started.store(true, Ordering::Relaxed);
+            let response = handler(req);
+            async move { Ok::<_, Infallible>(response.await) }
+        })
+    };
+    // HTTP/2 does not take the connection back, so it reports to no one.
+    let io = Io::new(read, stream, Arc::new(Cycle::default()));
+    let connection = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(connection);
+    let first_request = tokio::time::sleep_until(deadline);
+    tokio::pin!(first_request);
+    let mut waiting = true;
+    let result = loop {
+        tokio::select! {
+            result = connection.as_mut() => break result,
+            () = drain.signaled() => {
+                connection.as_mut().graceful_shutdown();
+                break connection.await;
+            }
+            () = first_request.as_mut(), if waiting => {
+                if started.load(Ordering::Relaxed) {
+                    waiting = false;
+                    continue;
+                }
+                debug!(timeout = ?FIRST_REQUEST_TIMEOUT, "no request on a new connection in time; closing it");
+                return;
+            }
+        }
+    };
+    log_end(result);
+}
+
+/// Peers that vanish or send garbage end here; hyper has already answered
+/// what could be answered (e.g. 400 for a bad request).
+fn log_end(result: Result<(), hyper::Error>) {
+    if let Err(e) = result {
+        debug!(error = %errors::chain(&e), "HTTP connection ended with an error");
+    }
+}

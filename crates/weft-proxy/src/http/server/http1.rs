@@ -1,0 +1,178 @@
+//! HTTP/1.1 connections, served by hyper one busy spell at a time.
+//!
+//! hyper keeps a read and a write buffer (8 KB each, often more) for as long
+//! as its connection object lives, idle or not. So once a keep-alive
+//! connection is idle (see [`Cycle::is_idle`]) the connection object is
+//! taken apart: the socket and any bytes hyper had read of the next request
+//! are kept, the rest is freed, and the bare socket waits for readability.
+//! When the peer sends again, a new hyper connection starts with those
+//! bytes first. Streams that cannot wait without reading (TLS) stay with
+//! one hyper connection throughout.
+
+use std::{
+    convert::Infallible,
+    future::{Future, poll_fn},
+    pin::Pin,
+    sync::Arc,
+    task::Poll,
+};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use hyper::{body::Incoming, server::conn::http1::Builder};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::{
+    io::{AsyncRead, AsyncWrite},
+    time::Instant,
+};
+use tracing::debug;
+
+use super::{
+    FIRST_REQUEST_TIMEOUT, KEEP_ALIVE_TIMEOUT, ResponseBody,
+    cycle::{Cycle, Tracked},
+    io::{Io, Park},
+    log_end,
+};
+use crate::drain::Watch;
+
+/// How one hyper connection ended.
+enum Spell<P> {
+    /// The connection is closed (or upgraded and handed off).
+    Over,
+    /// Idle: the socket and unread bytes, ready for the next request.
+    Idle(P),
+}
+
+/// Serves one HTTP/1.x connection until it closes. `read` are the bytes
+/// read to tell the protocol; the first request head must be complete by
+/// `first_deadline`.
+pub async fn serve<S, F, Fut>(
+    stream: S,
+    read: Bytes,
+    handler: Arc<F>,
+    mut drain: Watch,
+    first_deadline: Instant,
+) where
+    S: Park + AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Response<ResponseBody>> + Send + 'static,
+{
+    let mut builder = Builder::new();
+    // The timer enables hyper's header-read timeout: a request head must
+    // arrive in full within it once a spell started.
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(KEEP_ALIVE_TIMEOUT);
+    let cycle = Arc::new(Cycle::default());
+    let parks = stream.can_park();
+    let mut service = {
+        let cycle = cycle.clone();
+        hyper::service::service_fn(move |req: Request<Incoming>| {
+            cycle.request_started(&req);
+            let response = handler(req);
+            let cycle = cycle.clone();
+            async move { Ok::<_, Infallible>(response.await.map(|b| Tracked::new(b, cycle))) }
+        })
+    };
+    let mut io = Io::new(read, stream, cycle.clone());
+    let mut first = Some(first_deadline);
+    loop {
+        // Boxed, so that between spells the task holds only the socket.
+        let connection = Box::pin(
+            builder
+                .serve_connection(TokioIo::new(io), service)
+                .with_upgrades(),
+        );
+        // Boxed too: the spell's state only lives while hyper does.
+        let spell = Box::pin(spell(connection, &cycle, parks, &mut drain, first.take()));
+        let parts = match spell.await {
+            Spell::Over => return,
+            Spell::Idle(parts) => parts,
+        };
+        io = parts.io.into_inner();
+        io.unread(parts.read_buf);
+        service = parts.service;
+        if io.has_unread() {
+            // Part of the next request is here already.
+            cycle.keep_until_next_request();
+            continue;
+        }
+        tokio::select! {
+            () = io.get_ref().readable() => {}
+            () = tokio::time::sleep(KEEP_ALIVE_TIMEOUT) => {
+                debug!(timeout = ?KEEP_ALIVE_TIMEOUT, "keep-alive connection idle too long; closing it");
+                return;
+            }
+            () = drain.signaled() => return,
+        }
+    }
+}
+
+/// Why [`spell`] stopped polling its connection.
+enum End {
+    NoRequest,
+    Closed(Result<(), hyper::Error>),
+    Idle,
+}
+
+type Connection<S, Svc> = hyper::server::conn::http1::UpgradeableConnection<TokioIo<Io<S>>, Svc>;
+type Parts<S, Svc> = hyper::server::conn::http1::Parts<TokioIo<Io<S>>, Svc>;
+
+/// Runs a hyper connection until it closes or, when `parks`, goes idle.
+/// With `first_deadline`, it must have received a request by then.
+async fn spell<S, Svc, B>(
+    mut connection: Pin<Box<Connection<S, Svc>>>,
+    cycle: &Cycle,
+    parks: bool,
+    drain: &mut Watch,
+    first_deadline: Option<Instant>,
+) -> Spell<Parts<S, Svc>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    Svc: hyper::service::HttpService<Incoming, ResBody = B> + Unpin,
+    Svc::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let signaled = drain.signaled();
+    tokio::pin!(signaled);
+    let mut draining = false;
+    let mut first_request = first_deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
+    let outcome = poll_fn(|cx| {
+        if !draining && signaled.as_mut().poll(cx).is_ready() {
+            // Requests in flight finish; an idle connection closes at once.
+            connection.as_mut().graceful_shutdown();
+            draining = true;
+        }
+        if let Some(deadline) = first_request.as_mut()
+            && deadline.as_mut().poll(cx).is_ready()
+        {
+            if !cycle.has_started() {
+                return Poll::Ready(End::NoRequest);
+            }
+            // A request started in time; hyper's header-read timeout and
+            // the keep-alive wait bound what follows.
+            first_request = None;
+        }
+        match connection.as_mut().poll(cx) {
+            Poll::Ready(result) => Poll::Ready(End::Closed(result)),
+            Poll::Pending if parks && !draining && cycle.is_idle() => Poll::Ready(End::Idle),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await;
+    match outcome {
+        End::NoRequest => {
+            debug!(timeout = ?FIRST_REQUEST_TIMEOUT, "no request on a new connection in time; closing it");
+            Spell::Over
+        }
+        End::Closed(result) => {
+            log_end(result);
+            Spell::Over
+        }
+        End::Idle => match Pin::into_inner(connection).into_parts() {
+            Some(parts) => Spell::Idle(parts),
+            None => Spell::Over,
+        },
+    }
+}
