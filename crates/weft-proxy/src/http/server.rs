@@ -9,7 +9,7 @@
 
 mod cycle;
 mod detect;
-mod http1;
+pub mod http1;
 mod io;
 
 use std::{

@@ -89,7 +89,7 @@ async fn accept_loop(listener: Arc<TcpListener>, route: Route, mut watch: Watch)
             Ok((stream, peer)) => {
                 debug!(%peer, "accepted connection");
                 tcp::set_nodelay(&stream);
-                tokio::spawn(route.clone().serve(stream, watch.clone()));
+                route.spawn(stream, watch.clone());
             }
             Err(e) => {
                 warn!(error = %e, "accept failed");

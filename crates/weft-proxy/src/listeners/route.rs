@@ -94,20 +94,35 @@ impl Route {
         }
     }
 
-    /// Serves one accepted connection until it ends.
-    pub async fn serve(self, stream: TcpStream, drain: Watch) {
+    /// Serves one accepted connection in its own task until it ends.
+    ///
+    /// One task per kind rather than one future matching on the kind: a
+    /// task is as large as its future, and a match would make every
+    /// connection as large as the largest kind (a TLS handshake), which
+    /// thousands of idle outbound connections would pay for.
+    pub fn spawn(&self, stream: TcpStream, drain: Watch) {
         match self {
-            Route::InboundHttp(r) => inbound::serve_http(r, stream, drain).await,
-            Route::OutboundHttp(r) => outbound::serve_http(r, stream, drain).await,
+            Route::InboundHttp(r) => {
+                tokio::spawn(inbound::serve_http(r.clone(), stream, drain));
+            }
+            Route::OutboundHttp(r) => {
+                tokio::spawn(outbound::serve_http(r.clone(), stream, drain));
+            }
             // An opaque TCP connection cannot be closed gracefully, so it
             // only holds the watch: shutdown waits for it up to its deadline.
             Route::InboundTcp(r) => {
-                inbound::serve_tcp(r, stream).await;
-                drop(drain);
+                let r = r.clone();
+                tokio::spawn(async move {
+                    inbound::serve_tcp(r, stream).await;
+                    drop(drain);
+                });
             }
             Route::OutboundTcp(r) => {
-                outbound::serve_tcp(r, stream).await;
-                drop(drain);
+                let r = r.clone();
+                tokio::spawn(async move {
+                    outbound::serve_tcp(r, stream).await;
+                    drop(drain);
+                });
             }
         }
     }

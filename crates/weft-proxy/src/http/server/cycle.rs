@@ -23,8 +23,8 @@ use hyper::body::Incoming;
 /// The state of one HTTP/1.1 connection, shared by its pieces.
 #[derive(Debug, Default)]
 pub struct Cycle {
-    /// hyper dispatched at least one request on this connection.
-    started: AtomicBool,
+    /// Requests hyper dispatched on this connection so far.
+    requests: AtomicUsize,
     /// Responses handed to hyper whose body hyper has not dropped yet.
     open_responses: AtomicUsize,
     /// The latest request had a body or asked for an upgrade: hyper may
@@ -39,7 +39,7 @@ pub struct Cycle {
 impl Cycle {
     /// Records a request hyper dispatched to the service.
     pub fn request_started(&self, req: &Request<Incoming>) {
-        self.started.store(true, Relaxed);
+        self.requests.fetch_add(1, Relaxed);
         self.open_responses.fetch_add(1, Relaxed);
         let busy = !http_body::Body::is_end_stream(req.body())
             || req.method() == Method::CONNECT
@@ -64,7 +64,11 @@ impl Cycle {
     }
 
     pub fn has_started(&self) -> bool {
-        self.started.load(Relaxed)
+        self.requests() > 0
+    }
+
+    pub fn requests(&self) -> usize {
+        self.requests.load(Relaxed)
     }
 
     pub fn wrote(&self) {

@@ -8,6 +8,10 @@
 //! When the peer sends again, a new hyper connection starts with those
 //! bytes first. Streams that cannot wait without reading (TLS) stay with
 //! one hyper connection throughout.
+//!
+//! A connection is taken apart only after [`PARK_AFTER`] of idleness, so
+//! that busy keep-alive connections do not pay for a new hyper connection
+//! (and its buffers) on every request.
 
 use std::{
     convert::Infallible,
@@ -15,6 +19,7 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::Poll,
+    time::Duration,
 };
 
 use bytes::Bytes;
@@ -34,6 +39,15 @@ use super::{
     log_end,
 };
 use crate::drain::Watch;
+
+/// How long a connection stays idle in hyper before it is taken apart: a
+/// peer that sends a request at least this often keeps its hyper buffers
+/// (cheaper than rebuilding them per request), a quieter one gives them up.
+pub const PARK_AFTER: Duration = Duration::from_millis(250);
+
+/// Connections taken apart so far, for tests to see that it happens.
+#[cfg(test)]
+pub static PARKED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// How one hyper connection ended.
 enum Spell<P> {
@@ -89,6 +103,8 @@ pub async fn serve<S, F, Fut>(
             Spell::Over => return,
             Spell::Idle(parts) => parts,
         };
+        #[cfg(test)]
+        PARKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         io = parts.io.into_inner();
         io.unread(parts.read_buf);
         service = parts.service;
@@ -138,6 +154,11 @@ where
     tokio::pin!(signaled);
     let mut draining = false;
     let mut first_request = first_deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
+    // Armed with the request count when the connection went idle; a new
+    // request since then re-arms it.
+    let park = tokio::time::sleep(PARK_AFTER);
+    tokio::pin!(park);
+    let mut idle_since: Option<usize> = None;
     let outcome = poll_fn(|cx| {
         if !draining && signaled.as_mut().poll(cx).is_ready() {
             // Requests in flight finish; an idle connection closes at once.
@@ -156,8 +177,21 @@ where
         }
         match connection.as_mut().poll(cx) {
             Poll::Ready(result) => Poll::Ready(End::Closed(result)),
-            Poll::Pending if parks && !draining && cycle.is_idle() => Poll::Ready(End::Idle),
-            Poll::Pending => Poll::Pending,
+            Poll::Pending if parks && !draining && cycle.is_idle() => {
+                let requests = cycle.requests();
+                if idle_since != Some(requests) {
+                    idle_since = Some(requests);
+                    park.as_mut().reset(Instant::now() + PARK_AFTER);
+                }
+                match park.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(End::Idle),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+            Poll::Pending => {
+                idle_since = None;
+                Poll::Pending
+            }
         }
     })
     .await;

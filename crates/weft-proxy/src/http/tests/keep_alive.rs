@@ -12,7 +12,13 @@ use http::Request;
 use http_body_util::BodyExt;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::*;
+use super::{
+    http1::{PARK_AFTER, PARKED},
+    *,
+};
+
+/// Long enough for an idle connection to be taken from hyper.
+const IDLE: Duration = Duration::from_millis(PARK_AFTER.as_millis() as u64 + 100);
 
 /// A server on loopback answering `<method> <path> <body length>`; the
 /// signal must be held, or the connection drains.
@@ -63,9 +69,13 @@ async fn sequential_requests_are_all_served_on_one_connection() {
         client.write_all(GET).await.unwrap();
         assert_eq!(bodies(&mut client, 1).await, ["GET /a 0."]);
         // Let the connection go idle between requests.
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(IDLE).await;
     }
     assert_eq!(served.load(Ordering::Relaxed), 5);
+    assert!(
+        PARKED.load(Ordering::Relaxed) >= 5,
+        "idle connections should leave hyper"
+    );
 }
 
 #[tokio::test]
@@ -89,9 +99,10 @@ async fn a_head_split_across_the_idle_wait_is_served() {
     let (mut client, _task, _signal, _) = server().await;
     client.write_all(GET).await.unwrap();
     bodies(&mut client, 1).await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    tokio::time::sleep(IDLE).await;
     client.write_all(b"GET /sp").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Idle long enough for hyper to be parted from the half-read head.
+    tokio::time::sleep(IDLE).await;
     client
         .write_all(b"lit HTTP/1.1\r\nhost: x\r\n\r\n")
         .await
@@ -122,7 +133,7 @@ async fn an_idle_connection_closes_at_once_on_drain() {
     let (mut client, task, signal, _) = server().await;
     client.write_all(GET).await.unwrap();
     bodies(&mut client, 1).await;
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    tokio::time::sleep(IDLE).await;
     tokio::time::timeout(Duration::from_secs(5), signal.drain())
         .await
         .expect("the idle connection should close on drain");
