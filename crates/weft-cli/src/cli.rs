@@ -41,6 +41,15 @@ pub enum Command {
     Demo(DemoArgs),
     /// A small HTTP service used by `weft demo` (and handy for trying the mesh).
     DemoApp(DemoAppArgs),
+    /// Set up this host for the mesh.
+    #[command(subcommand)]
+    Install(crate::commands::transparent_proxy::InstallCommand),
+    /// Undo what `weft install` set up.
+    #[command(subcommand)]
+    Uninstall(crate::commands::transparent_proxy::UninstallCommand),
+    /// Check that this host is set up for the mesh.
+    #[command(subcommand)]
+    Check(crate::commands::transparent_proxy::CheckCommand),
 }
 
 impl Command {
