@@ -40,6 +40,7 @@ fn dataplane(name: &str, admin: SocketAddr) -> Dataplane {
 fn config(version: u64, listen: SocketAddr) -> proto::ProxyConfig {
     proto::ProxyConfig {
         mtls: None,
+        transparent_proxy: None,
         version,
         mesh: "default".into(),
         dataplane: "web-1".into(),

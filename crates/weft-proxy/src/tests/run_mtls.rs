@@ -83,6 +83,7 @@ fn config(name: &str, version: u64, mtls: Option<proto::Mtls>) -> proto::ProxyCo
         inbounds: vec![],
         outbounds: vec![],
         mtls,
+        transparent_proxy: None,
     }
 }
 
