@@ -28,8 +28,10 @@ pub use sqlite::SqliteStore;
 /// Where services' virtual IPs come from: 240.0.0.0/4, reserved and never
 /// routed, so a virtual IP cannot shadow a real host (the first and last
 /// addresses are skipped).
-pub const VIRTUAL_IP_RANGE: (Ipv4Addr, Ipv4Addr) =
-    (Ipv4Addr::new(240, 0, 0, 1), Ipv4Addr::new(255, 255, 255, 254));
+pub const VIRTUAL_IP_RANGE: (Ipv4Addr, Ipv4Addr) = (
+    Ipv4Addr::new(240, 0, 0, 1),
+    Ipv4Addr::new(255, 255, 255, 254),
+);
 
 /// A boxed error from a storage backend.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -14,7 +14,7 @@ use weft_api::{
     proto,
 };
 
-use super::{endpoints, serving, service_protocol};
+use super::{endpoints, service_protocol, serving};
 
 /// Every service of the mesh: those its Dataplanes serve and those they
 /// call. Each gets a virtual IP.
@@ -49,8 +49,8 @@ pub fn compile(
     let services = mesh_services(mesh_dataplanes)
         .into_iter()
         .map(|name| {
-            let protocol = service_protocol(&dataplane.mesh, &name, mesh_dataplanes)
-                .unwrap_or_default();
+            let protocol =
+                service_protocol(&dataplane.mesh, &name, mesh_dataplanes).unwrap_or_default();
             let instance_addresses = instance_addresses(&name, mesh_dataplanes, &is_online);
             proto::MeshService {
                 virtual_ip: virtual_ips

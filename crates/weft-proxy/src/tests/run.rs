@@ -32,6 +32,7 @@ fn dataplane(name: &str, admin: SocketAddr) -> Dataplane {
                 port: Port(admin.port()),
                 address: None,
             }),
+            transparent_proxying: None,
         },
     }
 }

@@ -40,6 +40,7 @@ fn dataplane(name: &str, service: &str, admin: SocketAddr) -> Dataplane {
                 port: Port(admin.port()),
                 address: None,
             }),
+            transparent_proxying: None,
         },
     }
 }

@@ -51,8 +51,12 @@ impl Backend {
                 String::from_utf8_lossy(&output.stderr).trim()
             );
         }
-        String::from_utf8(output.stdout)
-            .with_context(|| format!("{} printed something that is not UTF-8", self.save.display()))
+        String::from_utf8(output.stdout).with_context(|| {
+            format!(
+                "{} printed something that is not UTF-8",
+                self.save.display()
+            )
+        })
     }
 
     /// Applies `script` with `iptables-restore --noflush`: all of it, or

@@ -83,7 +83,9 @@ impl Settings {
         }
         for (i, (a, pa)) in named.iter().enumerate() {
             if let Some((b, _)) = named[i + 1..].iter().find(|(_, pb)| pb == pa) {
-                return Err(format!("{a} and {b} are both {pa}; each needs its own port"));
+                return Err(format!(
+                    "{a} and {b} are both {pa}; each needs its own port"
+                ));
             }
         }
         Ok(())
@@ -97,7 +99,10 @@ impl Settings {
         // Inbound: everything TCP but the excluded ports goes to the proxy,
         // which hands it to the application through its inbound path.
         for port in &self.exclude_inbound_ports {
-            rules.push(Rule::new(INBOUND, format!("-p tcp -m tcp --dport {port} -j RETURN")));
+            rules.push(Rule::new(
+                INBOUND,
+                format!("-p tcp -m tcp --dport {port} -j RETURN"),
+            ));
         }
         rules.push(Rule::new(INBOUND, format!("-p tcp -j {IN_REDIRECT}")));
         rules.push(Rule::new(
@@ -127,7 +132,10 @@ impl Settings {
         }
         rules.push(Rule::new(OUTPUT, format!("-d {LOOPBACK} -j RETURN")));
         for port in &self.exclude_outbound_ports {
-            rules.push(Rule::new(OUTPUT, format!("-p tcp -m tcp --dport {port} -j RETURN")));
+            rules.push(Rule::new(
+                OUTPUT,
+                format!("-p tcp -m tcp --dport {port} -j RETURN"),
+            ));
         }
         rules.push(Rule::new(OUTPUT, format!("-p tcp -j {REDIRECT}")));
         rules.push(Rule::new(
@@ -141,7 +149,10 @@ impl Settings {
         ];
         if self.dns_port.is_some() {
             // TCP DNS already enters through the TCP jump.
-            jumps.push(Rule::new("OUTPUT", jump_spec("udp", "-m udp --dport 53 ", OUTPUT)));
+            jumps.push(Rule::new(
+                "OUTPUT",
+                jump_spec("udp", "-m udp --dport 53 ", OUTPUT),
+            ));
         }
         RuleSet {
             chains,
@@ -226,15 +237,23 @@ impl Installed {
                 problems.push(format!("{kind} missing: -A {} {}", rule.chain, rule.spec));
             }
             for rule in have.iter().filter(|r| !want.contains(r)) {
-                problems.push(format!("{kind} not expected: -A {} {}", rule.chain, rule.spec));
+                problems.push(format!(
+                    "{kind} not expected: -A {} {}",
+                    rule.chain, rule.spec
+                ));
             }
         }
         if problems.is_empty() {
             // iptables-save lists rules chain by chain, so order only
             // matters within a chain.
             for chain in &wanted.chains {
-                let in_chain =
-                    |rules: &[Rule]| rules.iter().filter(|r| r.chain == *chain).cloned().collect::<Vec<_>>();
+                let in_chain = |rules: &[Rule]| {
+                    rules
+                        .iter()
+                        .filter(|r| r.chain == *chain)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                };
                 if in_chain(&self.rules) != in_chain(&wanted.rules) {
                     problems.push(format!("the rules of {chain} are in a different order"));
                 }

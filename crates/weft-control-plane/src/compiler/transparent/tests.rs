@@ -70,7 +70,10 @@ fn a_dataplane_without_transparent_proxying_gets_none() {
 fn every_service_comes_with_its_ip_endpoints_and_instance_addresses() {
     let online = |name: &str| name != "backend-2";
     let t = compile(&transparent_web(), None, &mesh(), &ips(), online).unwrap();
-    assert_eq!((t.inbound_port, t.outbound_port, t.dns_port), (15006, 15001, 15053));
+    assert_eq!(
+        (t.inbound_port, t.outbound_port, t.dns_port),
+        (15006, 15001, 15053)
+    );
     assert_eq!(t.dns_suffix, "mesh");
     assert_eq!(t.outside_mesh, proto::OutsideMesh::Passthrough as i32);
     assert!(t.server_first_ports.contains(&3306));
@@ -96,7 +99,10 @@ fn mesh_settings_are_passed_on() {
         "outsideMesh": "refuse", "dnsSuffix": "svc.internal", "serverFirstPorts": [3306]
     }))
     .unwrap();
-    let t = compile(&transparent_web(), Some(&settings), &mesh(), &ips(), |_| true).unwrap();
+    let t = compile(&transparent_web(), Some(&settings), &mesh(), &ips(), |_| {
+        true
+    })
+    .unwrap();
     assert_eq!(t.outside_mesh, proto::OutsideMesh::Refuse as i32);
     assert_eq!(t.dns_suffix, "svc.internal");
     assert_eq!(t.server_first_ports, [3306]);

@@ -24,8 +24,12 @@ pub(super) async fn ensure(
         .map_err(|e| StoreError::backend(context(), e))?;
     let mut assigned = BTreeMap::new();
     for row in rows {
-        let service: String = row.try_get("service").map_err(|e| StoreError::backend(context(), e))?;
-        let ip: i64 = row.try_get("ip").map_err(|e| StoreError::backend(context(), e))?;
+        let service: String = row
+            .try_get("service")
+            .map_err(|e| StoreError::backend(context(), e))?;
+        let ip: i64 = row
+            .try_get("ip")
+            .map_err(|e| StoreError::backend(context(), e))?;
         let ip = u32::try_from(ip)
             .map(Ipv4Addr::from)
             .map_err(|_| StoreError::backend(context(), format!("stored IP {ip} is not IPv4")))?;
@@ -69,6 +73,8 @@ pub(super) async fn delete_mesh(conn: &mut SqliteConnection, mesh: &str) -> Resu
         .bind(mesh)
         .execute(conn)
         .await
-        .map_err(|e| StoreError::backend(format!("deleting the virtual IPs of mesh {mesh:?}"), e))?;
+        .map_err(|e| {
+            StoreError::backend(format!("deleting the virtual IPs of mesh {mesh:?}"), e)
+        })?;
     Ok(())
 }

@@ -16,7 +16,10 @@ async fn ips_are_assigned_once_and_unique_across_meshes() {
         .apply(vec![Change::Create(mesh("a")), Change::Create(mesh("b"))])
         .await
         .unwrap();
-    let first = store.virtual_ips("a", &names(&["backend", "web"])).await.unwrap();
+    let first = store
+        .virtual_ips("a", &names(&["backend", "web"]))
+        .await
+        .unwrap();
     assert_eq!(first["backend"], Ipv4Addr::new(240, 0, 0, 1));
     assert_eq!(first["web"], Ipv4Addr::new(240, 0, 0, 2));
 

@@ -129,10 +129,18 @@ fn a_saved_installation_parses_back_to_the_same_rule_set() {
     let installed = Installed::parse(SAVED);
     assert_eq!(
         installed.chains,
-        ["WEFT_INBOUND", "WEFT_IN_REDIRECT", "WEFT_OUTPUT", "WEFT_REDIRECT"]
+        [
+            "WEFT_INBOUND",
+            "WEFT_IN_REDIRECT",
+            "WEFT_OUTPUT",
+            "WEFT_REDIRECT"
+        ]
     );
     assert_eq!(installed.jumps.len(), 2, "DOCKER's rule is not ours");
-    assert_eq!(installed.differences(&settings().rules()), Vec::<String>::new());
+    assert_eq!(
+        installed.differences(&settings().rules()),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
@@ -142,13 +150,20 @@ fn differences_name_what_is_missing_and_what_is_extra() {
     other.proxy_uid = 1000;
     other.dns_port = Some(15053);
     let problems = installed.differences(&other.rules());
-    assert!(problems.contains(&"chain WEFT_DNS_REDIRECT is missing".to_owned()), "{problems:?}");
     assert!(
-        problems.contains(&"rule missing: -A WEFT_OUTPUT -m owner --uid-owner 1000 -j RETURN".to_owned()),
+        problems.contains(&"chain WEFT_DNS_REDIRECT is missing".to_owned()),
         "{problems:?}"
     );
     assert!(
-        problems.contains(&"rule not expected: -A WEFT_OUTPUT -m owner --uid-owner 1337 -j RETURN".to_owned()),
+        problems.contains(
+            &"rule missing: -A WEFT_OUTPUT -m owner --uid-owner 1000 -j RETURN".to_owned()
+        ),
+        "{problems:?}"
+    );
+    assert!(
+        problems.contains(
+            &"rule not expected: -A WEFT_OUTPUT -m owner --uid-owner 1337 -j RETURN".to_owned()
+        ),
         "{problems:?}"
     );
 }
@@ -173,7 +188,10 @@ fn reinstalling_replaces_the_old_jumps_and_drops_stale_chains() {
     assert_eq!(lines[1], ":WEFT_DNS_REDIRECT - [0:0]");
     let deletes: Vec<&&str> = lines.iter().filter(|l| l.starts_with("-D ")).collect();
     assert_eq!(deletes.len(), 3, "{script}");
-    let drop_stale = lines.iter().position(|l| *l == "-X WEFT_DNS_REDIRECT").unwrap();
+    let drop_stale = lines
+        .iter()
+        .position(|l| *l == "-X WEFT_DNS_REDIRECT")
+        .unwrap();
     let last_delete = lines.iter().rposition(|l| l.starts_with("-D ")).unwrap();
     assert!(drop_stale > last_delete, "{script}");
     assert_eq!(
@@ -188,7 +206,12 @@ fn uninstall_removes_only_what_is_ours() {
     let script = render(&Installed::parse(SAVED), None);
     assert!(!script.contains("DOCKER"), "{script}");
     assert!(!script.contains("-A "), "{script}");
-    for chain in ["WEFT_INBOUND", "WEFT_IN_REDIRECT", "WEFT_OUTPUT", "WEFT_REDIRECT"] {
+    for chain in [
+        "WEFT_INBOUND",
+        "WEFT_IN_REDIRECT",
+        "WEFT_OUTPUT",
+        "WEFT_REDIRECT",
+    ] {
         assert!(script.contains(&format!("-X {chain}\n")), "{script}");
     }
     assert!(script.contains(
