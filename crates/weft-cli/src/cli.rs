@@ -131,6 +131,13 @@ pub struct ControlPlaneArgs {
     /// After a restart, how long stored dataplanes count as online while their proxies reconnect.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub startup_grace: Duration,
+    /// How often proxies' streams are pinged; a proxy that does not answer
+    /// within --dp-keepalive-timeout is offline and leaves every balancer.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub dp_keepalive_interval: Duration,
+    /// See --dp-keepalive-interval.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub dp_keepalive_timeout: Duration,
     /// File with the base64 32-byte key that encrypts CA private keys at rest
     /// (or set `WEFT_CA_KEY` to the same text). Make one with
     /// `head -c 32 /dev/urandom | base64`. Needed for meshes with a builtin CA.
@@ -302,9 +309,12 @@ pub struct DemoAppArgs {
     /// The service name this app reports.
     #[arg(long)]
     pub name: String,
-    /// Port to listen on (127.0.0.1).
+    /// Port to listen on.
     #[arg(long)]
     pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub address: std::net::IpAddr,
     /// A URL this app calls for every request it serves (its downstream).
     #[arg(long)]
     pub call: Option<String>,
