@@ -203,6 +203,9 @@ impl Network {
             "exec",
             &self.switch,
             "tcpdump",
+            // Every packet is written as it comes: a capture stopped right
+            // after the traffic must not lose what the kernel buffered.
+            "--immediate-mode",
             "-U",
             "-n",
             "-i",
