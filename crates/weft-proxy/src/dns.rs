@@ -54,9 +54,13 @@ impl Bound {
         Ok(Self { udp, tcp, addr })
     }
 
-    /// Starts answering with `names`.
+    /// Starts answering with `names`, forwarding to the host's resolvers.
     pub fn start(self, names: Names) -> Server {
-        let resolvers = upstream::host_resolvers();
+        self.start_with(names, upstream::host_resolvers())
+    }
+
+    /// [`Bound::start`] with the resolvers given.
+    fn start_with(self, names: Names, resolvers: Vec<SocketAddr>) -> Server {
         info!(addr = %self.addr, ?resolvers, "mesh DNS server listening");
         let names = Arc::new(ArcSwap::from_pointee(names));
         let shared = Arc::new(Shared {
@@ -159,3 +163,6 @@ async fn serve_tcp_client(mut stream: TcpStream, shared: Arc<Shared>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -284,11 +284,7 @@ impl Cluster {
         let check = &check;
         wait::until("the client proxy's config", TIMEOUT, || async move {
             let out = net
-                .exec(
-                    &host,
-                    None,
-                    &["curl", "-sf", "http://127.0.0.1:9901/config"],
-                )
+                .exec(host, None, &["curl", "-sf", "http://127.0.0.1:9901/config"])
                 .await
                 .ok()?;
             let config: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;

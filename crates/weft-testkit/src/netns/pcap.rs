@@ -119,3 +119,76 @@ pub fn tls_only(pcap: &[u8]) -> anyhow::Result<Checked> {
     }
     Ok(checked)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// A little-endian pcap of Ethernet frames, one TCP segment each.
+    fn pcap(segments: &[(u16, u32, &[u8])]) -> Vec<u8> {
+        let mut out = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+        out.extend([0u8; 8]);
+        out.extend(65535u32.to_le_bytes());
+        out.extend(1u32.to_le_bytes());
+        for &(sport, seq, payload) in segments {
+            let mut frame = vec![0u8; 12];
+            frame.extend([0x08, 0x00]);
+            let total = u16::try_from(20 + 20 + payload.len()).unwrap();
+            frame.extend([
+                0x45,
+                0,
+                (total >> 8) as u8,
+                total as u8,
+                0,
+                0,
+                0,
+                0,
+                64,
+                6,
+                0,
+                0,
+            ]);
+            frame.extend([10, 77, 0, 2, 10, 77, 0, 3]);
+            frame.extend(sport.to_be_bytes());
+            frame.extend(20001u16.to_be_bytes());
+            frame.extend(seq.to_be_bytes());
+            frame.extend([0, 0, 0, 0, 0x50, 0x18, 0, 0, 0, 0, 0, 0]);
+            frame.extend_from_slice(payload);
+            out.extend([0u8; 8]);
+            let len = u32::try_from(frame.len()).unwrap().to_le_bytes();
+            out.extend(len);
+            out.extend(len);
+            out.extend(frame);
+        }
+        out
+    }
+
+    #[test]
+    fn tls_records_split_and_retransmitted_pass() {
+        let record = [&[23u8, 3, 3, 0, 4][..], b"abcd"].concat();
+        let capture = pcap(&[
+            (40000, 100, &record[..3]),
+            (40000, 103, &record[3..]),
+            (40000, 103, &record[3..]), // a retransmission
+            (40000, 109, &[22, 3, 1, 0, 1, 0x01]),
+        ]);
+        let checked = tls_only(&capture).unwrap();
+        assert_eq!((checked.flows, checked.records, checked.bytes), (1, 2, 15));
+    }
+
+    #[test]
+    fn plaintext_fails_naming_the_flow() {
+        let capture = pcap(&[(40001, 7, b"GET /secret HTTP/1.1\r\n\r\n")]);
+        let e = tls_only(&capture).unwrap_err().to_string();
+        assert!(e.contains("10.77.0.2:40001 -> 10.77.0.3:20001"), "{e}");
+        assert!(e.contains("GET /secret"), "{e}");
+    }
+
+    #[test]
+    fn not_a_pcap_is_an_error() {
+        assert!(tls_only(b"hello").is_err());
+        assert!(tls_only(&[0u8; 24]).is_err());
+    }
+}
