@@ -94,6 +94,32 @@ impl Server {
     }
 }
 
+/// How a query came, and so how it is forwarded.
+#[derive(Debug, Clone, Copy)]
+enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Shared {
+    /// The answer to one query: ours, or the resolvers'. `None` when there
+    /// is nothing to send (garbage, or no resolver answered; the client
+    /// retries or gives up on its own).
+    async fn answer(&self, query: &[u8], transport: Transport) -> Option<Vec<u8>> {
+        let forwarded = match self.names.load().reply(query) {
+            Reply::Local(bytes) => return Some(bytes),
+            Reply::Drop => return None,
+            Reply::Forward => match transport {
+                Transport::Udp => upstream::forward_udp(&self.resolvers, query).await,
+                Transport::Tcp => upstream::forward_tcp(&self.resolvers, query).await,
+            },
+        };
+        forwarded
+            .map_err(|e| warn!(error = %e, "cannot forward a DNS query"))
+            .ok()
+    }
+}
+
 async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
     let mut buf = vec![0u8; MAX_UDP_QUERY];
     let mut answering = JoinSet::new();
@@ -109,13 +135,8 @@ async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
         let query = buf[..n].to_vec();
         let (socket, shared) = (socket.clone(), shared.clone());
         answering.spawn(async move {
-            let reply = match shared.names.load().reply(&query) {
-                Reply::Local(bytes) => bytes,
-                Reply::Drop => return,
-                Reply::Forward => match upstream::forward_udp(&shared.resolvers, &query).await {
-                    Ok(bytes) => bytes,
-                    Err(e) => return warn!(error = %e, "cannot forward a DNS query"),
-                },
+            let Some(reply) = shared.answer(&query, Transport::Udp).await else {
+                return;
             };
             if let Err(e) = socket.send_to(&reply, client).await {
                 debug!(%client, error = %e, "cannot send a DNS answer");
@@ -150,13 +171,8 @@ async fn serve_tcp_client(mut stream: TcpStream, shared: Arc<Shared>) {
             Ok(Ok(None)) | Err(_) => return,
             Ok(Err(e)) => return debug!(error = %e, "DNS client connection failed"),
         };
-        let reply = match shared.names.load().reply(&query) {
-            Reply::Local(bytes) => bytes,
-            Reply::Drop => return,
-            Reply::Forward => match upstream::forward_tcp(&shared.resolvers, &query).await {
-                Ok(bytes) => bytes,
-                Err(e) => return warn!(error = %e, "cannot forward a DNS query"),
-            },
+        let Some(reply) = shared.answer(&query, Transport::Tcp).await else {
+            return;
         };
         if upstream::write_framed(&mut stream, &reply).await.is_err() {
             return;
@@ -165,4 +181,4 @@ async fn serve_tcp_client(mut stream: TcpStream, shared: Arc<Shared>) {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

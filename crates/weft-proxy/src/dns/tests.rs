@@ -12,22 +12,35 @@ use tokio::net::{TcpStream, UdpSocket};
 use super::*;
 use crate::config::{MeshServiceConfig, TransparentConfig};
 
-fn names() -> Names {
-    Names::new(&TransparentConfig {
+/// A transparent config with `services` and the default suffix, `mesh`.
+pub(crate) fn transparent_config(services: Vec<MeshServiceConfig>) -> TransparentConfig {
+    TransparentConfig {
         inbound_port: 15006,
         outbound_port: 15001,
         dns_port: Some(15053),
         dns_suffix: "mesh".into(),
         outside_mesh: Default::default(),
         server_first_ports: Default::default(),
-        services: vec![MeshServiceConfig {
-            name: "backend".into(),
-            virtual_ip: Some(IpAddr::V4(Ipv4Addr::new(240, 0, 0, 7))),
-            protocol: weft_api::Protocol::Http,
-            endpoints: vec![],
-            instance_addresses: vec![],
-        }],
-    })
+        services,
+    }
+}
+
+/// A service of protocol http with `ip`, no endpoints.
+pub(crate) fn service(name: &str, ip: Option<&str>) -> MeshServiceConfig {
+    MeshServiceConfig {
+        name: name.into(),
+        virtual_ip: ip.map(|i| i.parse::<IpAddr>().unwrap()),
+        protocol: weft_api::Protocol::Http,
+        endpoints: vec![],
+        instance_addresses: vec![],
+    }
+}
+
+fn names() -> Names {
+    Names::new(&transparent_config(vec![service(
+        "backend",
+        Some("240.0.0.7"),
+    )]))
 }
 
 fn query(name: &str) -> Vec<u8> {

@@ -47,9 +47,24 @@ pub fn host_resolvers() -> Vec<SocketAddr> {
 /// Asks each resolver in turn over UDP; the first answer with the query's
 /// ID wins.
 pub async fn forward_udp(resolvers: &[SocketAddr], query: &[u8]) -> io::Result<Vec<u8>> {
+    forward(resolvers, |r| udp_once(r, query)).await
+}
+
+/// Asks each resolver in turn over TCP (for clients that asked over TCP,
+/// e.g. after a truncated UDP answer).
+pub async fn forward_tcp(resolvers: &[SocketAddr], query: &[u8]) -> io::Result<Vec<u8>> {
+    forward(resolvers, |r| tcp_once(r, query)).await
+}
+
+/// The first answer of `ask` over `resolvers`, each given [`QUERY_TIMEOUT`].
+async fn forward<F, Fut>(resolvers: &[SocketAddr], ask: F) -> io::Result<Vec<u8>>
+where
+    F: Fn(SocketAddr) -> Fut,
+    Fut: std::future::Future<Output = io::Result<Vec<u8>>>,
+{
     let mut last = io::Error::new(io::ErrorKind::NotFound, "no resolver configured");
     for &resolver in resolvers {
-        match tokio::time::timeout(QUERY_TIMEOUT, udp_once(resolver, query)).await {
+        match tokio::time::timeout(QUERY_TIMEOUT, ask(resolver)).await {
             Ok(Ok(answer)) => return Ok(answer),
             Ok(Err(e)) => last = e,
             Err(_) => {
@@ -81,25 +96,6 @@ async fn udp_once(resolver: SocketAddr, query: &[u8]) -> io::Result<Vec<u8>> {
             return Ok(buf);
         }
     }
-}
-
-/// Asks each resolver in turn over TCP (for clients that asked over TCP,
-/// e.g. after a truncated UDP answer).
-pub async fn forward_tcp(resolvers: &[SocketAddr], query: &[u8]) -> io::Result<Vec<u8>> {
-    let mut last = io::Error::new(io::ErrorKind::NotFound, "no resolver configured");
-    for &resolver in resolvers {
-        match tokio::time::timeout(QUERY_TIMEOUT, tcp_once(resolver, query)).await {
-            Ok(Ok(answer)) => return Ok(answer),
-            Ok(Err(e)) => last = e,
-            Err(_) => {
-                last = io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("{resolver} did not answer"),
-                )
-            }
-        }
-    }
-    Err(last)
 }
 
 async fn tcp_once(resolver: SocketAddr, query: &[u8]) -> io::Result<Vec<u8>> {

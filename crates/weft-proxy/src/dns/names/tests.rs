@@ -1,30 +1,13 @@
-use std::net::IpAddr;
-
 use hickory_proto::rr::Name;
 
 use super::*;
-use crate::config::MeshServiceConfig;
+use crate::dns::tests::{service, transparent_config};
 
 fn names() -> Names {
-    let service = |name: &str, ip: Option<&str>| MeshServiceConfig {
-        name: name.into(),
-        virtual_ip: ip.map(|i| i.parse::<IpAddr>().unwrap()),
-        protocol: weft_api::Protocol::Http,
-        endpoints: vec![],
-        instance_addresses: vec![],
-    };
-    Names::new(&TransparentConfig {
-        inbound_port: 15006,
-        outbound_port: 15001,
-        dns_port: Some(15053),
-        dns_suffix: "mesh".into(),
-        outside_mesh: Default::default(),
-        server_first_ports: Default::default(),
-        services: vec![
-            service("backend", Some("240.0.0.1")),
-            service("pending", None),
-        ],
-    })
+    Names::new(&transparent_config(vec![
+        service("backend", Some("240.0.0.1")),
+        service("pending", None),
+    ]))
 }
 
 fn query(name: &str, kind: RecordType) -> Vec<u8> {
