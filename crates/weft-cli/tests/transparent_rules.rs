@@ -64,9 +64,7 @@ async fn install_is_idempotent_and_uninstall_removes_exactly_what_it_added() {
     assert!(!check.status.success());
     assert!(text(&check).contains("not installed"), "{}", text(&check));
 
-    let install = [
-        "install",
-        "transparent-proxy",
+    let settings = [
         "--proxy-uid",
         "1337",
         "--redirect-dns",
@@ -75,6 +73,7 @@ async fn install_is_idempotent_and_uninstall_removes_exactly_what_it_added() {
         "--exclude-outbound-ports",
         "5432",
     ];
+    let install = [&["install", "transparent-proxy"][..], &settings].concat();
     // --dry-run prints the rules and changes nothing.
     let dry = weft(&net, host, &[&install[..], &["--dry-run"]].concat()).await;
     assert!(dry.status.success(), "{}", text(&dry));
@@ -114,22 +113,8 @@ async fn install_is_idempotent_and_uninstall_removes_exactly_what_it_added() {
         "{installed}"
     );
 
-    let exact = weft(
-        &net,
-        host,
-        &[
-            "check",
-            "transparent-proxy",
-            "--proxy-uid",
-            "1337",
-            "--redirect-dns",
-            "--exclude-inbound-ports",
-            "22,2222",
-            "--exclude-outbound-ports",
-            "5432",
-        ],
-    )
-    .await;
+    let check = [&["check", "transparent-proxy"][..], &settings].concat();
+    let exact = weft(&net, host, &check).await;
     assert!(exact.status.success(), "{}", text(&exact));
     let other_uid = weft(
         &net,
