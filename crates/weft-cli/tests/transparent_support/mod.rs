@@ -96,9 +96,9 @@ impl Cluster {
             &self.dir.join("cp-ca.pem").display().to_string(),
             // A host that vanishes must leave the balancers within a second.
             "--dp-keepalive-interval",
-            "200ms",
+            "250ms",
             "--dp-keepalive-timeout",
-            "200ms",
+            "250ms",
         ]
         .iter()
         .map(|s| (*s).to_owned())
