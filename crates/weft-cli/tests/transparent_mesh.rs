@@ -48,6 +48,38 @@ async fn applications_reach_mesh_services_by_name_over_mtls_and_fail_over_within
         .curl_ok(&client, "http://10.77.0.4:8080/tp-secret-app-port")
         .await;
     assert!(body.contains("backend-"), "{body}");
+    // Detection: HTTP/2 with prior knowledge is HTTP too; TLS to an HTTP
+    // service cannot go through its stack and is closed.
+    let out = c
+        .net
+        .exec(
+            &client,
+            Some(transparent_support::APP_UID),
+            &[
+                "curl",
+                "-sS",
+                "--fail",
+                "--max-time",
+                "5",
+                "--http2-prior-knowledge",
+                "http://backend.mesh/tp-secret-h2",
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("/tp-secret-h2"));
+    let out = c.curl(&client, "https://backend.mesh/").await;
+    assert!(!out.status.success(), "TLS to an HTTP service went through");
+    assert!(
+        c.client_proxy_log().contains("something other than HTTP"),
+        "{}",
+        c.client_proxy_log()
+    );
     capture.terminate(Duration::from_secs(5)).await;
     let bytes = std::fs::read(&capture_file).unwrap();
     let checked = pcap::tls_only(&bytes).unwrap();

@@ -360,6 +360,13 @@ impl Cluster {
         assert!(!String::from_utf8_lossy(&nat.stdout).contains("WEFT"));
     }
 
+    pub fn client_proxy_log(&self) -> String {
+        self.client_proxy
+            .as_ref()
+            .map(TestProcess::log_text)
+            .unwrap_or_default()
+    }
+
     pub async fn stop_client_proxy(&mut self) {
         if let Some(mut p) = self.client_proxy.take() {
             p.terminate(Duration::from_secs(10)).await;
