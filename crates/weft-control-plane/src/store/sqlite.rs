@@ -333,6 +333,12 @@ impl Store for SqliteStore {
         mesh: &str,
         services: &[String],
     ) -> Result<BTreeMap<String, Ipv4Addr>, StoreError> {
+        // Every reconcile pass asks; almost always every service has its
+        // IP already, and a read needs no write lock.
+        let known = virtual_ips::read(&mut *self.connection().await?, mesh, services).await?;
+        if known.len() == services.len() {
+            return Ok(known);
+        }
         let mut tx = self.write_transaction().await?;
         let assigned = virtual_ips::ensure(&mut tx, mesh, services).await?;
         commit(tx).await?;

@@ -66,12 +66,13 @@ impl Table {
             server_first_ports: transparent.server_first_ports.clone(),
             ..Table::default()
         };
+        let kept: HashMap<(&str, Protocol), &ServiceRoute> = previous
+            .services
+            .iter()
+            .map(|s| ((s.name.as_str(), s.protocol), s))
+            .collect();
         for service in &transparent.services {
-            let route = match previous
-                .services
-                .iter()
-                .find(|s| s.name == service.name && s.protocol == service.protocol)
-            {
+            let route = match kept.get(&(service.name.as_str(), service.protocol)) {
                 Some(kept) => {
                     kept.route.update_endpoints(&service.endpoints);
                     kept.route.clone()

@@ -9,20 +9,19 @@ use weft_api::rest::now_unix;
 use super::rows::unix_i64;
 use crate::store::{StoreError, VIRTUAL_IP_RANGE};
 
-/// Reads the IPs of `services` in `mesh`, assigning the missing ones;
-/// inside a write transaction, so two passes cannot hand out one address.
-pub(super) async fn ensure(
+/// The IPs `services` of `mesh` have; those without one are left out.
+pub(super) async fn read(
     conn: &mut SqliteConnection,
     mesh: &str,
     services: &[String],
 ) -> Result<BTreeMap<String, Ipv4Addr>, StoreError> {
-    let context = || format!("assigning virtual IPs in mesh {mesh:?}");
+    let context = || format!("reading virtual IPs in mesh {mesh:?}");
     let rows = sqlx::query("SELECT service, ip FROM virtual_ips WHERE mesh = ?")
         .bind(mesh)
         .fetch_all(&mut *conn)
         .await
         .map_err(|e| StoreError::backend(context(), e))?;
-    let mut assigned = BTreeMap::new();
+    let mut known = BTreeMap::new();
     for row in rows {
         let service: String = row
             .try_get("service")
@@ -33,8 +32,22 @@ pub(super) async fn ensure(
         let ip = u32::try_from(ip)
             .map(Ipv4Addr::from)
             .map_err(|_| StoreError::backend(context(), format!("stored IP {ip} is not IPv4")))?;
-        assigned.insert(service, ip);
+        if services.contains(&service) {
+            known.insert(service, ip);
+        }
     }
+    Ok(known)
+}
+
+/// Reads the IPs of `services` in `mesh`, assigning the missing ones;
+/// inside a write transaction, so two passes cannot hand out one address.
+pub(super) async fn ensure(
+    conn: &mut SqliteConnection,
+    mesh: &str,
+    services: &[String],
+) -> Result<BTreeMap<String, Ipv4Addr>, StoreError> {
+    let context = || format!("assigning virtual IPs in mesh {mesh:?}");
+    let mut assigned = read(&mut *conn, mesh, services).await?;
     let (first, last) = (u32::from(VIRTUAL_IP_RANGE.0), u32::from(VIRTUAL_IP_RANGE.1));
     for service in services {
         if assigned.contains_key(service) {
@@ -63,7 +76,6 @@ pub(super) async fn ensure(
             .map_err(|e| StoreError::backend(context(), e))?;
         assigned.insert(service.clone(), Ipv4Addr::from(next));
     }
-    assigned.retain(|service, _| services.contains(service));
     Ok(assigned)
 }
 
