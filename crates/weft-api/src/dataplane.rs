@@ -6,6 +6,8 @@ use std::{
     net::{IpAddr, Ipv4Addr},
 };
 
+pub mod transparent;
+
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -41,6 +43,10 @@ pub struct Networking {
     pub outbound: Vec<Outbound>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<Admin>,
+    /// Present when the host's iptables rules redirect traffic to this
+    /// proxy (`weft install transparent-proxy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transparent_proxying: Option<transparent::TransparentProxying>,
 }
 
 /// A port on which the proxy accepts mesh traffic for the local service.
@@ -219,6 +225,15 @@ impl Networking {
             port: admin.port,
             path: "networking.admin.port".into(),
         });
+        if let Some(transparent) = &self.transparent_proxying {
+            for (ip, port, path) in transparent.listeners() {
+                listeners.push(Listener {
+                    ip: Some(ip),
+                    port,
+                    path: path.into(),
+                });
+            }
+        }
         check_duplicate_ports(&listeners, errors);
         self.check_service_ports(&listeners, errors);
     }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Deserializer, Serialize, de};
 use crate::{ValidationErrors, name::name_problem};
 
 mod ca;
+pub mod transparent;
 
 pub use ca::{CaBackend, CaKind, CaSource, DEFAULT_CA_NAME};
 
@@ -41,6 +42,10 @@ pub struct Mesh {
     /// TrafficPermission: the mesh starts zero trust.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub skip_default_permission: bool,
+    /// How transparently proxied workloads' proxies treat captured traffic
+    /// (absent: the defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transparent_proxying: Option<transparent::MeshTransparentProxying>,
 }
 
 /// `mtls` of a mesh.
@@ -83,6 +88,9 @@ impl Mesh {
         }
         if let Some(mtls) = &self.mtls {
             mtls.validate(&mut errors);
+        }
+        if let Some(transparent) = &self.transparent_proxying {
+            transparent.validate(&mut errors);
         }
         errors.into_result()
     }

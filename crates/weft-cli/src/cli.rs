@@ -20,6 +20,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once per process: the size of the biggest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the control plane: store, REST API and config distribution to proxies.
@@ -41,6 +43,15 @@ pub enum Command {
     Demo(DemoArgs),
     /// A small HTTP service used by `weft demo` (and handy for trying the mesh).
     DemoApp(DemoAppArgs),
+    /// Set up this host for the mesh.
+    #[command(subcommand)]
+    Install(crate::commands::transparent_proxy::InstallCommand),
+    /// Undo what `weft install` set up.
+    #[command(subcommand)]
+    Uninstall(crate::commands::transparent_proxy::UninstallCommand),
+    /// Check that this host is set up for the mesh.
+    #[command(subcommand)]
+    Check(crate::commands::transparent_proxy::CheckCommand),
 }
 
 impl Command {
@@ -122,6 +133,13 @@ pub struct ControlPlaneArgs {
     /// After a restart, how long stored dataplanes count as online while their proxies reconnect.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub startup_grace: Duration,
+    /// How often proxies' streams are pinged; a proxy that does not answer
+    /// within --dp-keepalive-timeout is offline and leaves every balancer.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub dp_keepalive_interval: Duration,
+    /// See --dp-keepalive-interval.
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub dp_keepalive_timeout: Duration,
     /// File with the base64 32-byte key that encrypts CA private keys at rest
     /// (or set `WEFT_CA_KEY` to the same text). Make one with
     /// `head -c 32 /dev/urandom | base64`. Needed for meshes with a builtin CA.
@@ -293,9 +311,12 @@ pub struct DemoAppArgs {
     /// The service name this app reports.
     #[arg(long)]
     pub name: String,
-    /// Port to listen on (127.0.0.1).
+    /// Port to listen on.
     #[arg(long)]
     pub port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub address: std::net::IpAddr,
     /// A URL this app calls for every request it serves (its downstream).
     #[arg(long)]
     pub call: Option<String>,

@@ -7,6 +7,7 @@ mod get;
 mod inspect;
 mod proxy;
 mod token;
+pub mod transparent_proxy;
 
 use crate::cli::{Cli, Command};
 
@@ -21,6 +22,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(cmd) => token::run(cmd).await,
         Command::Demo(args) => crate::demo::run(args).await,
         Command::DemoApp(args) => crate::demo::app::run(args).await,
+        Command::Install(cmd) => transparent_proxy::install(cmd),
+        Command::Uninstall(cmd) => transparent_proxy::uninstall(cmd),
+        Command::Check(cmd) => transparent_proxy::check(cmd),
     }
 }
 

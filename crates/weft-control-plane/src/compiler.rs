@@ -9,6 +9,7 @@
 use std::{collections::BTreeSet, time::Duration};
 
 mod permissions;
+pub mod transparent;
 
 use weft_api::{
     Dataplane, MtlsMode, Protocol, TrafficPermission,
@@ -117,6 +118,8 @@ pub fn compile(
         inbounds,
         outbounds,
         mtls: mtls.and_then(MeshTls::to_proto),
+        // Needs the mesh's virtual IPs: see `transparent::compile`.
+        transparent_proxy: None,
     }
 }
 

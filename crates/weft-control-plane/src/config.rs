@@ -92,6 +92,11 @@ pub struct ControlPlaneConfig {
     pub dp_addr: SocketAddr,
     /// See [`DEFAULT_STARTUP_GRACE`].
     pub startup_grace: Duration,
+    /// HTTP/2 pings on the proxies' streams: how often, and how long an
+    /// answer may take before the stream is dropped and its proxy is
+    /// offline (its endpoints leave every balancer). Lower values notice a
+    /// vanished host sooner, at the cost of more pings.
+    pub dp_keepalive: (Duration, Duration),
     /// The operator's key that encrypts CA private keys and the token
     /// signing key in the store (`--ca-key-file FILE` or `WEFT_CA_KEY`).
     /// Without it, meshes with a builtin CA are refused and the token
@@ -116,6 +121,10 @@ impl Default for ControlPlaneConfig {
             api_addr: localhost(5681),
             dp_addr: localhost(5678),
             startup_grace: DEFAULT_STARTUP_GRACE,
+            dp_keepalive: (
+                crate::distributor::KEEPALIVE_INTERVAL,
+                crate::distributor::KEEPALIVE_TIMEOUT,
+            ),
             ca_key: None,
             dp_auth: DpAuth::Token,
             admin_token_file: Some(weft_api::paths::default_admin_token_path()),

@@ -50,6 +50,7 @@ mod auth;
 mod certificates;
 mod reconcile;
 mod service;
+mod transparent;
 
 pub use service::DiscoveryService;
 

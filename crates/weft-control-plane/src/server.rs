@@ -11,7 +11,7 @@ use crate::{
     api::{self, ApiState},
     config::{ControlPlaneConfig, DpAuth},
     cp_tls::{self, listener::TlsListener},
-    distributor::{Distributor, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT},
+    distributor::Distributor,
     identity::{Identity, secret::CA_KEY_ENV},
     store,
 };
@@ -105,8 +105,8 @@ pub async fn run(
         ),
     }
     let grpc = grpc
-        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
-        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .http2_keepalive_interval(Some(config.dp_keepalive.0))
+        .http2_keepalive_timeout(Some(config.dp_keepalive.1))
         .add_service(distributor.service());
 
     let (stopping, stop) = watch::channel(false);

@@ -13,7 +13,7 @@
 //! dataplane tokens issued and revoked (their claims, never the tokens).
 //! The store only moves these bytes; it never decrypts them.
 
-use std::{fmt, sync::Arc};
+use std::{collections::BTreeMap, fmt, net::Ipv4Addr, sync::Arc};
 
 use async_trait::async_trait;
 use tokio::sync::watch;
@@ -24,6 +24,14 @@ use crate::config::StoreUrl;
 pub mod sqlite;
 
 pub use sqlite::SqliteStore;
+
+/// Where services' virtual IPs come from: 240.0.0.0/4, reserved and never
+/// routed, so a virtual IP cannot shadow a real host (the first and last
+/// addresses are skipped).
+pub const VIRTUAL_IP_RANGE: (Ipv4Addr, Ipv4Addr) = (
+    Ipv4Addr::new(240, 0, 0, 1),
+    Ipv4Addr::new(255, 255, 255, 254),
+);
 
 /// A boxed error from a storage backend.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -266,6 +274,15 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// The current revision, updated after every committed write.
     fn subscribe(&self) -> watch::Receiver<u64>;
+
+    /// The virtual IP of each of `services` in `mesh`. Services without one
+    /// get the next free address of [`VIRTUAL_IP_RANGE`] now, stored, so a
+    /// service keeps its IP for as long as its mesh exists.
+    async fn virtual_ips(
+        &self,
+        mesh: &str,
+        services: &[String],
+    ) -> Result<BTreeMap<String, Ipv4Addr>, StoreError>;
 
     /// The builtin CA `name` of `mesh`, if one was stored.
     async fn mesh_ca(&self, mesh: &str, name: &str) -> Result<Option<StoredMeshCa>, StoreError>;

@@ -38,6 +38,7 @@ impl Running {
             api_addr: api,
             dp_addr: dp,
             startup_grace: Duration::ZERO,
+            dp_keepalive: (Duration::from_secs(10), Duration::from_secs(5)),
             ca_key: Some(ca_key),
             dp_auth: DpAuth::Token,
         };
@@ -290,6 +291,7 @@ async fn tokens_certificates_and_a_restart_on_the_same_store() {
         api_addr: api,
         dp_addr: dp,
         startup_grace: Duration::ZERO,
+        dp_keepalive: (Duration::from_secs(10), Duration::from_secs(5)),
         ca_key: Some(CaKey::generate().unwrap().0),
         dp_auth: DpAuth::Token,
     };

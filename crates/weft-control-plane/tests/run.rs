@@ -29,6 +29,7 @@ async fn serves_and_stops_gracefully_with_a_proxy_connected() {
         api_addr,
         dp_addr,
         startup_grace: Duration::ZERO,
+        dp_keepalive: (Duration::from_secs(10), Duration::from_secs(5)),
         // This test is about serving and stopping; tests/identity.rs has tokens.
         dp_auth: DpAuth::None,
         ca_key: None,

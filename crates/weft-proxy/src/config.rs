@@ -12,7 +12,10 @@ use serde::Serialize;
 pub use weft_api::MtlsMode;
 use weft_api::{Protocol, ValidationErrors, dataplane::LOCALHOST, name::name_problem, proto};
 
+pub use self::transparent::{MeshServiceConfig, TransparentConfig};
 use crate::{authz::PermissionConfig, tls::TrustBundle};
+
+mod transparent;
 
 /// Tag of an inbound that names its service (as in the Dataplane resource).
 const SERVICE_TAG: &str = weft_api::dataplane::SERVICE_TAG;
@@ -26,6 +29,8 @@ pub struct Config {
     pub inbounds: Vec<InboundConfig>,
     pub outbounds: Vec<OutboundConfig>,
     pub mtls: MtlsConfig,
+    /// Present when the host redirects traffic to this proxy.
+    pub transparent: Option<TransparentConfig>,
 }
 
 /// The mesh's mTLS settings for this proxy.
@@ -118,6 +123,7 @@ impl Config {
             .filter_map(|(i, outbound)| fields.outbound(&format!("outbounds[{i}]"), outbound))
             .collect();
         let mtls = msg.mtls.map(|m| fields.mtls(m)).unwrap_or_default();
+        let transparent = msg.transparent_proxy.and_then(|t| fields.transparent(t));
         let config = Config {
             version: msg.version,
             mesh: msg.mesh,
@@ -125,6 +131,7 @@ impl Config {
             inbounds,
             outbounds,
             mtls,
+            transparent,
         };
         // Listener clashes only make sense once every address parsed.
         if errors.is_empty() {

@@ -6,6 +6,8 @@
 //!   the only writer of the running state — the `listeners` and the
 //!   `status` the admin server reports — and obtains the first
 //!   certificate a config with mTLS needs (`certs`);
+//! * with transparent proxying, the `redirect` listeners for what the
+//!   host's iptables rules capture, and the mesh `dns` server;
 //! * the certificate `renewal` task, which keeps that certificate fresh;
 //! * per inbound, the `authz` layer (TrafficPermissions, JWTs);
 //! * per listener, an `inbound` or `outbound` stack built from
@@ -25,11 +27,13 @@ mod balancer;
 mod certs;
 mod config;
 mod cp_tls;
+mod dns;
 mod drain;
 mod http;
 mod inbound;
 mod listeners;
 mod outbound;
+mod redirect;
 mod status;
 mod tcp;
 mod tls;

@@ -33,10 +33,12 @@ use std::{
 use tokio::{net::TcpListener, task::JoinSet};
 use tracing::{debug, error, info, warn};
 
+pub use self::accept::ACCEPT_ERROR_PAUSE;
 pub use self::accept::{Running, spawn};
 use self::route::{Route, Spec};
 use crate::{
     config::{Config, EndpointConfig, InboundConfig, OutboundConfig},
+    redirect::Redirect,
     tls::Identity,
 };
 
@@ -68,6 +70,8 @@ pub struct Listeners {
     /// Listeners that were removed or replaced and whose connections are
     /// still finishing.
     draining: JoinSet<()>,
+    /// The transparent-proxy listeners, applied with the others.
+    redirect: Redirect,
 }
 
 /// What becomes of one listener a config asks for, decided before anything
@@ -121,6 +125,7 @@ impl Listeners {
     /// No listeners yet; their stacks will share `identity`.
     pub fn new(identity: Arc<Identity>) -> Self {
         Self {
+            redirect: Redirect::new(identity.clone()),
             identity,
             running: HashMap::new(),
             draining: JoinSet::new(),
@@ -170,6 +175,7 @@ impl Listeners {
                 Err(e) => return Err(e),
             }
         }
+        let redirect = self.redirect.prepare(config).await?;
         // Last, since it stops listeners (and binds them back on failure).
         for addr in blocked {
             let listener = self.take_over(addr, &wanted).await?;
@@ -226,6 +232,7 @@ impl Listeners {
             };
             self.running.insert(addr, spawn(socket, spec, route));
         }
+        self.redirect.commit(redirect).await;
         debug!(
             listeners = self.running.len(),
             "config applied to listeners"
@@ -292,6 +299,9 @@ impl Listeners {
     /// Stops accepting everywhere and waits, up to `timeout`, for open
     /// connections to finish. Returns whether they all did.
     pub async fn shutdown(mut self, timeout: Duration) -> bool {
+        let mut redirected = self.redirect.shutdown().await;
+        self.draining
+            .spawn(async move { while redirected.join_next().await.is_some() {} });
         for (_, running) in self.running.drain() {
             let (_socket, drained) = running.stop().await;
             self.draining.spawn(drained);

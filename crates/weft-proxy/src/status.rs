@@ -97,6 +97,7 @@ mod tests {
             inbounds: vec![],
             outbounds: vec![],
             mtls: mtls(mode, ca),
+            transparent: None,
         })
     }
 

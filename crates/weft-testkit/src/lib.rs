@@ -4,6 +4,7 @@
 
 pub mod dataplane;
 pub mod mesh;
+pub mod netns;
 pub mod ports;
 pub mod process;
 pub mod servers;

@@ -170,3 +170,31 @@ fn outbound_protocol_must_be_known() {
         ["networking.outbound[0].protocol: \"smtp\" is not a protocol (tcp, http, http2, grpc)"]
     );
 }
+
+#[test]
+fn transparent_proxying_defaults_and_clashing_ports() {
+    assert_eq!(
+        errors_after(|d| d["networking"]["transparentProxying"] = serde_json::json!({})),
+        Vec::<String>::new()
+    );
+    // The inbound redirect listener binds every address: any port of it clashes.
+    let errors = errors_after(|d| {
+        d["networking"]["transparentProxying"] =
+            serde_json::json!({"redirectPortInbound": 20001, "redirectPortDns": 9901});
+    });
+    assert!(
+        errors.iter().any(|e| e.starts_with(
+            "networking.transparentProxying.redirectPortInbound: 20001 is already used by networking.inbound[0].port"
+        )),
+        "{errors:?}"
+    );
+    assert!(
+        errors.iter().any(|e| e
+            .starts_with("networking.transparentProxying.redirectPortDns: 9901 is already used")),
+        "{errors:?}"
+    );
+    let errors = errors_after(|d| {
+        d["networking"]["transparentProxying"] = serde_json::json!({"redirectPortOutbound": 0});
+    });
+    assert!(errors[0].contains("0 is not a port"), "{errors:?}");
+}

@@ -17,6 +17,7 @@ pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
         api_addr: args.api_addr,
         dp_addr: args.dp_addr,
         startup_grace: args.startup_grace,
+        dp_keepalive: (args.dp_keepalive_interval, args.dp_keepalive_timeout),
         ca_key: ca_key(args.ca_key_file.as_deref())?,
         dp_auth: args
             .dp_auth

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use crate::{cli::DemoAppArgs, client::get_text, shutdown};
 
 pub async fn run(args: DemoAppArgs) -> anyhow::Result<()> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], args.port));
+    let addr = SocketAddr::new(args.address, args.port);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;

@@ -12,9 +12,9 @@ use tokio::{
 };
 use weft_api::{Dataplane, Kind, Resource, TrafficPermission, proto::ProxyConfig};
 
-use super::Versions;
+use super::{Versions, transparent};
 use crate::{
-    compiler::{MeshTls, compile},
+    compiler::{self, MeshTls, compile},
     identity::Identity,
     sessions::{SessionId, Sessions},
     store::{Store, StoreError},
@@ -153,6 +153,7 @@ async fn pass(
             permissions.entry(p.mesh.clone()).or_default().push(p);
         }
     }
+    let transparent = transparent::load(store, &by_mesh).await?;
     let online = sessions.online_view();
     let connected = sessions.connected();
     for session in &connected {
@@ -175,13 +176,23 @@ async fn pass(
         let mesh_permissions = permissions
             .get(&session.mesh)
             .map_or(&[][..], Vec::as_slice);
-        let config = compile(
+        let is_online = |name: &str| online.is_online(&session.mesh, name);
+        let mut config = compile(
             dataplane,
             mesh_dataplanes,
             session_tls,
             mesh_permissions,
-            |name| online.is_online(&session.mesh, name),
+            is_online,
         );
+        if let Some(t) = transparent.get(&session.mesh) {
+            config.transparent_proxy = compiler::transparent::compile(
+                dataplane,
+                t.settings.as_ref(),
+                mesh_dataplanes,
+                &t.virtual_ips,
+                is_online,
+            );
+        }
         if last_pushed.get(&session.id) == Some(&config) {
             continue;
         }

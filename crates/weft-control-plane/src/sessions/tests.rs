@@ -169,6 +169,7 @@ fn status_shows_what_was_sent_acked_and_rejected() {
     let (id, _rx) = connect(&s, "web");
     let config = proto::ProxyConfig {
         mtls: None,
+        transparent_proxy: None,
         version: 42,
         mesh: "default".into(),
         dataplane: "web".into(),

@@ -9,7 +9,7 @@
 //! control planes sharing one file would not wake each other (several
 //! replicas are what the PostgreSQL store, with LISTEN/NOTIFY, is for).
 
-use std::{path::Path, str::FromStr, time::Duration};
+use std::{collections::BTreeMap, net::Ipv4Addr, path::Path, str::FromStr, time::Duration};
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -35,6 +35,7 @@ mod cp_tls;
 mod migrations;
 mod rows;
 mod secrets;
+mod virtual_ips;
 
 use rows::{decode, parse_kind, read_revision, unix_i64};
 
@@ -327,6 +328,23 @@ impl Store for SqliteStore {
         Ok(stored)
     }
 
+    async fn virtual_ips(
+        &self,
+        mesh: &str,
+        services: &[String],
+    ) -> Result<BTreeMap<String, Ipv4Addr>, StoreError> {
+        // Every reconcile pass asks; almost always every service has its
+        // IP already, and a read needs no write lock.
+        let known = virtual_ips::read(&mut *self.connection().await?, mesh, services).await?;
+        if known.len() == services.len() {
+            return Ok(known);
+        }
+        let mut tx = self.write_transaction().await?;
+        let assigned = virtual_ips::ensure(&mut tx, mesh, services).await?;
+        commit(tx).await?;
+        Ok(assigned)
+    }
+
     /// Closes every connection; the last one checkpoints the WAL.
     async fn close(&self) {
         self.pool.close().await;
@@ -460,6 +478,7 @@ async fn delete(
             .await
             .map_err(|e| StoreError::backend(format!("deleting the policies of {key}"), e))?;
         secrets::delete_mesh_ca(conn, &key.name).await?;
+        virtual_ips::delete_mesh(conn, &key.name).await?;
     }
     Ok(ChangeOutcome::Deleted)
 }

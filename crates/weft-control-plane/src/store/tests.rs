@@ -400,3 +400,4 @@ async fn a_corrupt_row_is_an_error_not_a_panic() {
 }
 
 mod secrets;
+mod virtual_ips;

@@ -7,6 +7,7 @@ use super::*;
 fn valid() -> proto::ProxyConfig {
     proto::ProxyConfig {
         mtls: None,
+        transparent_proxy: None,
         version: 7,
         mesh: "default".into(),
         dataplane: "web-1".into(),

@@ -21,7 +21,7 @@ use crate::{
 
 /// After an accept error such as "too many open files", wait a moment
 /// rather than spin on a socket that keeps failing.
-const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+pub const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 /// A listener and the stack it runs.
 #[derive(Debug)]

@@ -21,6 +21,7 @@ fn config(version: u64, outbounds: Vec<OutboundConfig>) -> Config {
         inbounds: vec![],
         outbounds,
         mtls: Default::default(),
+        transparent: None,
     }
 }
 

@@ -32,6 +32,7 @@ fn dataplane(name: &str, admin: SocketAddr) -> Dataplane {
                 port: Port(admin.port()),
                 address: None,
             }),
+            transparent_proxying: None,
         },
     }
 }
@@ -40,6 +41,7 @@ fn dataplane(name: &str, admin: SocketAddr) -> Dataplane {
 fn config(version: u64, listen: SocketAddr) -> proto::ProxyConfig {
     proto::ProxyConfig {
         mtls: None,
+        transparent_proxy: None,
         version,
         mesh: "default".into(),
         dataplane: "web-1".into(),

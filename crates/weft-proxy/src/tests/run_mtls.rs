@@ -40,6 +40,7 @@ fn dataplane(name: &str, service: &str, admin: SocketAddr) -> Dataplane {
                 port: Port(admin.port()),
                 address: None,
             }),
+            transparent_proxying: None,
         },
     }
 }
@@ -83,6 +84,7 @@ fn config(name: &str, version: u64, mtls: Option<proto::Mtls>) -> proto::ProxyCo
         inbounds: vec![],
         outbounds: vec![],
         mtls,
+        transparent_proxy: None,
     }
 }
 

@@ -123,6 +123,21 @@ const MIGRATIONS: &[Migration] = &[
         )",
         ],
     },
+    Migration {
+        version: 6,
+        name: "virtual IPs of mesh services",
+        statements: &[
+            // `ip` is the IPv4 address as a number, unique across meshes,
+            // so the next free one is MAX + 1.
+            "CREATE TABLE virtual_ips (
+            mesh       TEXT    NOT NULL,
+            service    TEXT    NOT NULL,
+            ip         INTEGER NOT NULL UNIQUE,
+            created_at INTEGER NOT NULL,
+            PRIMARY KEY (mesh, service)
+        )",
+        ],
+    },
 ];
 
 /// Brings the schema up to date.

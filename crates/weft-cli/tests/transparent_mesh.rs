@@ -1,0 +1,137 @@
+//! Transparent proxying across hosts: five network namespaces on a bridge
+//! (a control plane, a client and three backends), each application under
+//! another uid than its proxy, none of them configured for the mesh. Needs
+//! root: fails, never skips, without it (see `weft_testkit::netns::require`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod transparent_support;
+
+use std::time::{Duration, Instant};
+
+use transparent_support::Cluster;
+use weft_testkit::netns::pcap;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applications_reach_mesh_services_by_name_over_mtls_and_fail_over_within_a_second() {
+    let mut c = Cluster::start().await;
+    let client = c.net.host(2).clone();
+
+    // Every request through the mesh, captured on the bridge: only TLS.
+    let capture_file = c.dir.join("bridge.pcap");
+    let mut capture = c.net.capture(&capture_file, &c.dir).await.unwrap();
+    let mut served = Vec::new();
+    for i in 0..9 {
+        let body = c
+            .curl_ok(&client, &format!("http://backend.mesh/tp-secret-{i}"))
+            .await;
+        assert!(
+            body.contains(&format!("\"path\":\"/tp-secret-{i}\"")),
+            "{body}"
+        );
+        served.push(body);
+    }
+    for backend in ["backend-3", "backend-4", "backend-5"] {
+        assert!(
+            served.iter().any(|b| b.contains(backend)),
+            "{backend} never answered: {served:?}"
+        );
+    }
+    // The addresses the client used before the mesh lead into it too: a
+    // backend's proxy port (strict mTLS, so plaintext would be refused) and
+    // a backend application's own port.
+    let body = c
+        .curl_ok(&client, "http://10.77.0.3:20001/tp-secret-endpoint")
+        .await;
+    assert!(body.contains("backend-"), "{body}");
+    let body = c
+        .curl_ok(&client, "http://10.77.0.4:8080/tp-secret-app-port")
+        .await;
+    assert!(body.contains("backend-"), "{body}");
+    // Detection: HTTP/2 with prior knowledge is HTTP too; TLS to an HTTP
+    // service cannot go through its stack and is closed.
+    let out = c
+        .net
+        .exec(
+            &client,
+            Some(transparent_support::APP_UID),
+            &[
+                "curl",
+                "-sS",
+                "--fail",
+                "--max-time",
+                "5",
+                "--http2-prior-knowledge",
+                "http://backend.mesh/tp-secret-h2",
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("/tp-secret-h2"));
+    let out = c.curl(&client, "https://backend.mesh/").await;
+    assert!(!out.status.success(), "TLS to an HTTP service went through");
+    assert!(
+        c.client_proxy_log().contains("something other than HTTP"),
+        "{}",
+        c.client_proxy_log()
+    );
+    capture.terminate(Duration::from_secs(5)).await;
+    let bytes = std::fs::read(&capture_file).unwrap();
+    let checked = pcap::tls_only(&bytes).unwrap();
+    assert!(checked.flows >= 4 && checked.records > 20, "{checked:?}");
+    assert!(
+        !bytes.windows(10).any(|w| w == b"tp-secret-"),
+        "a request path crossed the bridge in plaintext"
+    );
+
+    // A destination outside the mesh passes through (outsideMesh: passthrough).
+    let body = c.curl_ok(&client, "http://10.77.0.4:9090/outside").await;
+    assert!(body.contains("\"service\":\"plain\""), "{body}");
+
+    // One backend's host vanishes: within a second, its traffic goes to
+    // the other two.
+    let gone = c.net.host(3).clone();
+    c.net.set_link(&gone, false).await.unwrap();
+    let down_at = Instant::now();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for i in 0..8 {
+        let body = c
+            .curl_ok(&client, &format!("http://backend.mesh/after-{i}"))
+            .await;
+        assert!(!body.contains("backend-3"), "{body}");
+    }
+    assert!(down_at.elapsed() < Duration::from_secs(20));
+
+    // The mesh refuses what leaves it, once told to.
+    c.apply_mesh("refuse").await;
+    c.wait_for_client_config(|config| config["transparent"]["outsideMesh"] == "refuse")
+        .await;
+    let out = c.curl(&client, "http://10.77.0.4:9090/outside").await;
+    assert!(!out.status.success(), "passed through although refused");
+
+    // Back to passthrough, which also applies to ports of the backend
+    // hosts that no inbound declares (the plain server's).
+    c.apply_mesh("passthrough").await;
+    c.wait_for_client_config(|config| config["transparent"]["outsideMesh"] == "passthrough")
+        .await;
+    c.wait_until_ok(&client, "http://10.77.0.4:9090/outside-again")
+        .await;
+
+    // Uninstalling the rules gives the client host its plain network back:
+    // the mesh's strict port refuses a plaintext caller, and a server
+    // outside the mesh is reached directly (the proxy is stopped).
+    c.uninstall(&client).await;
+    let out = c.curl(&client, "http://10.77.0.3:20001/plain").await;
+    assert!(
+        !out.status.success(),
+        "reached a strict mTLS port in plaintext"
+    );
+    c.stop_client_proxy().await;
+    let body = c.curl_ok(&client, "http://10.77.0.4:9090/direct").await;
+    assert!(body.contains("\"service\":\"plain\""), "{body}");
+}

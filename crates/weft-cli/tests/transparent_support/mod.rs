@@ -1,0 +1,389 @@
+//! The hosts of the transparent-proxy tests: a control plane on host 1,
+//! a client on host 2 and `backend` instances on hosts 3-5, each with its
+//! application (uid [`APP_UID`]), its proxy (uid [`PROXY_UID`]) and the
+//! transparent-proxy rules with DNS redirection. A plain server outside
+//! the mesh listens on host 4, port 9090.
+
+use std::{
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+    process::Output,
+    time::Duration,
+};
+
+use weft_testkit::{
+    netns::{self, Host, Network},
+    process::TestProcess,
+    wait,
+};
+
+pub const WEFT: &str = env!("CARGO_BIN_EXE_weft");
+/// The proxies' uid: the rules let its traffic out untouched.
+pub const PROXY_UID: u32 = 1337;
+/// The applications' uid (curl included): its traffic is redirected.
+pub const APP_UID: u32 = 2000;
+const CP_API: &str = "http://127.0.0.1:5681";
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Cluster {
+    pub net: Network,
+    pub dir: PathBuf,
+    processes: Vec<TestProcess>,
+    client_proxy: Option<TestProcess>,
+}
+
+impl Cluster {
+    pub async fn start() -> Self {
+        netns::require();
+        let net = Network::create(5).await.unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "weft-tproxy-{}-{}",
+            std::process::id(),
+            fastish_id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // The proxies run as another user and read their files from here.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut cluster = Cluster {
+            net,
+            dir,
+            processes: Vec::new(),
+            client_proxy: None,
+        };
+        cluster.start_control_plane().await;
+        cluster.apply_mesh("passthrough").await;
+        cluster.start_workload(2, "client").await;
+        for host in 3..=5 {
+            cluster.start_workload(host, "backend").await;
+        }
+        let plain = cluster.app(4, "plain", "10.77.0.4", 9090);
+        cluster.processes.push(plain);
+        cluster
+            .wait_for_client_config(|config| {
+                config["transparent"]["services"]
+                    .as_array()
+                    .and_then(|s| s.iter().find(|s| s["name"] == "backend"))
+                    .and_then(|b| b["endpoints"].as_array())
+                    .is_some_and(|e| e.len() == 3)
+            })
+            .await;
+        cluster
+    }
+
+    fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.dir.join(name);
+        std::fs::write(&path, contents).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        path
+    }
+
+    async fn start_control_plane(&mut self) {
+        let key = self.file("ca.key", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
+        let args: Vec<String> = [
+            "control-plane",
+            "--store",
+            &format!("sqlite:{}", self.dir.join("store.db").display()),
+            "--api-addr",
+            "127.0.0.1:5681",
+            "--dp-addr",
+            "10.77.0.1:5678",
+            "--ca-key-file",
+            &key.display().to_string(),
+            "--admin-token-file",
+            &self.dir.join("admin-token").display().to_string(),
+            "--cp-ca-file-out",
+            &self.dir.join("cp-ca.pem").display().to_string(),
+            // A host that vanishes must leave the balancers within a second.
+            "--dp-keepalive-interval",
+            "250ms",
+            "--dp-keepalive-timeout",
+            "250ms",
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let cp = self
+            .net
+            .spawn(
+                self.net.host(1),
+                None,
+                "control-plane",
+                Path::new(WEFT),
+                &args,
+                &self.dir,
+            )
+            .unwrap();
+        self.processes.push(cp);
+        let host = self.net.host(1).clone();
+        let net = &self.net;
+        wait::until("control plane healthy", TIMEOUT, || async {
+            let out = net
+                .exec(&host, None, &["curl", "-sf", &format!("{CP_API}/healthz")])
+                .await
+                .ok()?;
+            out.status.success().then_some(())
+        })
+        .await
+        .unwrap();
+        let pem = self.dir.join("cp-ca.pem");
+        std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+
+    /// `weft ARGS` on the control plane's host, as the operator.
+    async fn cli(&self, args: &[&str]) -> Output {
+        let token_file = self.dir.join("admin-token").display().to_string();
+        let mut argv = vec![WEFT];
+        argv.extend(args);
+        argv.extend(["--cp", CP_API, "--admin-token-file", &token_file]);
+        let out = self.net.exec(self.net.host(1), None, &argv).await.unwrap();
+        assert!(
+            out.status.success(),
+            "weft {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// The mesh: strict mTLS, and `outside` for `outsideMesh`.
+    pub async fn apply_mesh(&self, outside: &str) {
+        let file = self.file(
+            &format!("mesh-{outside}.yaml"),
+            &format!(
+                "type: Mesh\nname: default\nmtls: {{ mode: strict }}\n\
+                 transparentProxying: {{ outsideMesh: {outside} }}\n"
+            ),
+        );
+        self.cli(&["apply", "-f", &file.display().to_string()])
+            .await;
+    }
+
+    /// Host `i`: its application, rules and proxy (the app answers with
+    /// `<service>-<i>`).
+    async fn start_workload(&mut self, i: usize, service: &str) {
+        let name = format!("{service}-{i}");
+        let host = self.net.host(i).clone();
+        let app = self.app(i, &name, "127.0.0.1", 8080);
+        self.processes.push(app);
+        let token = self
+            .cli(&[
+                "token",
+                "dataplane",
+                "--mesh",
+                "default",
+                "--service",
+                service,
+            ])
+            .await;
+        let token_file = self.file(
+            &format!("{name}.token"),
+            String::from_utf8_lossy(&token.stdout).trim(),
+        );
+        let dataplane = self.file(
+            &format!("{name}.yaml"),
+            &format!(
+                "type: Dataplane\nmesh: default\nname: {name}\nnetworking:\n  address: {ip}\n  \
+                 inbound:\n    - port: 20001\n      servicePort: 8080\n      \
+                 tags: {{ service: {service}, protocol: http }}\n  \
+                 transparentProxying: {{ redirectPortDns: 15053 }}\n",
+                ip = host.ip
+            ),
+        );
+        let install = self
+            .net
+            .exec(
+                &host,
+                None,
+                &[
+                    WEFT,
+                    "install",
+                    "transparent-proxy",
+                    "--proxy-uid",
+                    &PROXY_UID.to_string(),
+                    "--redirect-dns",
+                ],
+            )
+            .await
+            .unwrap();
+        assert!(
+            install.status.success(),
+            "{}",
+            String::from_utf8_lossy(&install.stderr)
+        );
+        let args: Vec<String> = [
+            "proxy",
+            "--dataplane-file",
+            &dataplane.display().to_string(),
+            "--token-file",
+            &token_file.display().to_string(),
+            "--cp",
+            "https://10.77.0.1:5678",
+            "--cp-ca-file",
+            &self.dir.join("cp-ca.pem").display().to_string(),
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        let proxy = self
+            .net
+            .spawn(
+                &host,
+                Some(PROXY_UID),
+                &format!("proxy-{name}"),
+                Path::new(WEFT),
+                &args,
+                &self.dir,
+            )
+            .unwrap();
+        let net = &self.net;
+        wait::until(&format!("proxy {name} ready"), TIMEOUT, || async {
+            let out = net
+                .exec(&host, None, &["curl", "-sf", "http://127.0.0.1:9901/ready"])
+                .await
+                .ok()?;
+            out.status.success().then_some(())
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", proxy.log_text()));
+        if service == "client" {
+            self.client_proxy = Some(proxy);
+        } else {
+            self.processes.push(proxy);
+        }
+    }
+
+    fn app(&self, i: usize, name: &str, address: &str, port: u16) -> TestProcess {
+        let args: Vec<String> = [
+            "demo-app",
+            "--name",
+            name,
+            "--address",
+            address,
+            "--port",
+            &port.to_string(),
+        ]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+        self.net
+            .spawn(
+                self.net.host(i),
+                Some(APP_UID),
+                &format!("app-{name}"),
+                Path::new(WEFT),
+                &args,
+                &self.dir,
+            )
+            .unwrap()
+    }
+
+    /// Waits until the client proxy's `/config` satisfies `check`.
+    pub async fn wait_for_client_config(&self, check: impl Fn(&serde_json::Value) -> bool) {
+        let host = self.net.host(2);
+        let net = &self.net;
+        let check = &check;
+        wait::until("the client proxy's config", TIMEOUT, || async move {
+            let out = net
+                .exec(host, None, &["curl", "-sf", "http://127.0.0.1:9901/config"])
+                .await
+                .ok()?;
+            let config: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            check(&config).then_some(())
+        })
+        .await
+        .unwrap();
+    }
+
+    /// curl as the application user on `host` (5 s at most).
+    pub async fn curl(&self, host: &Host, url: &str) -> Output {
+        self.net
+            .exec(
+                host,
+                Some(APP_UID),
+                &["curl", "-sS", "--fail", "--max-time", "5", url],
+            )
+            .await
+            .unwrap()
+    }
+
+    /// [`Cluster::curl`] that must succeed; returns the body.
+    pub async fn curl_ok(&self, host: &Host, url: &str) -> String {
+        let out = self.curl(host, url).await;
+        assert!(
+            out.status.success(),
+            "curl {url} on {}: {}\n--- client proxy log ---\n{}",
+            host.ns,
+            String::from_utf8_lossy(&out.stderr),
+            self.client_proxy
+                .as_ref()
+                .map(TestProcess::log_text)
+                .unwrap_or_default()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Retries [`Cluster::curl`] until it succeeds (a config on its way).
+    pub async fn wait_until_ok(&self, host: &Host, url: &str) {
+        wait::until(&format!("curl {url} to succeed"), TIMEOUT, || async {
+            self.curl(host, url).await.status.success().then_some(())
+        })
+        .await
+        .unwrap();
+    }
+
+    /// `weft uninstall transparent-proxy` on `host`, checked.
+    pub async fn uninstall(&self, host: &Host) {
+        let out = self
+            .net
+            .exec(host, None, &[WEFT, "uninstall", "transparent-proxy"])
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let check = self
+            .net
+            .exec(host, None, &[WEFT, "check", "transparent-proxy"])
+            .await
+            .unwrap();
+        assert!(
+            !check.status.success(),
+            "rules still reported after uninstall"
+        );
+        let nat = self
+            .net
+            .exec(host, None, &["iptables-save", "-t", "nat"])
+            .await
+            .unwrap();
+        assert!(!String::from_utf8_lossy(&nat.stdout).contains("WEFT"));
+    }
+
+    pub fn client_proxy_log(&self) -> String {
+        self.client_proxy
+            .as_ref()
+            .map(TestProcess::log_text)
+            .unwrap_or_default()
+    }
+
+    pub async fn stop_client_proxy(&mut self) {
+        if let Some(mut p) = self.client_proxy.take() {
+            p.terminate(Duration::from_secs(10)).await;
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+fn fastish_id() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}

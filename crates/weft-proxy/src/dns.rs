@@ -1,0 +1,184 @@
+//! The mesh DNS server: on 127.0.0.1, UDP and TCP, where `weft install
+//! transparent-proxy --redirect-dns` sends the applications' queries. It
+//! answers `<service>.<suffix>` itself (`names`) and forwards every other
+//! query to the host's resolvers (`upstream`), read once when it starts.
+
+mod names;
+mod upstream;
+
+use std::{io, net::SocketAddr, sync::Arc, time::Duration};
+
+use arc_swap::ArcSwap;
+use tokio::{
+    net::{TcpListener, TcpStream, UdpSocket},
+    task::JoinSet,
+};
+use tracing::{debug, info, warn};
+
+pub use self::names::Names;
+use self::names::Reply;
+
+/// A TCP client that sends no query for this long is closed.
+const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest UDP query accepted (EDNS clients stay well under it).
+const MAX_UDP_QUERY: usize = 4096;
+
+/// The sockets of a DNS server that is not answering yet.
+#[derive(Debug)]
+pub struct Bound {
+    udp: UdpSocket,
+    tcp: TcpListener,
+    addr: SocketAddr,
+}
+
+/// A running DNS server.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    names: Arc<ArcSwap<Names>>,
+    tasks: JoinSet<()>,
+}
+
+/// What every query task shares.
+#[derive(Debug)]
+struct Shared {
+    names: Arc<ArcSwap<Names>>,
+    resolvers: Vec<SocketAddr>,
+}
+
+impl Bound {
+    /// Binds UDP and TCP on `addr`.
+    pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let udp = UdpSocket::bind(addr).await?;
+        let tcp = TcpListener::bind(addr).await?;
+        Ok(Self { udp, tcp, addr })
+    }
+
+    /// Starts answering with `names`, forwarding to the host's resolvers.
+    pub fn start(self, names: Names) -> Server {
+        self.start_with(names, upstream::host_resolvers())
+    }
+
+    /// [`Bound::start`] with the resolvers given.
+    fn start_with(self, names: Names, resolvers: Vec<SocketAddr>) -> Server {
+        info!(addr = %self.addr, ?resolvers, "mesh DNS server listening");
+        let names = Arc::new(ArcSwap::from_pointee(names));
+        let shared = Arc::new(Shared {
+            names: names.clone(),
+            resolvers,
+        });
+        let mut tasks = JoinSet::new();
+        tasks.spawn(serve_udp(Arc::new(self.udp), shared.clone()));
+        tasks.spawn(serve_tcp(self.tcp, shared));
+        Server {
+            addr: self.addr,
+            names,
+            tasks,
+        }
+    }
+}
+
+impl Server {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// New names for the next queries.
+    pub fn update(&self, names: Names) {
+        self.names.store(Arc::new(names));
+    }
+
+    /// Stops answering; queries being forwarded are dropped (clients retry).
+    pub async fn stop(mut self) {
+        self.tasks.shutdown().await;
+    }
+}
+
+/// How a query came, and so how it is forwarded.
+#[derive(Debug, Clone, Copy)]
+enum Transport {
+    Udp,
+    Tcp,
+}
+
+impl Shared {
+    /// The answer to one query: ours, or the resolvers'. `None` when there
+    /// is nothing to send (garbage, or no resolver answered; the client
+    /// retries or gives up on its own).
+    async fn answer(&self, query: &[u8], transport: Transport) -> Option<Vec<u8>> {
+        let forwarded = match self.names.load().reply(query) {
+            Reply::Local(bytes) => return Some(bytes),
+            Reply::Drop => return None,
+            Reply::Forward => match transport {
+                Transport::Udp => upstream::forward_udp(&self.resolvers, query).await,
+                Transport::Tcp => upstream::forward_tcp(&self.resolvers, query).await,
+            },
+        };
+        forwarded
+            .map_err(|e| warn!(error = %e, "cannot forward a DNS query"))
+            .ok()
+    }
+}
+
+async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>) {
+    let mut buf = vec![0u8; MAX_UDP_QUERY];
+    let mut answering = JoinSet::new();
+    loop {
+        while answering.try_join_next().is_some() {}
+        let (n, client) = match socket.recv_from(&mut buf).await {
+            Ok(received) => received,
+            Err(e) => {
+                debug!(error = %e, "DNS receive failed");
+                continue;
+            }
+        };
+        let query = buf[..n].to_vec();
+        let (socket, shared) = (socket.clone(), shared.clone());
+        answering.spawn(async move {
+            let Some(reply) = shared.answer(&query, Transport::Udp).await else {
+                return;
+            };
+            if let Err(e) = socket.send_to(&reply, client).await {
+                debug!(%client, error = %e, "cannot send a DNS answer");
+            }
+        });
+    }
+}
+
+async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>) {
+    let mut clients = JoinSet::new();
+    loop {
+        while clients.try_join_next().is_some() {}
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                clients.spawn(serve_tcp_client(stream, shared.clone()));
+            }
+            Err(e) => {
+                debug!(error = %e, "DNS accept failed");
+                tokio::time::sleep(crate::listeners::ACCEPT_ERROR_PAUSE).await;
+            }
+        }
+    }
+}
+
+/// Answers the queries of one TCP client in order until it closes.
+async fn serve_tcp_client(mut stream: TcpStream, shared: Arc<Shared>) {
+    loop {
+        let query = match tokio::time::timeout(TCP_IDLE_TIMEOUT, upstream::read_framed(&mut stream))
+            .await
+        {
+            Ok(Ok(Some(query))) => query,
+            Ok(Ok(None)) | Err(_) => return,
+            Ok(Err(e)) => return debug!(error = %e, "DNS client connection failed"),
+        };
+        let Some(reply) = shared.answer(&query, Transport::Tcp).await else {
+            return;
+        };
+        if upstream::write_framed(&mut stream, &reply).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

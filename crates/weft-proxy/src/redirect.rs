@@ -1,0 +1,255 @@
+//! Transparent proxying: the listeners that receive what the host's
+//! iptables rules redirect (`weft install transparent-proxy`), and the
+//! mesh DNS server.
+//!
+//! * The **outbound** listener (127.0.0.1, `redirectPortOutbound`) gets the
+//!   applications' connections to anywhere; each is sent to the mesh
+//!   service its original destination belongs to, or passed through.
+//! * The **inbound** listener (every address, `redirectPortInbound`) gets
+//!   connections from the network to any port; each goes through the
+//!   inbound stack of the port it was meant for.
+//! * The **DNS** server (127.0.0.1, `redirectPortDns`) answers
+//!   `<service>.<suffix>` with virtual IPs and forwards everything else.
+//!
+//! Like the other listeners, a new config is applied in two steps: what can
+//! fail (binding a new port, building stacks) in [`Redirect::prepare`],
+//! before anything running changes; the swap in [`Redirect::commit`].
+
+mod detect;
+mod original_dst;
+mod serve;
+mod table;
+
+use std::{net::SocketAddr, sync::Arc};
+
+use arc_swap::ArcSwap;
+use tokio::{net::TcpListener, task::JoinHandle, task::JoinSet};
+use tracing::{info, warn};
+use weft_api::dataplane::transparent::{INBOUND_LISTEN_IP, OUTBOUND_LISTEN_IP};
+
+use self::table::Table;
+use crate::{
+    config::Config,
+    dns,
+    drain::{self, Signal},
+    listeners::{ACCEPT_ERROR_PAUSE, ApplyError},
+    tcp,
+    tls::Identity,
+};
+
+/// The redirect listeners and DNS server of the running config.
+#[derive(Debug)]
+pub struct Redirect {
+    identity: Arc<Identity>,
+    table: Arc<ArcSwap<Table>>,
+    inbound: Option<Running>,
+    outbound: Option<Running>,
+    dns: Option<dns::Server>,
+    draining: JoinSet<()>,
+}
+
+/// Which way a listener's connections go.
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    Inbound,
+    Outbound,
+}
+
+#[derive(Debug)]
+struct Running {
+    addr: SocketAddr,
+    signal: Signal,
+    accept: JoinHandle<()>,
+}
+
+/// A config's redirect state, made but not yet running.
+#[derive(Debug)]
+pub struct Prepared {
+    table: Option<Table>,
+    inbound: Option<TcpListener>,
+    outbound: Option<TcpListener>,
+    dns: Option<dns::Bound>,
+    dns_names: Option<dns::Names>,
+}
+
+impl Redirect {
+    pub fn new(identity: Arc<Identity>) -> Self {
+        Self {
+            identity,
+            table: Arc::default(),
+            inbound: None,
+            outbound: None,
+            dns: None,
+            draining: JoinSet::new(),
+        }
+    }
+
+    /// Builds `config`'s table and binds the ports it adds or moves. An
+    /// error leaves everything running as it was.
+    pub async fn prepare(&self, config: &Config) -> Result<Prepared, ApplyError> {
+        let Some(transparent) = &config.transparent else {
+            return Ok(Prepared {
+                table: None,
+                inbound: None,
+                outbound: None,
+                dns: None,
+                dns_names: None,
+            });
+        };
+        let table = Table::build(config, transparent, &self.table.load(), &self.identity)?;
+        let inbound_addr = SocketAddr::new(INBOUND_LISTEN_IP, transparent.inbound_port);
+        let outbound_addr = SocketAddr::new(OUTBOUND_LISTEN_IP, transparent.outbound_port);
+        let inbound = bind_if_new(inbound_addr, self.inbound.as_ref()).await?;
+        let outbound = bind_if_new(outbound_addr, self.outbound.as_ref()).await?;
+        let dns = match transparent.dns_port {
+            Some(port) => {
+                let addr = SocketAddr::new(OUTBOUND_LISTEN_IP, port);
+                if self.dns.as_ref().is_some_and(|d| d.addr() == addr) {
+                    None
+                } else {
+                    Some(
+                        dns::Bound::bind(addr)
+                            .await
+                            .map_err(|source| ApplyError::Bind { addr, source })?,
+                    )
+                }
+            }
+            None => None,
+        };
+        Ok(Prepared {
+            table: Some(table),
+            inbound,
+            outbound,
+            dns,
+            dns_names: transparent.dns_port.map(|_| dns::Names::new(transparent)),
+        })
+    }
+
+    /// Runs what [`Redirect::prepare`] made; cannot fail.
+    pub async fn commit(&mut self, prepared: Prepared) {
+        while self.draining.try_join_next().is_some() {}
+        let Some(table) = prepared.table else {
+            for running in [self.inbound.take(), self.outbound.take()]
+                .into_iter()
+                .flatten()
+            {
+                info!(addr = %running.addr, "redirect listener removed");
+                self.stop(running).await;
+            }
+            if let Some(dns) = self.dns.take() {
+                dns.stop().await;
+            }
+            self.table.store(Arc::default());
+            return;
+        };
+        self.table.store(Arc::new(table));
+        for (listener, direction) in [
+            (prepared.inbound, Direction::Inbound),
+            (prepared.outbound, Direction::Outbound),
+        ] {
+            let Some(listener) = listener else { continue };
+            let running = self.spawn(listener, direction);
+            let slot = match direction {
+                Direction::Inbound => &mut self.inbound,
+                Direction::Outbound => &mut self.outbound,
+            };
+            if let Some(old) = slot.replace(running) {
+                self.stop(old).await;
+            }
+        }
+        match (prepared.dns, prepared.dns_names) {
+            (Some(bound), Some(names)) => {
+                if let Some(old) = self.dns.take() {
+                    old.stop().await;
+                }
+                self.dns = Some(bound.start(names));
+            }
+            (None, Some(names)) => {
+                if let Some(dns) = &self.dns {
+                    dns.update(names);
+                }
+            }
+            (_, None) => {
+                if let Some(old) = self.dns.take() {
+                    old.stop().await;
+                }
+            }
+        }
+    }
+
+    fn spawn(&self, listener: TcpListener, direction: Direction) -> Running {
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+        info!(%addr, ?direction, "redirect listener added");
+        let (signal, watch) = drain::channel();
+        let table = self.table.clone();
+        let accept = tokio::spawn(async move {
+            let mut stop = watch.clone();
+            loop {
+                let accepted = tokio::select! {
+                    biased;
+                    () = stop.signaled() => return,
+                    accepted = listener.accept() => accepted,
+                };
+                match accepted {
+                    Ok((stream, _)) => {
+                        tcp::set_nodelay(&stream);
+                        let table = table.load_full();
+                        let watch = watch.clone();
+                        tokio::spawn(async move {
+                            match direction {
+                                Direction::Inbound => serve::inbound(&table, stream, watch).await,
+                                Direction::Outbound => serve::outbound(&table, stream, watch).await,
+                            }
+                        });
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "accept failed on a redirect listener");
+                        tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    }
+                }
+            }
+        });
+        Running {
+            addr,
+            signal,
+            accept,
+        }
+    }
+
+    async fn stop(&mut self, running: Running) {
+        let drained = running.signal.drain();
+        let _ = running.accept.await;
+        self.draining.spawn(drained);
+    }
+
+    /// Stops accepting and answering; open connections finish in the
+    /// returned set.
+    pub async fn shutdown(mut self) -> JoinSet<()> {
+        for running in [self.inbound.take(), self.outbound.take()]
+            .into_iter()
+            .flatten()
+        {
+            self.stop(running).await;
+        }
+        if let Some(dns) = self.dns.take() {
+            dns.stop().await;
+        }
+        self.draining
+    }
+}
+
+/// A listener for `addr`, unless the running one is already there.
+async fn bind_if_new(
+    addr: SocketAddr,
+    running: Option<&Running>,
+) -> Result<Option<TcpListener>, ApplyError> {
+    if running.is_some_and(|r| r.addr == addr) {
+        return Ok(None);
+    }
+    TcpListener::bind(addr)
+        .await
+        .map(Some)
+        .map_err(|source| ApplyError::Bind { addr, source })
+}
