@@ -42,9 +42,7 @@ impl<'de> Deserialize<'de> for PolicyDuration {
         humantime::parse_duration(&text)
             .map(PolicyDuration)
             .map_err(|_| {
-                serde::de::Error::custom(format!(
-                    "{text:?} is not a duration (e.g. 5s, 250ms, 1m)"
-                ))
+                serde::de::Error::custom(format!("{text:?} is not a duration (e.g. 5s, 250ms, 1m)"))
             })
     }
 }

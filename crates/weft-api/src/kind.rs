@@ -107,12 +107,20 @@ impl FromStr for Kind {
             | "tp" => Ok(Kind::TrafficPermission),
             "timeout" | "timeouts" => Ok(Kind::Timeout),
             "retry" | "retries" => Ok(Kind::Retry),
-            "circuitbreaker" | "circuitbreakers" | "circuit-breaker" | "circuit-breakers" | "cb" => Ok(Kind::CircuitBreaker),
-            "healthcheck" | "healthchecks" | "health-check" | "health-checks" | "hc" => Ok(Kind::HealthCheck),
-            "loadbalancer" | "loadbalancers" | "load-balancer" | "load-balancers" | "lb" => Ok(Kind::LoadBalancer),
+            "circuitbreaker" | "circuitbreakers" | "circuit-breaker" | "circuit-breakers"
+            | "cb" => Ok(Kind::CircuitBreaker),
+            "healthcheck" | "healthchecks" | "health-check" | "health-checks" | "hc" => {
+                Ok(Kind::HealthCheck)
+            }
+            "loadbalancer" | "loadbalancers" | "load-balancer" | "load-balancers" | "lb" => {
+                Ok(Kind::LoadBalancer)
+            }
             "ratelimit" | "ratelimits" | "rate-limit" | "rate-limits" | "rl" => Ok(Kind::RateLimit),
-            "faultinjection" | "faultinjections" | "fault-injection" | "fault-injections" | "fi" => Ok(Kind::FaultInjection),
-            "trafficroute" | "trafficroutes" | "traffic-route" | "traffic-routes" | "tr" => Ok(Kind::TrafficRoute),
+            "faultinjection" | "faultinjections" | "fault-injection" | "fault-injections"
+            | "fi" => Ok(Kind::FaultInjection),
+            "trafficroute" | "trafficroutes" | "traffic-route" | "traffic-routes" | "tr" => {
+                Ok(Kind::TrafficRoute)
+            }
             other => Err(format!(
                 "unknown kind {other:?} (expected one of: {})",
                 Kind::ALL.map(Kind::plural).join(", ")

@@ -96,11 +96,7 @@ impl PolicySpec for HealthCheckSpec {
                 errors.push(path, format!("{value} is not 1-100"));
             }
         }
-        let kinds = [
-            self.http.is_some(),
-            self.tcp.is_some(),
-            self.grpc.is_some(),
-        ];
+        let kinds = [self.http.is_some(), self.tcp.is_some(), self.grpc.is_some()];
         if kinds.iter().filter(|k| **k).count() != 1 {
             errors.push("", "exactly one of http, tcp, grpc is required");
         }

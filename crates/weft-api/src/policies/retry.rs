@@ -156,7 +156,10 @@ pub const GRPC_CODE_NAMES: [&str; 17] = [
 
 impl Serialize for GrpcCode {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match usize::try_from(self.0).ok().and_then(|i| GRPC_CODE_NAMES.get(i)) {
+        match usize::try_from(self.0)
+            .ok()
+            .and_then(|i| GRPC_CODE_NAMES.get(i))
+        {
             Some(name) => s.serialize_str(name),
             None => s.serialize_u32(self.0),
         }
@@ -247,7 +250,10 @@ impl PolicySpec for RetrySpec {
         }
         for (i, on) in self.retry_on.iter().enumerate() {
             if self.retry_on[..i].contains(on) {
-                errors.push(format!("retryOn[{i}]"), format!("{} is listed twice", on.as_str()));
+                errors.push(
+                    format!("retryOn[{i}]"),
+                    format!("{} is listed twice", on.as_str()),
+                );
             }
         }
     }

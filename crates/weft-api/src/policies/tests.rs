@@ -10,7 +10,8 @@ fn error(yaml: &str) -> String {
     parse(yaml).unwrap_err()
 }
 
-const HEAD: &str = "mesh: default\nname: p\nselector: { from: { service: web }, to: { service: backend } }\n";
+const HEAD: &str =
+    "mesh: default\nname: p\nselector: { from: { service: web }, to: { service: backend } }\n";
 
 fn doc(kind: &str, spec: &str) -> String {
     format!("type: {kind}\n{HEAD}spec: {spec}\n")
@@ -19,7 +20,10 @@ fn doc(kind: &str, spec: &str) -> String {
 #[test]
 fn every_kind_parses_and_round_trips() {
     let docs = [
-        doc("Timeout", "{ connect: 1s, request: 15s, idle: 1h, streamIdle: 5m }"),
+        doc(
+            "Timeout",
+            "{ connect: 1s, request: 15s, idle: 1h, streamIdle: 5m }",
+        ),
         doc(
             "Retry",
             "{ attempts: 3, perTryTimeout: 2s, retryOn: [5xx, reset], grpcStatusCodes: [unavailable, 8], \
@@ -33,7 +37,10 @@ fn every_kind_parses_and_round_trips() {
             "HealthCheck",
             "{ interval: 1s, http: { path: /health, expectedStatuses: [200] } }",
         ),
-        doc("LoadBalancer", "{ type: ring-hash, hashOn: { header: x-user } }"),
+        doc(
+            "LoadBalancer",
+            "{ type: ring-hash, hashOn: { header: x-user } }",
+        ),
         doc("RateLimit", "{ requests: 100, interval: 1s }"),
         doc(
             "FaultInjection",
@@ -56,26 +63,92 @@ fn every_kind_parses_and_round_trips() {
 fn errors_name_the_field() {
     let cases = [
         (doc("Timeout", "{}"), "spec: at least one of connect"),
-        (doc("Timeout", "{ request: 5 parsecs }"), "spec.request: \"5 parsecs\" is not a duration"),
-        (doc("Retry", "{ attempts: 11 }"), "spec.attempts: 11 is not 1-10"),
-        (doc("Retry", "{ attempts: 2, retryOn: [sometimes] }"), "spec.retryOn[0]: \"sometimes\" is not a retry condition"),
-        (doc("Retry", "{ attempts: 2, grpcStatusCodes: [bogus] }"), "is not a gRPC status code"),
-        (doc("Retry", "{ attempts: 2, backoff: { base: 1s, max: 10ms } }"), "spec.backoff.max: must not be less than backoff.base"),
-        (doc("CircuitBreaker", "{ maxRequests: 0 }"), "spec.maxRequests: must be at least 1"),
-        (doc("CircuitBreaker", "{ outlierDetection: { maxEjectionPercent: 10 } }"), "spec.outlierDetection: at least one of consecutive5xx"),
-        (doc("HealthCheck", "{ interval: 1s }"), "spec: exactly one of http, tcp, grpc"),
-        (doc("HealthCheck", "{ interval: 1s, http: { path: health } }"), "spec.http.path: \"health\" must start with '/'"),
-        (doc("LoadBalancer", "{ type: ring-hash }"), "spec.hashOn: required with type ring-hash"),
-        (doc("LoadBalancer", "{ type: fastest }"), "spec.type: \"fastest\" is not a load balancer type"),
-        (doc("RateLimit", "{ requests: 0 }"), "spec.requests: must be at least 1"),
-        (doc("FaultInjection", "{ abort: { percentage: 150, httpStatus: 503 } }"), "spec.abort.percentage: 150 is not a percentage"),
-        (doc("FaultInjection", "{ abort: { percentage: 5, httpStatus: 42 } }"), "spec.abort.httpStatus: 42 is not an HTTP status"),
-        (doc("TrafficRoute", "{ rules: [ { split: [ { weight: 0, tags: {} } ] } ] }"), "spec.rules[0].split: the weights must not all be 0"),
-        (doc("TrafficRoute", "{ rules: [ { match: { method: get }, split: [ { weight: 1, tags: {} } ] } ] }"), "spec.rules[0].match.method: \"get\" is not a method"),
+        (
+            doc("Timeout", "{ request: 5 parsecs }"),
+            "spec.request: \"5 parsecs\" is not a duration",
+        ),
+        (
+            doc("Retry", "{ attempts: 11 }"),
+            "spec.attempts: 11 is not 1-10",
+        ),
+        (
+            doc("Retry", "{ attempts: 2, retryOn: [sometimes] }"),
+            "spec.retryOn[0]: \"sometimes\" is not a retry condition",
+        ),
+        (
+            doc("Retry", "{ attempts: 2, grpcStatusCodes: [bogus] }"),
+            "is not a gRPC status code",
+        ),
+        (
+            doc("Retry", "{ attempts: 2, backoff: { base: 1s, max: 10ms } }"),
+            "spec.backoff.max: must not be less than backoff.base",
+        ),
+        (
+            doc("CircuitBreaker", "{ maxRequests: 0 }"),
+            "spec.maxRequests: must be at least 1",
+        ),
+        (
+            doc(
+                "CircuitBreaker",
+                "{ outlierDetection: { maxEjectionPercent: 10 } }",
+            ),
+            "spec.outlierDetection: at least one of consecutive5xx",
+        ),
+        (
+            doc("HealthCheck", "{ interval: 1s }"),
+            "spec: exactly one of http, tcp, grpc",
+        ),
+        (
+            doc("HealthCheck", "{ interval: 1s, http: { path: health } }"),
+            "spec.http.path: \"health\" must start with '/'",
+        ),
+        (
+            doc("LoadBalancer", "{ type: ring-hash }"),
+            "spec.hashOn: required with type ring-hash",
+        ),
+        (
+            doc("LoadBalancer", "{ type: fastest }"),
+            "spec.type: \"fastest\" is not a load balancer type",
+        ),
+        (
+            doc("RateLimit", "{ requests: 0 }"),
+            "spec.requests: must be at least 1",
+        ),
+        (
+            doc(
+                "FaultInjection",
+                "{ abort: { percentage: 150, httpStatus: 503 } }",
+            ),
+            "spec.abort.percentage: 150 is not a percentage",
+        ),
+        (
+            doc(
+                "FaultInjection",
+                "{ abort: { percentage: 5, httpStatus: 42 } }",
+            ),
+            "spec.abort.httpStatus: 42 is not an HTTP status",
+        ),
+        (
+            doc(
+                "TrafficRoute",
+                "{ rules: [ { split: [ { weight: 0, tags: {} } ] } ] }",
+            ),
+            "spec.rules[0].split: the weights must not all be 0",
+        ),
+        (
+            doc(
+                "TrafficRoute",
+                "{ rules: [ { match: { method: get }, split: [ { weight: 1, tags: {} } ] } ] }",
+            ),
+            "spec.rules[0].match.method: \"get\" is not a method",
+        ),
     ];
     for (text, expected) in cases {
         let err = error(&text);
-        assert!(err.contains(expected), "{text}\nexpected {expected:?} in {err:?}");
+        assert!(
+            err.contains(expected),
+            "{text}\nexpected {expected:?} in {err:?}"
+        );
     }
 }
 

@@ -65,13 +65,19 @@ impl PolicySpec for TrafficRouteSpec {
                 validate_match(m, &format!("{at}.match"), errors);
             }
             if rule.split.is_empty() {
-                errors.push(format!("{at}.split"), "at least one destination is required");
+                errors.push(
+                    format!("{at}.split"),
+                    "at least one destination is required",
+                );
             }
             let mut total: u64 = 0;
             for (j, split) in rule.split.iter().enumerate() {
                 let at = format!("{at}.split[{j}]");
                 if split.weight > MAX_WEIGHT {
-                    errors.push(format!("{at}.weight"), format!("{} is over {MAX_WEIGHT}", split.weight));
+                    errors.push(
+                        format!("{at}.weight"),
+                        format!("{} is over {MAX_WEIGHT}", split.weight),
+                    );
                 }
                 total += u64::from(split.weight);
                 for (key, value) in &split.tags {
@@ -96,7 +102,10 @@ fn validate_match(m: &RouteMatch, at: &str, errors: &mut ValidationErrors) {
                 errors.push(format!("{at}.path"), format!("{v:?} must start with '/'"));
             }
             (Some(_), None) | (None, Some(_)) => {}
-            _ => errors.push(format!("{at}.path"), "exactly one of exact, prefix is required"),
+            _ => errors.push(
+                format!("{at}.path"),
+                "exactly one of exact, prefix is required",
+            ),
         }
     }
     if let Some(method) = &m.method
