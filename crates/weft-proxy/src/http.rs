@@ -19,7 +19,7 @@ use std::{
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{Either, Empty, Full};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
@@ -30,9 +30,10 @@ use tracing::debug;
 
 use crate::drain::Watch;
 
-/// What the proxy sends upstream: the caller's body as it streams in, or
-/// nothing when a bodiless request is replayed to another endpoint.
-pub type RequestBody = Either<Incoming, Empty<Bytes>>;
+/// What the proxy sends upstream: the caller's body as it streams in, or a
+/// body held in memory (empty when a bodiless request is replayed to another
+/// endpoint; the buffered body of a request a Retry policy may send again).
+pub type RequestBody = Either<Incoming, Full<Bytes>>;
 
 /// What the proxy answers: the upstream's body as it streams in, or a
 /// message the proxy wrote itself.
@@ -54,11 +55,13 @@ pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// closes: HTTP/2 sends GOAWAY, HTTP/1.1 closes after the current response.
 /// A connection without a request within [`FIRST_REQUEST_TIMEOUT`] is
 /// closed.
-pub async fn serve<S, F, Fut>(stream: S, handler: F, mut drain: Watch)
+pub async fn serve<S, F, Fut, B>(stream: S, handler: F, mut drain: Watch)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: Fn(Request<Incoming>) -> Fut + Send + 'static,
-    Fut: Future<Output = Response<ResponseBody>> + Send + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // The timers enable hyper's header-read timeout (HTTP/1.1, which also

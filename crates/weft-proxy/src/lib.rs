@@ -7,7 +7,8 @@
 //!   `status` the admin server reports — and obtains the first
 //!   certificate a config with mTLS needs (`certs`);
 //! * the certificate `renewal` task, which keeps that certificate fresh;
-//! * per inbound, the `authz` layer (TrafficPermissions, JWTs);
+//! * per inbound, the `authz` layer (TrafficPermissions, JWTs) and rate
+//!   limits; per outbound with traffic policies, the `policy` stack;
 //! * per listener, an `inbound` or `outbound` stack built from
 //!   `tcp`, `http`, `tls` and the `balancer`, reading endpoint sets and
 //!   the workload identity without locks;
@@ -30,6 +31,7 @@ mod http;
 mod inbound;
 mod listeners;
 mod outbound;
+mod policy;
 mod status;
 mod tcp;
 mod tls;

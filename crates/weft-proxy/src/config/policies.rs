@@ -258,7 +258,10 @@ fn retry(path: &str, r: proto::RetryPolicy, errors: &mut ValidationErrors) -> Re
             Ok(proto::RetryOn::Reset) => on[1] = true,
             Ok(proto::RetryOn::RetryOn5xx) => on[2] = true,
             Ok(proto::RetryOn::GatewayError) => on[3] = true,
-            _ => at.push(&format!("retry_on[{i}]"), format!("{c} is not a retry condition")),
+            _ => at.push(
+                &format!("retry_on[{i}]"),
+                format!("{c} is not a retry condition"),
+            ),
         }
     }
     for (i, code) in r.grpc_status_codes.iter().enumerate() {
@@ -275,7 +278,12 @@ fn retry(path: &str, r: proto::RetryPolicy, errors: &mut ValidationErrors) -> Re
         at.push("backoff_max_ms", "must not be less than backoff_base_ms");
     }
     RetryConfig {
-        attempts: at.in_range("attempts", r.attempts, 1, weft_api::policies::retry::MAX_ATTEMPTS),
+        attempts: at.in_range(
+            "attempts",
+            r.attempts,
+            1,
+            weft_api::policies::retry::MAX_ATTEMPTS,
+        ),
         budget_percent: at.in_range("budget_percent", r.budget_percent, 1, 100),
         buffer_limit_bytes: at.in_range(
             "buffer_limit_bytes",
@@ -304,8 +312,14 @@ fn circuit_breaker(
 ) -> CircuitBreakerConfig {
     let mut at = At { path, errors };
     let outlier_detection = c.outlier_detection.map(|o| {
-        let base = at.required_ms("outlier_detection.base_ejection_time_ms", o.base_ejection_time_ms);
-        let max = at.required_ms("outlier_detection.max_ejection_time_ms", o.max_ejection_time_ms);
+        let base = at.required_ms(
+            "outlier_detection.base_ejection_time_ms",
+            o.base_ejection_time_ms,
+        );
+        let max = at.required_ms(
+            "outlier_detection.max_ejection_time_ms",
+            o.max_ejection_time_ms,
+        );
         if o.consecutive_5xx == 0 && o.consecutive_gateway_errors == 0 {
             at.push(
                 "outlier_detection",
@@ -353,7 +367,10 @@ fn health_check(
                 .filter_map(|(i, s)| match u16::try_from(*s) {
                     Ok(s) if (100..=599).contains(&s) => Some(s),
                     _ => {
-                        at.push(&format!("http.expected_statuses[{i}]"), format!("{s} is not an HTTP status"));
+                        at.push(
+                            &format!("http.expected_statuses[{i}]"),
+                            format!("{s} is not an HTTP status"),
+                        );
                         None
                     }
                 })
@@ -393,7 +410,10 @@ fn load_balancer(
         Ok(proto::LbType::LbRingHash) => LbKind::RingHash,
         Ok(proto::LbType::LbRandom) => LbKind::Random,
         Err(_) => {
-            at.push("type", format!("{} is not a load balancer type (0-3)", l.r#type));
+            at.push(
+                "type",
+                format!("{} is not a load balancer type (0-3)", l.r#type),
+            );
             LbKind::RoundRobin
         }
     };
@@ -457,7 +477,10 @@ fn route(path: &str, r: proto::TrafficRoutePolicy, errors: &mut ValidationErrors
             let path = format!("{path}.rules[{i}]");
             let method = (!rule.method.is_empty()).then(|| {
                 Method::from_bytes(rule.method.as_bytes()).unwrap_or_else(|_| {
-                    errors.push(format!("{path}.method"), format!("{:?} is not a method", rule.method));
+                    errors.push(
+                        format!("{path}.method"),
+                        format!("{:?} is not a method", rule.method),
+                    );
                     Method::GET
                 })
             });
@@ -471,7 +494,10 @@ fn route(path: &str, r: proto::TrafficRoutePolicy, errors: &mut ValidationErrors
                 .filter_map(|(j, h)| parse_header_match(&format!("{path}.headers[{j}]"), h, errors))
                 .collect();
             if rule.split.iter().all(|s| s.weight == 0) {
-                errors.push(format!("{path}.split"), "needs a destination with a weight above 0");
+                errors.push(
+                    format!("{path}.split"),
+                    "needs a destination with a weight above 0",
+                );
             }
             RouteRuleConfig {
                 path: path_match,
@@ -488,7 +514,10 @@ fn route(path: &str, r: proto::TrafficRoutePolicy, errors: &mut ValidationErrors
             }
         })
         .collect();
-    RouteConfig { name: r.name, rules }
+    RouteConfig {
+        name: r.name,
+        rules,
+    }
 }
 
 /// Parses an inbound's rate limits at `path` (`inbounds[i].rate_limits[j]`).

@@ -30,6 +30,7 @@ fn valid() -> proto::ProxyConfig {
                 dataplane: "backend-1".into(),
                 tags: Default::default(),
             }],
+            policies: None,
         }],
     }
 }

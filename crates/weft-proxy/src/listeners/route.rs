@@ -8,7 +8,7 @@ use weft_api::Protocol;
 
 use crate::{
     authz::PermissionConfig,
-    config::{EndpointConfig, InboundConfig, OutboundConfig},
+    config::{EndpointConfig, InboundConfig, OutboundConfig, OutboundPolicies, RateLimitConfig},
     drain::Watch,
     inbound::{self, InboundHttp, InboundTcp},
     outbound::{self, OutboundHttp, OutboundTcp},
@@ -33,12 +33,17 @@ pub enum Spec {
         protocol: Protocol,
         service: String,
         target: SocketAddr,
-        /// New permissions make a new stack; open connections drain.
+        /// New permissions or rate limits make a new stack; open
+        /// connections drain.
         permissions: Vec<PermissionConfig>,
+        rate_limits: Vec<RateLimitConfig>,
     },
     Outbound {
         protocol: Protocol,
         service: String,
+        /// New policies make a new stack (fresh limits, budgets and
+        /// checks); open connections drain onto it.
+        policies: Box<OutboundPolicies>,
     },
 }
 
@@ -49,6 +54,7 @@ impl Spec {
             service: config.service.clone(),
             target: config.service_address,
             permissions: config.permissions.clone(),
+            rate_limits: config.rate_limits.clone(),
         }
     }
 
@@ -56,6 +62,7 @@ impl Spec {
         Spec::Outbound {
             protocol: config.protocol,
             service: config.service.clone(),
+            policies: Box::new(config.policies.clone()),
         }
     }
 }
