@@ -11,16 +11,11 @@ use std::{
 
 use weft_testkit::{
     TestMesh,
-    load::{Answer, burst},
-    scenario::wait_for_config,
+    load::{Answer, burst, count},
     wait,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft");
-
-fn count(answers: &[Answer], f: impl Fn(&Answer) -> bool) -> usize {
-    answers.iter().filter(|a| f(a)).count()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_hides_a_backend_failing_a_fifth_of_requests() {
@@ -31,15 +26,16 @@ async fn retry_hides_a_backend_failing_a_fifth_of_requests() {
         .await
         .unwrap();
     let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
-    mesh.apply_ok(
+    mesh.apply_policy(
         &cp,
+        &caller,
+        "retry-5xx",
         "type: Retry\nmesh: default\nname: retry-5xx\n\
          selector: { from: { service: web }, to: { service: backend } }\n\
          spec: { attempts: 6, retryOn: [5xx], budget: { percent: 50 }, backoff: { base: 2ms, max: 20ms } }\n",
     )
     .await
     .unwrap();
-    wait_for_config(&caller, "retry-5xx", true).await.unwrap();
 
     backend.behavior.set_fail_percent(20);
     let answers = burst(&url, 2000, 16, |_| vec![]).await;
@@ -62,15 +58,16 @@ async fn retry_budget_caps_retries_when_everything_fails() {
         .await
         .unwrap();
     let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
-    mesh.apply_ok(
+    mesh.apply_policy(
         &cp,
+        &caller,
+        "budgeted",
         "type: Retry\nmesh: default\nname: budgeted\nselector: { to: { service: backend } }\n\
          spec: { attempts: 5, retryOn: [5xx], budget: { percent: 20, minRetriesPerSecond: 0 }, \
          backoff: { base: 1ms, max: 5ms } }\n",
     )
     .await
     .unwrap();
-    wait_for_config(&caller, "budgeted", true).await.unwrap();
 
     backend.behavior.set_fail_percent(100);
     let before = backend.behavior.requests();
@@ -88,19 +85,20 @@ async fn retry_budget_caps_retries_when_everything_fails() {
 async fn outlier_detection_ejects_a_failing_endpoint_and_returns_it() {
     let mesh = TestMesh::new(BIN);
     let cp = mesh.control_plane().await.unwrap();
-    let mut backends = Vec::new();
-    for name in ["backend-a", "backend-b", "backend-c"] {
-        backends.push(mesh.backend(&cp, name, "backend", &[]).await.unwrap());
-    }
+    let backends = mesh
+        .backends(&cp, "backend", &["backend-a", "backend-b", "backend-c"])
+        .await
+        .unwrap();
     let (caller, url) = mesh.caller(&cp, "backend", 3).await.unwrap();
-    mesh.apply_ok(
+    mesh.apply_policy(
         &cp,
+        &caller,
+        "eject",
         "type: CircuitBreaker\nmesh: default\nname: eject\nselector: { to: { service: backend } }\n\
          spec: { outlierDetection: { consecutive5xx: 3, baseEjectionTime: 3s, maxEjectionPercent: 50 } }\n",
     )
     .await
     .unwrap();
-    wait_for_config(&caller, "eject", true).await.unwrap();
 
     backends[2].behavior.set_fail_percent(100);
     // One at a time, so the count of failures is exact.
@@ -150,15 +148,16 @@ async fn failing_health_check_takes_an_endpoint_out_within_two_intervals() {
         .await
         .unwrap();
     let (caller, url) = mesh.caller(&cp, "backend", 2).await.unwrap();
-    mesh.apply_ok(
+    mesh.apply_policy(
         &cp,
+        &caller,
+        "probe",
         "type: HealthCheck\nmesh: default\nname: probe\nselector: { to: { service: backend } }\n\
          spec: { interval: 500ms, timeout: 300ms, unhealthyThreshold: 2, healthyThreshold: 1, \
          http: { path: /health } }\n",
     )
     .await
     .unwrap();
-    wait_for_config(&caller, "probe", true).await.unwrap();
     wait::until("probes reach the apps", Duration::from_secs(10), || async {
         (b.behavior.probes.load(Ordering::Relaxed) > 0
             && a.behavior.probes.load(Ordering::Relaxed) > 0)
@@ -209,14 +208,15 @@ async fn requests_beyond_the_circuit_breaker_limit_get_503_at_once() {
         .await
         .unwrap();
     let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
-    mesh.apply_ok(
+    mesh.apply_policy(
         &cp,
+        &caller,
+        "five",
         "type: CircuitBreaker\nmesh: default\nname: five\nselector: { to: { service: backend } }\n\
          spec: { maxRequests: 5 }\n",
     )
     .await
     .unwrap();
-    wait_for_config(&caller, "five", true).await.unwrap();
 
     backend.behavior.set_delay(Duration::from_millis(1500));
     let answers = burst(&url, 9, 9, |_| vec![]).await;
@@ -242,8 +242,10 @@ async fn request_timeout_answers_504_in_time_and_inspect_shows_policies() {
         .await
         .unwrap();
     let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
-    mesh.apply_ok(
+    mesh.apply_policy(
         &cp,
+        &caller,
+        "quick",
         "type: Timeout\nmesh: default\nname: quick\nselector: { from: { service: web }, to: { service: backend } }\n\
          spec: { request: 400ms }\n---\n\
          type: RateLimit\nmesh: default\nname: generous\nselector: { to: { service: backend } }\n\
@@ -251,7 +253,6 @@ async fn request_timeout_answers_504_in_time_and_inspect_shows_policies() {
     )
     .await
     .unwrap();
-    wait_for_config(&caller, "quick", true).await.unwrap();
 
     backend.behavior.set_delay(Duration::from_secs(3));
     let answers = burst(&url, 4, 4, |_| vec![]).await;

@@ -9,16 +9,12 @@ use std::{collections::HashMap, time::Duration};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use weft_testkit::{
     DataplaneSpec, TestMesh, free_port,
-    load::{Answer, burst, paced},
+    load::{Answer, burst, count, paced},
     scenario::wait_for_config,
     servers,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft");
-
-fn count(answers: &[Answer], f: impl Fn(&Answer) -> bool) -> usize {
-    answers.iter().filter(|a| f(a)).count()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn traffic_route_splits_90_10_and_routes_a_header_to_v2() {
@@ -33,8 +29,10 @@ async fn traffic_route_splits_90_10_and_routes_a_header_to_v2() {
         .await
         .unwrap();
     let (caller, url) = mesh.caller(&cp, "backend", 2).await.unwrap();
-    mesh.apply_ok(
+    mesh.apply_policy(
         &cp,
+        &caller,
+        "canary",
         "type: TrafficRoute\nmesh: default\nname: canary\nselector: { to: { service: backend } }\n\
          spec:\n  rules:\n\
          \x20   - match: { headers: [ { name: x-canary, exact: \"yes\" } ] }\n\
@@ -43,7 +41,6 @@ async fn traffic_route_splits_90_10_and_routes_a_header_to_v2() {
     )
     .await
     .unwrap();
-    wait_for_config(&caller, "canary", true).await.unwrap();
 
     let answers = burst(&url, 2000, 16, |_| vec![]).await;
     assert_eq!(count(&answers, |a| a.status == 200), 2000);
@@ -62,19 +59,20 @@ async fn traffic_route_splits_90_10_and_routes_a_header_to_v2() {
 async fn ring_hash_keeps_a_header_value_on_one_endpoint() {
     let mesh = TestMesh::new(BIN);
     let cp = mesh.control_plane().await.unwrap();
-    let mut backends = Vec::new();
-    for name in ["backend-a", "backend-b", "backend-c"] {
-        backends.push(mesh.backend(&cp, name, "backend", &[]).await.unwrap());
-    }
+    let _backends = mesh
+        .backends(&cp, "backend", &["backend-a", "backend-b", "backend-c"])
+        .await
+        .unwrap();
     let (caller, url) = mesh.caller(&cp, "backend", 3).await.unwrap();
-    mesh.apply_ok(
+    mesh.apply_policy(
         &cp,
+        &caller,
+        "sticky",
         "type: LoadBalancer\nmesh: default\nname: sticky\nselector: { to: { service: backend } }\n\
          spec: { type: ring-hash, hashOn: { header: x-user } }\n",
     )
     .await
     .unwrap();
-    wait_for_config(&caller, "sticky", true).await.unwrap();
 
     let users = 12;
     let answers = burst(&url, users * 20, 8, |i| {
@@ -102,16 +100,15 @@ async fn rate_limit_holds_100_per_second_with_429_beyond() {
         .await
         .unwrap();
     let (_caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
-    mesh.apply_ok(
+    mesh.apply_policy(
         &cp,
+        &backend.proxy,
+        "hundred",
         "type: RateLimit\nmesh: default\nname: hundred\nselector: { to: { service: backend } }\n\
          spec: { requests: 100, interval: 1s }\n",
     )
     .await
     .unwrap();
-    wait_for_config(&backend.proxy, "hundred", true)
-        .await
-        .unwrap();
 
     // 200 a second for 11.5 s: the first second empties the bucket (100 of
     // burst), the 10 s after it must pass 100 a second.
@@ -148,16 +145,15 @@ async fn rate_limit_closes_tcp_connections_over_the_limit() {
     let mut spec = DataplaneSpec::new("web-1", "web", "tcp", free_port());
     let port = spec.outbound("echo");
     let _caller = mesh.proxy(&cp, &spec).await.unwrap();
-    mesh.apply_ok(
+    mesh.apply_policy(
         &cp,
+        &backend,
+        "two-a-minute",
         "type: RateLimit\nmesh: default\nname: two-a-minute\nselector: { to: { service: echo } }\n\
          spec: { requests: 2, interval: 1m }\n",
     )
     .await
     .unwrap();
-    wait_for_config(&backend, "two-a-minute", true)
-        .await
-        .unwrap();
 
     let echoed = |n: u8| async move {
         let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
@@ -191,13 +187,14 @@ async fn fault_injection_aborts_and_delays_their_shares() {
             "type: FaultInjection\nmesh: default\nname: chaos\nselector: {{ to: {{ service: backend }} }}\nspec: {spec}\n"
         )
     };
-    mesh.apply_ok(
+    mesh.apply_policy(
         &cp,
+        &caller,
+        "chaos",
         &policy("{ abort: { percentage: 50, httpStatus: 503 } }"),
     )
     .await
     .unwrap();
-    wait_for_config(&caller, "chaos", true).await.unwrap();
 
     let answers = burst(&url, 2000, 16, |_| vec![]).await;
     let aborted = count(&answers, |a| {

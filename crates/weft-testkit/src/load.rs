@@ -29,6 +29,11 @@ pub struct Answer {
     pub elapsed: Duration,
 }
 
+/// How many answers satisfy `f`.
+pub fn count(answers: &[Answer], f: impl Fn(&Answer) -> bool) -> usize {
+    answers.iter().filter(|a| f(a)).count()
+}
+
 /// Sends `total` GETs to `url`, at most `concurrency` at a time, each with
 /// `headers(i)`; a request may take at most 10 s.
 pub async fn burst(

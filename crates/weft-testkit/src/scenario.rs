@@ -43,6 +43,33 @@ impl TestMesh {
         })
     }
 
+    /// Backends of `service` named `names`, without extra tags.
+    pub async fn backends(
+        &self,
+        cp: &ControlPlane,
+        service: &str,
+        names: &[&str],
+    ) -> anyhow::Result<Vec<Backend>> {
+        let mut backends = Vec::with_capacity(names.len());
+        for name in names {
+            backends.push(self.backend(cp, name, service, &[]).await?);
+        }
+        Ok(backends)
+    }
+
+    /// Applies a policy document and waits until `proxy` runs it (its
+    /// `name` shows in the proxy's config).
+    pub async fn apply_policy(
+        &self,
+        cp: &ControlPlane,
+        proxy: &Proxy,
+        name: &str,
+        yaml: &str,
+    ) -> anyhow::Result<()> {
+        self.apply_ok(cp, yaml).await?;
+        wait_for_config(proxy, name, true).await
+    }
+
     /// A caller `web-1` of service `web` with an outbound to `service`;
     /// returns its proxy and the outbound's URL once `expected` apps answer
     /// through it.
