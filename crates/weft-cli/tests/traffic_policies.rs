@@ -12,7 +12,7 @@ use std::{
 use weft_testkit::{
     TestMesh,
     load::{Answer, burst, count},
-    wait,
+    servers, wait,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft");
@@ -47,6 +47,13 @@ async fn retry_hides_a_backend_failing_a_fifth_of_requests() {
         served > 2300,
         "only {served} requests reached the backend: no retries?"
     );
+    let (_, metrics) = servers::http_get(&caller.admin_url("/metrics"))
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("weft_policy_events_total{service=\"backend\",event=\"retry\"}"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,6 +85,13 @@ async fn retry_budget_caps_retries_when_everything_fails() {
     assert!(
         (440..=490).contains(&served),
         "{served} requests reached the backend for 400 calls"
+    );
+    let (_, metrics) = servers::http_get(&caller.admin_url("/metrics"))
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("event=\"retry_budget_exhausted\""),
+        "{metrics}"
     );
 }
 

@@ -25,7 +25,11 @@ use crate::{
     config::InboundConfig,
     drain::Watch,
     http::{self, client::Upstream, forward},
-    policy::{rate_limit::InboundRateLimits, responses},
+    policy::{
+        rate_limit::InboundRateLimits,
+        responses,
+        stats::{Event, PolicyStats},
+    },
     tcp,
     tls::{
         Identity, PeerIdentity,
@@ -41,6 +45,7 @@ pub struct InboundTcp {
     tls: InboundTls,
     authz: Authz,
     rate_limits: InboundRateLimits,
+    stats: Arc<PolicyStats>,
 }
 
 /// An inbound that forwards HTTP requests to the local service.
@@ -51,6 +56,7 @@ pub struct InboundHttp {
     tls: InboundTls,
     authz: Authz,
     rate_limits: InboundRateLimits,
+    stats: Arc<PolicyStats>,
 }
 
 impl InboundTcp {
@@ -61,6 +67,7 @@ impl InboundTcp {
             tls: InboundTls::new(identity.clone())?,
             authz: Authz::new(config, identity),
             rate_limits: InboundRateLimits::new(&config.rate_limits),
+            stats: identity.policy_stats().clone(),
         })
     }
 }
@@ -73,6 +80,7 @@ impl InboundHttp {
             tls: InboundTls::new(identity.clone())?,
             authz: Authz::new(config, identity),
             rate_limits: InboundRateLimits::new(&config.rate_limits),
+            stats: identity.policy_stats().clone(),
         })
     }
 }
@@ -94,6 +102,7 @@ pub async fn serve_tcp(inbound: Arc<InboundTcp>, stream: TcpStream) {
             .rate_limits
             .check(&inbound.authz.caller_services(&peer))
     {
+        inbound.stats.count(&inbound.service, Event::RateLimited);
         debug!(service = %inbound.service, peer = %peer, policy = %limited.policy, "connection over the rate limit; closing it");
         return;
     }
@@ -146,6 +155,7 @@ pub async fn serve_http(inbound: Arc<InboundHttp>, stream: TcpStream, drain: Wat
                     return http::errors::denied(reason);
                 }
                 if let Some(limited) = limited {
+                    inbound.stats.count(&inbound.service, Event::RateLimited);
                     return responses::rate_limited(&limited.policy, limited.retry_after);
                 }
                 forward::proxy(&inbound.service, iter::once(&inbound.upstream), req, &drain).await

@@ -65,8 +65,14 @@ pub struct OutboundHttp {
 impl OutboundTcp {
     pub fn new(config: &OutboundConfig, identity: &Arc<Identity>) -> Result<Self, rustls::Error> {
         let tls = PeerTls::new(identity.clone(), &config.service, Alpn::None)?;
-        let policies = (config.policies != Default::default())
-            .then(|| TcpPolicies::new(&config.service, &config.policies, tls.clone()));
+        let policies = (config.policies != Default::default()).then(|| {
+            TcpPolicies::new(
+                &config.service,
+                &config.policies,
+                tls.clone(),
+                identity.policy_stats().clone(),
+            )
+        });
         let outbound = Self {
             service: config.service.clone(),
             tls,
@@ -92,8 +98,15 @@ impl OutboundHttp {
         let http2 = config.protocol.is_http2();
         let alpn = if http2 { Alpn::H2 } else { Alpn::Http1 };
         let tls = PeerTls::new(identity.clone(), &config.service, alpn)?;
-        let policies = (config.policies != Default::default())
-            .then(|| HttpPolicies::new(&config.service, &config.policies, http2, tls.clone()));
+        let policies = (config.policies != Default::default()).then(|| {
+            HttpPolicies::new(
+                &config.service,
+                &config.policies,
+                http2,
+                tls.clone(),
+                identity.policy_stats().clone(),
+            )
+        });
         let outbound = Self {
             service: config.service.clone(),
             http2,

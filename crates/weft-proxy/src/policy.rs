@@ -8,7 +8,8 @@
 //! * `limits` and `outlier`: CircuitBreaker; `health`: HealthCheck;
 //! * `retry`: Retry conditions, budget and backoff; `body`: the response
 //!   body that holds limits and enforces timeouts while it streams;
-//! * `idle`: the TCP idle timeout; `responses`: the answers the layers make.
+//! * `idle`: the TCP idle timeout; `responses`: the answers the layers make;
+//!   `stats`: what they did, for `/metrics`.
 //!
 //! An outbound without policies never enters this module.
 
@@ -26,4 +27,5 @@ pub mod rate_limit;
 pub mod responses;
 pub mod retry;
 pub mod route;
+pub mod stats;
 pub mod tcp;

@@ -199,6 +199,13 @@ impl At<'_> {
         PolicyDuration::from_millis(ms)
     }
 
+    fn positive(&mut self, field: &str, value: u32) -> u32 {
+        if value == 0 {
+            self.push(field, "must be at least 1");
+        }
+        value
+    }
+
     fn in_range(&mut self, field: &str, value: u32, min: u32, max: u32) -> u32 {
         if !(min..=max).contains(&value) {
             self.push(field, format!("{value} is not {min}-{max}"));
@@ -528,9 +535,9 @@ pub fn parse_rate_limit(
 ) -> RateLimitConfig {
     let mut at = At { path, errors };
     RateLimitConfig {
-        requests: at.in_range("requests", r.requests, 1, u32::MAX),
+        requests: at.positive("requests", r.requests),
         interval: at.required_ms("interval_ms", r.interval_ms),
-        burst: at.in_range("burst", r.burst, 1, u32::MAX),
+        burst: at.positive("burst", r.burst),
         name: r.name,
         from_service: Some(r.from_service).filter(|s| !s.is_empty()),
     }

@@ -12,6 +12,7 @@ use super::{
     lb::{Lb, hash_of},
     limits::Limit,
     outlier::{self, Outcome},
+    stats::{Event, PolicyStats},
 };
 use crate::config::{
     EndpointConfig,
@@ -31,6 +32,7 @@ pub struct Destination<T> {
     pub breaker: Option<Breaker>,
     /// Stops the probes when the destination is dropped.
     pub checker: Option<Checker>,
+    pub stats: Arc<PolicyStats>,
 }
 
 #[derive(Debug)]
@@ -42,7 +44,7 @@ pub struct Breaker {
 }
 
 impl<T: Clone> Destination<T> {
-    pub fn new(service: &str, config: &OutboundPolicies) -> Self {
+    pub fn new(service: &str, config: &OutboundPolicies, stats: Arc<PolicyStats>) -> Self {
         let lb = config
             .load_balancer
             .as_ref()
@@ -68,6 +70,7 @@ impl<T: Clone> Destination<T> {
                 .and_then(|c| c.outlier_detection.clone()),
             breaker,
             checker: None,
+            stats,
         }
     }
 
@@ -120,9 +123,15 @@ impl<T: Clone> Destination<T> {
 
     /// Feeds outlier detection, when the CircuitBreaker has it.
     pub fn record(&self, snapshot: &Snapshot<T>, endpoint: &Endpoint<T>, outcome: Outcome) {
-        if let Some(config) = &self.outlier {
-            outlier::record(config, snapshot, endpoint, outcome, self.clock.now());
+        if let Some(config) = &self.outlier
+            && outlier::record(config, snapshot, endpoint, outcome, self.clock.now())
+        {
+            self.stats.count(&self.service, Event::Ejected);
         }
+    }
+
+    pub fn count(&self, event: Event) {
+        self.stats.count(&self.service, event);
     }
 }
 

@@ -16,7 +16,10 @@ use http_body_util::{BodyExt, Either, Full};
 use tokio::{task::JoinSet, time::MissedTickBehavior};
 use tracing::info;
 
-use super::endpoints::{Endpoint, EndpointSet};
+use super::{
+    endpoints::{Endpoint, EndpointSet},
+    stats::{Event, PolicyStats},
+};
 use crate::{
     config::policies::{HealthCheckConfig, Probe},
     http::{client::Upstream, forward},
@@ -43,6 +46,7 @@ pub fn spawn<T: Send + Sync + 'static>(
     config: HealthCheckConfig,
     set: Weak<EndpointSet<T>>,
     probe: ProbeFn<T>,
+    (stats, service): (Arc<PolicyStats>, String),
 ) -> Checker {
     let task = tokio::spawn(async move {
         let mut ticks = tokio::time::interval(config.interval.get());
@@ -64,8 +68,10 @@ pub fn spawn<T: Send + Sync + 'static>(
                 });
             }
             while let Some(joined) = probes.join_next().await {
-                if let Ok((endpoint, passed)) = joined {
-                    apply(&config, &endpoint, passed);
+                if let Ok((endpoint, passed)) = joined
+                    && apply(&config, &endpoint, passed) == Some(false)
+                {
+                    stats.count(&service, Event::Unhealthy);
                 }
             }
         }
@@ -73,8 +79,9 @@ pub fn spawn<T: Send + Sync + 'static>(
     Checker(task.abort_handle())
 }
 
-/// Counts one probe result and flips the endpoint at a threshold.
-fn apply<T>(config: &HealthCheckConfig, endpoint: &Endpoint<T>, passed: bool) {
+/// Counts one probe result and flips the endpoint at a threshold; returns
+/// its new health when it flipped.
+fn apply<T>(config: &HealthCheckConfig, endpoint: &Endpoint<T>, passed: bool) -> Option<bool> {
     let state = &endpoint.state;
     let (streak, other) = if passed {
         (&state.probe_successes, &state.probe_failures)
@@ -87,10 +94,14 @@ fn apply<T>(config: &HealthCheckConfig, endpoint: &Endpoint<T>, passed: bool) {
     if passed && !healthy && count >= config.healthy_threshold {
         state.healthy.store(true, Ordering::Relaxed);
         info!(endpoint = %endpoint.addr, check = %config.name, "endpoint passed its health checks; back in rotation");
-    } else if !passed && healthy && count >= config.unhealthy_threshold {
+        return Some(true);
+    }
+    if !passed && healthy && count >= config.unhealthy_threshold {
         state.healthy.store(false, Ordering::Relaxed);
         info!(endpoint = %endpoint.addr, check = %config.name, "endpoint failed its health checks; out of rotation");
+        return Some(false);
     }
+    None
 }
 
 /// The probe for endpoints reached through pooled HTTP clients.

@@ -27,6 +27,7 @@ use super::{
     responses,
     retry::{self, Budget, Failure},
     route,
+    stats::{Event, PolicyStats},
 };
 use crate::{
     config::{
@@ -59,13 +60,20 @@ pub struct HttpPolicies {
 }
 
 impl HttpPolicies {
-    pub fn new(service: &str, config: &OutboundPolicies, http2: bool, tls: PeerTls) -> Arc<Self> {
-        let mut destination = Destination::new(service, config);
+    pub fn new(
+        service: &str,
+        config: &OutboundPolicies,
+        http2: bool,
+        tls: PeerTls,
+        stats: Arc<PolicyStats>,
+    ) -> Arc<Self> {
+        let mut destination = Destination::new(service, config, stats.clone());
         if let Some(check) = &config.health_check {
             destination.checker = Some(health::spawn(
                 check.clone(),
                 Arc::downgrade(&destination.endpoints),
                 health::http_prober(check, tls.clone()),
+                (stats, service.to_owned()),
             ));
         }
         Arc::new(Self {
@@ -123,9 +131,11 @@ impl HttpPolicies {
         if let Some(config) = &self.config.fault_injection {
             let faults = fault::decide(config);
             if let Some(delay) = faults.delay {
+                self.destination.count(Event::FaultDelayed);
                 tokio::time::sleep(delay).await;
             }
             if let Some(status) = faults.abort {
+                self.destination.count(Event::FaultAborted);
                 return responses::fault(&config.name, status).map(Either::Left);
             }
         }
@@ -136,6 +146,7 @@ impl HttpPolicies {
             match limit.try_acquire() {
                 Some(permit) => guards.push(Box::new(permit)),
                 None => {
+                    self.destination.count(Event::Overloaded);
                     return responses::overloaded(service, &breaker.name, "requests", limit.max())
                         .map(Either::Left);
                 }
@@ -149,7 +160,10 @@ impl HttpPolicies {
             (Some(deadline), Some(after), Some(t)) => {
                 match tokio::time::timeout_at(deadline, exchange).await {
                     Ok(response) => response,
-                    Err(_) => return responses::timeout(service, &t.name, after).map(Either::Left),
+                    Err(_) => {
+                        self.destination.count(Event::RequestTimeout);
+                        return responses::timeout(service, &t.name, after).map(Either::Left);
+                    }
                 }
             }
             _ => exchange.await,
@@ -236,6 +250,7 @@ impl HttpPolicies {
                 Some(wait) => {
                     debug!(service = %destination.service, endpoint = %endpoint.addr, ?failure, ?wait, "retrying");
                     if let Some(wait) = wait {
+                        destination.count(Event::Retry);
                         tokio::time::sleep(wait).await;
                         retries += 1;
                     }
@@ -265,7 +280,10 @@ impl HttpPolicies {
             None => None,
             Some((breaker, limit)) => match limit.try_acquire() {
                 Some(permit) => Some(permit),
-                None => return Attempt::Overloaded(breaker.name.clone(), limit.max()),
+                None => {
+                    destination.count(Event::Overloaded);
+                    return Attempt::Overloaded(breaker.name.clone(), limit.max());
+                }
             },
         };
         let per_try = self
@@ -279,6 +297,7 @@ impl HttpPolicies {
             Some(limit) => match tokio::time::timeout(limit, send).await {
                 Ok(result) => result,
                 Err(_) => {
+                    destination.count(Event::TryTimeout);
                     destination.record(snapshot, endpoint, Outcome::GatewayError);
                     return Attempt::TimedOut(limit);
                 }
@@ -319,12 +338,12 @@ impl HttpPolicies {
         if let Some(config) = retry
             && retry::retryable(config, failure, &head.method)
             && retries + 1 < config.attempts
-            && self
-                .budget
-                .as_ref()
-                .is_none_or(|b| b.withdraw(self.destination.clock.now()))
         {
-            return Some(Some(retry::backoff(config, retries)));
+            let budget = self.budget.as_ref();
+            if budget.is_none_or(|b| b.withdraw(self.destination.clock.now())) {
+                return Some(Some(retry::backoff(config, retries)));
+            }
+            self.destination.count(Event::RetryBudgetExhausted);
         }
         (nothing_reached && tries < MAX_ATTEMPTS).then_some(None)
     }

@@ -32,14 +32,14 @@ impl Outcome {
 }
 
 /// Records `outcome` for `endpoint`, ejecting it when a threshold is
-/// reached. `now` is the stack's clock in milliseconds.
+/// reached (then `true`). `now` is the stack's clock in milliseconds.
 pub fn record<T>(
     config: &OutlierConfig,
     snapshot: &Snapshot<T>,
     endpoint: &Endpoint<T>,
     outcome: Outcome,
     now: u64,
-) {
+) -> bool {
     let state = &endpoint.state;
     if outcome == Outcome::Success {
         // Cheap when nothing is counted: a load, no store.
@@ -48,7 +48,7 @@ pub fn record<T>(
                 counter.store(0, Ordering::Relaxed);
             }
         }
-        return;
+        return false;
     }
     let fives = state.consecutive_5xx.fetch_add(1, Ordering::Relaxed) + 1;
     let gateway = if outcome == Outcome::GatewayError {
@@ -61,12 +61,15 @@ pub fn record<T>(
         || config
             .consecutive_gateway_errors
             .is_some_and(|max| gateway >= max);
-    if tripped && !endpoint.ejected(now) {
-        eject(config, snapshot, endpoint, now);
-    }
+    tripped && !endpoint.ejected(now) && eject(config, snapshot, endpoint, now)
 }
 
-fn eject<T>(config: &OutlierConfig, snapshot: &Snapshot<T>, endpoint: &Endpoint<T>, now: u64) {
+fn eject<T>(
+    config: &OutlierConfig,
+    snapshot: &Snapshot<T>,
+    endpoint: &Endpoint<T>,
+    now: u64,
+) -> bool {
     let total = snapshot.endpoints.len();
     let ejected = snapshot.endpoints.iter().filter(|e| e.ejected(now)).count();
     let percent = usize::try_from(config.max_ejection_percent).unwrap_or(100);
@@ -78,7 +81,7 @@ fn eject<T>(config: &OutlierConfig, snapshot: &Snapshot<T>, endpoint: &Endpoint<
         (total * percent / 100).max(1)
     };
     if ejected >= allowed {
-        return;
+        return false;
     }
     let state = &endpoint.state;
     let times = state.times_ejected.fetch_add(1, Ordering::Relaxed) + 1;
@@ -92,6 +95,7 @@ fn eject<T>(config: &OutlierConfig, snapshot: &Snapshot<T>, endpoint: &Endpoint<
     state.consecutive_5xx.store(0, Ordering::Relaxed);
     state.consecutive_gateway.store(0, Ordering::Relaxed);
     info!(endpoint = %endpoint.addr, times, ejection_ms = duration, "endpoint ejected by outlier detection");
+    true
 }
 
 #[cfg(test)]

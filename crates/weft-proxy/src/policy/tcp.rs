@@ -10,7 +10,13 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 use tokio::net::TcpStream;
 use tracing::{debug, warn};
 
-use super::{destination::Destination, fault, health, idle, outlier::Outcome, route};
+use super::{
+    destination::Destination,
+    fault, health, idle,
+    outlier::Outcome,
+    route,
+    stats::{Event, PolicyStats},
+};
 use crate::{
     config::{EndpointConfig, policies::OutboundPolicies},
     http::errors::chain,
@@ -28,13 +34,19 @@ pub struct TcpPolicies {
 }
 
 impl TcpPolicies {
-    pub fn new(service: &str, config: &OutboundPolicies, tls: PeerTls) -> Arc<Self> {
-        let mut destination = Destination::new(service, config);
+    pub fn new(
+        service: &str,
+        config: &OutboundPolicies,
+        tls: PeerTls,
+        stats: Arc<PolicyStats>,
+    ) -> Arc<Self> {
+        let mut destination = Destination::new(service, config, stats.clone());
         if let Some(check) = &config.health_check {
             destination.checker = Some(health::spawn(
                 check.clone(),
                 Arc::downgrade(&destination.endpoints),
                 health::tcp_prober(tls.clone()),
+                (stats, service.to_owned()),
             ));
         }
         Arc::new(Self {
@@ -61,6 +73,7 @@ impl TcpPolicies {
             Some(limit) => match limit.try_acquire() {
                 Some(permit) => Some(permit),
                 None => {
+                    destination.count(Event::Overloaded);
                     debug!(%service, max = limit.max(), "connection limit reached; closing the connection");
                     return;
                 }
@@ -69,9 +82,11 @@ impl TcpPolicies {
         if let Some(config) = &self.config.fault_injection {
             let faults = fault::decide(config);
             if let Some(delay) = faults.delay {
+                destination.count(Event::FaultDelayed);
                 tokio::time::sleep(delay).await;
             }
             if faults.abort.is_some() {
+                destination.count(Event::FaultAborted);
                 debug!(%service, policy = %config.name, "connection aborted by fault injection");
                 return;
             }
