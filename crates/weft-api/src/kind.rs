@@ -10,10 +10,30 @@ pub enum Kind {
     Mesh,
     Dataplane,
     TrafficPermission,
+    Timeout,
+    Retry,
+    CircuitBreaker,
+    HealthCheck,
+    LoadBalancer,
+    RateLimit,
+    FaultInjection,
+    TrafficRoute,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 3] = [Kind::Mesh, Kind::Dataplane, Kind::TrafficPermission];
+    pub const ALL: [Kind; 11] = [
+        Kind::Mesh,
+        Kind::Dataplane,
+        Kind::TrafficPermission,
+        Kind::Timeout,
+        Kind::Retry,
+        Kind::CircuitBreaker,
+        Kind::HealthCheck,
+        Kind::LoadBalancer,
+        Kind::RateLimit,
+        Kind::FaultInjection,
+        Kind::TrafficRoute,
+    ];
 
     /// The `type:` value in documents.
     pub fn as_str(self) -> &'static str {
@@ -21,6 +41,14 @@ impl Kind {
             Kind::Mesh => "Mesh",
             Kind::Dataplane => "Dataplane",
             Kind::TrafficPermission => "TrafficPermission",
+            Kind::Timeout => "Timeout",
+            Kind::Retry => "Retry",
+            Kind::CircuitBreaker => "CircuitBreaker",
+            Kind::HealthCheck => "HealthCheck",
+            Kind::LoadBalancer => "LoadBalancer",
+            Kind::RateLimit => "RateLimit",
+            Kind::FaultInjection => "FaultInjection",
+            Kind::TrafficRoute => "TrafficRoute",
         }
     }
 
@@ -30,7 +58,21 @@ impl Kind {
             Kind::Mesh => "meshes",
             Kind::Dataplane => "dataplanes",
             Kind::TrafficPermission => "traffic-permissions",
+            Kind::Timeout => "timeouts",
+            Kind::Retry => "retries",
+            Kind::CircuitBreaker => "circuit-breakers",
+            Kind::HealthCheck => "health-checks",
+            Kind::LoadBalancer => "load-balancers",
+            Kind::RateLimit => "rate-limits",
+            Kind::FaultInjection => "fault-injections",
+            Kind::TrafficRoute => "traffic-routes",
         }
+    }
+
+    /// Whether this kind is a policy (`Policy<Spec>`): stored with its mesh
+    /// and deleted with it.
+    pub fn is_policy(self) -> bool {
+        !matches!(self, Kind::Mesh | Kind::Dataplane)
     }
 
     /// Whether resources of this kind belong to a mesh.
@@ -63,6 +105,22 @@ impl FromStr for Kind {
             | "traffic-permission"
             | "traffic-permissions"
             | "tp" => Ok(Kind::TrafficPermission),
+            "timeout" | "timeouts" => Ok(Kind::Timeout),
+            "retry" | "retries" => Ok(Kind::Retry),
+            "circuitbreaker" | "circuitbreakers" | "circuit-breaker" | "circuit-breakers"
+            | "cb" => Ok(Kind::CircuitBreaker),
+            "healthcheck" | "healthchecks" | "health-check" | "health-checks" | "hc" => {
+                Ok(Kind::HealthCheck)
+            }
+            "loadbalancer" | "loadbalancers" | "load-balancer" | "load-balancers" | "lb" => {
+                Ok(Kind::LoadBalancer)
+            }
+            "ratelimit" | "ratelimits" | "rate-limit" | "rate-limits" | "rl" => Ok(Kind::RateLimit),
+            "faultinjection" | "faultinjections" | "fault-injection" | "fault-injections"
+            | "fi" => Ok(Kind::FaultInjection),
+            "trafficroute" | "trafficroutes" | "traffic-route" | "traffic-routes" | "tr" => {
+                Ok(Kind::TrafficRoute)
+            }
             other => Err(format!(
                 "unknown kind {other:?} (expected one of: {})",
                 Kind::ALL.map(Kind::plural).join(", ")

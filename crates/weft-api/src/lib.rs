@@ -4,11 +4,13 @@
 
 pub mod dataplane;
 pub mod document;
+pub mod duration;
 pub mod error;
 pub mod kind;
 pub mod mesh;
 pub mod name;
 pub mod paths;
+pub mod policies;
 pub mod policy;
 pub mod port;
 pub mod protocol;

@@ -5,7 +5,13 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Dataplane, FieldError, Kind, Mesh, TrafficPermission, ValidationErrors};
+use crate::{
+    Dataplane, FieldError, Kind, Mesh, TrafficPermission, ValidationErrors,
+    policies::{
+        CircuitBreaker, FaultInjection, HealthCheck, LoadBalancer, RateLimit, Retry, Timeout,
+        TrafficRoute,
+    },
+};
 
 /// Metadata fields the control plane adds to resources it returns. They are
 /// accepted (and ignored) on input so that `weft get -o yaml` output can be
@@ -19,6 +25,14 @@ pub enum Resource {
     Mesh(Mesh),
     Dataplane(Dataplane),
     TrafficPermission(TrafficPermission),
+    Timeout(Timeout),
+    Retry(Retry),
+    CircuitBreaker(CircuitBreaker),
+    HealthCheck(HealthCheck),
+    LoadBalancer(LoadBalancer),
+    RateLimit(RateLimit),
+    FaultInjection(FaultInjection),
+    TrafficRoute(TrafficRoute),
 }
 
 /// Identifies one stored resource. `mesh` is empty for meshes.
@@ -57,30 +71,56 @@ impl fmt::Display for ResourceKey {
     }
 }
 
+/// Runs `$body` with `$p` bound to the policy inside any policy variant;
+/// `$other` for the rest.
+macro_rules! with_policy {
+    ($resource:expr, $p:ident => $body:expr, $other:pat => $otherwise:expr) => {
+        match $resource {
+            Resource::TrafficPermission($p) => $body,
+            Resource::Timeout($p) => $body,
+            Resource::Retry($p) => $body,
+            Resource::CircuitBreaker($p) => $body,
+            Resource::HealthCheck($p) => $body,
+            Resource::LoadBalancer($p) => $body,
+            Resource::RateLimit($p) => $body,
+            Resource::FaultInjection($p) => $body,
+            Resource::TrafficRoute($p) => $body,
+            $other => $otherwise,
+        }
+    };
+}
+
 impl Resource {
     pub fn kind(&self) -> Kind {
         match self {
             Resource::Mesh(_) => Kind::Mesh,
             Resource::Dataplane(_) => Kind::Dataplane,
             Resource::TrafficPermission(_) => Kind::TrafficPermission,
+            Resource::Timeout(_) => Kind::Timeout,
+            Resource::Retry(_) => Kind::Retry,
+            Resource::CircuitBreaker(_) => Kind::CircuitBreaker,
+            Resource::HealthCheck(_) => Kind::HealthCheck,
+            Resource::LoadBalancer(_) => Kind::LoadBalancer,
+            Resource::RateLimit(_) => Kind::RateLimit,
+            Resource::FaultInjection(_) => Kind::FaultInjection,
+            Resource::TrafficRoute(_) => Kind::TrafficRoute,
         }
     }
 
     pub fn name(&self) -> &str {
-        match self {
+        with_policy!(self, p => &p.name, other => match other {
             Resource::Mesh(m) => &m.name,
             Resource::Dataplane(d) => &d.name,
-            Resource::TrafficPermission(p) => &p.name,
-        }
+            _ => "",
+        })
     }
 
     /// The mesh this resource lives in; `None` for a mesh itself.
     pub fn mesh(&self) -> Option<&str> {
-        match self {
-            Resource::Mesh(_) => None,
+        with_policy!(self, p => Some(&p.mesh), other => match other {
             Resource::Dataplane(d) => Some(&d.mesh),
-            Resource::TrafficPermission(p) => Some(&p.mesh),
-        }
+            _ => None,
+        })
     }
 
     pub fn key(&self) -> ResourceKey {
@@ -131,17 +171,25 @@ impl Resource {
             Kind::Mesh => Resource::Mesh(typed(value)?),
             Kind::Dataplane => Resource::Dataplane(typed(value)?),
             Kind::TrafficPermission => Resource::TrafficPermission(typed(value)?),
+            Kind::Timeout => Resource::Timeout(typed(value)?),
+            Kind::Retry => Resource::Retry(typed(value)?),
+            Kind::CircuitBreaker => Resource::CircuitBreaker(typed(value)?),
+            Kind::HealthCheck => Resource::HealthCheck(typed(value)?),
+            Kind::LoadBalancer => Resource::LoadBalancer(typed(value)?),
+            Kind::RateLimit => Resource::RateLimit(typed(value)?),
+            Kind::FaultInjection => Resource::FaultInjection(typed(value)?),
+            Kind::TrafficRoute => Resource::TrafficRoute(typed(value)?),
         };
         resource.validate()?;
         Ok(resource)
     }
 
     pub fn validate(&self) -> Result<(), ValidationErrors> {
-        match self {
+        with_policy!(self, p => p.validate(), other => match other {
             Resource::Mesh(m) => m.validate(),
             Resource::Dataplane(d) => d.validate(),
-            Resource::TrafficPermission(p) => p.validate(),
-        }
+            _ => Ok(()),
+        })
     }
 
     /// The resource as the JSON users write (with its `type`).

@@ -135,6 +135,30 @@ pub struct DataplaneStatus {
     pub last_nack: Option<NackStatus>,
     #[serde(default)]
     pub outbounds: Vec<OutboundStatus>,
+    /// The inbounds last sent, with the policies the proxy applies there.
+    #[serde(default)]
+    pub inbounds: Vec<InboundStatus>,
+}
+
+/// One inbound and the policies the proxy applies to its callers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundStatus {
+    pub port: u16,
+    pub service: String,
+    /// TrafficPermissions that may apply, most specific first.
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    /// RateLimits that may apply, most specific first.
+    #[serde(default)]
+    pub rate_limits: Vec<String>,
+}
+
+/// A policy that applies, by kind and name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedPolicy {
+    pub kind: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -150,6 +174,9 @@ pub struct OutboundStatus {
     pub service: String,
     pub protocol: Protocol,
     pub endpoints: Vec<EndpointStatus>,
+    /// The one policy of each kind that applies to this outbound.
+    #[serde(default)]
+    pub policies: Vec<AppliedPolicy>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -194,7 +194,7 @@ impl HttpRule {
 }
 
 impl HeaderMatch {
-    fn validate(&self, path: &str, errors: &mut ValidationErrors) {
+    pub(crate) fn validate(&self, path: &str, errors: &mut ValidationErrors) {
         // RFC 9110 token characters; matched case-insensitively.
         let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
         if self.name.is_empty() || !self.name.chars().all(tchar) {

@@ -9,10 +9,13 @@
 use std::{collections::BTreeSet, time::Duration};
 
 mod permissions;
+mod policies;
 pub mod transparent;
 
+pub use policies::MeshPolicies;
+
 use weft_api::{
-    Dataplane, MtlsMode, Protocol, TrafficPermission,
+    Dataplane, MtlsMode, Protocol,
     dataplane::{Inbound, LOCALHOST, Networking},
     mesh::MeshMtls,
     proto,
@@ -64,15 +67,16 @@ impl MeshTls {
 
 /// Compiles `dataplane`'s config. `mesh_dataplanes` are the Dataplanes of its
 /// mesh (it may be among them); `mtls` is the mesh's mTLS (`None`: off);
-/// `permissions` are the mesh's TrafficPermissions (each inbound gets the
-/// ones that select it, ranked);
+/// `policies` are the mesh's policies (each inbound gets the permissions
+/// and rate limits that select it, ranked; each outbound one policy of each
+/// traffic kind, resolved);
 /// `is_online(name)` tells whether a Dataplane's proxy can take traffic.
 /// The version is 0: the distributor sets it.
 pub fn compile(
     dataplane: &Dataplane,
     mesh_dataplanes: &[Dataplane],
     mtls: Option<&MeshTls>,
-    permissions: &[TrafficPermission],
+    policies: &MeshPolicies,
     is_online: impl Fn(&str) -> bool,
 ) -> proto::ProxyConfig {
     let networking = &dataplane.networking;
@@ -89,7 +93,8 @@ pub fn compile(
             service_port: inbound.service_port.get().into(),
             protocol: proto::Protocol::from(inbound.protocol()).into(),
             tags: inbound.tags.clone().into_iter().collect(),
-            permissions: permissions::for_inbound(inbound, permissions),
+            permissions: policies.permissions_for(inbound),
+            rate_limits: policies.rate_limits_for(inbound),
         })
         .collect();
     let outbounds = networking
@@ -109,6 +114,7 @@ pub fn compile(
             )
             .into(),
             endpoints: endpoints(&outbound.service, mesh_dataplanes, &is_online),
+            policies: policies.for_outbound(dataplane, &outbound.service, mesh_dataplanes),
         })
         .collect();
     proto::ProxyConfig {

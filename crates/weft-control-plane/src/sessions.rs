@@ -19,7 +19,7 @@ use std::{
 use tokio::sync::{Notify, watch};
 use weft_api::{
     proto,
-    rest::{NackStatus, OutboundStatus, now_unix},
+    rest::{InboundStatus, NackStatus, OutboundStatus, now_unix},
 };
 
 /// Identifies one stream, never reused within a process.
@@ -75,6 +75,7 @@ struct Entry {
     proxy_version: Option<String>,
     sent_version: Option<u64>,
     sent_outbounds: Vec<OutboundStatus>,
+    sent_inbounds: Vec<InboundStatus>,
     acked_version: Option<u64>,
     last_nack: Option<NackStatus>,
     /// `None` unless online; dropping it ends the proxy's response stream.
@@ -195,6 +196,7 @@ impl Sessions {
                 proxy_version: (!proxy_version.is_empty()).then(|| proxy_version.to_owned()),
                 sent_version: None,
                 sent_outbounds: Vec::new(),
+                sent_inbounds: Vec::new(),
                 acked_version: None,
                 last_nack: None,
                 push: None,
@@ -361,6 +363,7 @@ impl Sessions {
                 .iter()
                 .map(status::outbound_status)
                 .collect();
+            e.sent_inbounds = config.inbounds.iter().map(status::inbound_status).collect();
         });
     }
 

@@ -114,6 +114,14 @@ impl Authz {
         }
     }
 
+    /// The caller's services as policies see them: none without mTLS.
+    pub fn caller_services(&self, peer: &PeerIdentity) -> Vec<String> {
+        if !self.enforced() {
+            return Vec::new();
+        }
+        caller_services(peer, self.identity.mesh())
+    }
+
     fn denied(&self, peer: &PeerIdentity, services: &[String], denial: &Denial) -> String {
         let caller = if services.is_empty() {
             "an unidentified caller".to_owned()

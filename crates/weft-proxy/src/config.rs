@@ -15,7 +15,10 @@ use weft_api::{Protocol, ValidationErrors, dataplane::LOCALHOST, name::name_prob
 pub use self::transparent::{MeshServiceConfig, TransparentConfig};
 use crate::{authz::PermissionConfig, tls::TrustBundle};
 
+pub mod policies;
 mod transparent;
+
+pub use policies::{OutboundPolicies, RateLimitConfig};
 
 /// Tag of an inbound that names its service (as in the Dataplane resource).
 const SERVICE_TAG: &str = weft_api::dataplane::SERVICE_TAG;
@@ -75,6 +78,9 @@ pub struct InboundConfig {
     pub tags: BTreeMap<String, String>,
     /// TrafficPermissions for callers of this inbound, most specific first.
     pub permissions: Vec<PermissionConfig>,
+    /// RateLimits for callers of this inbound, most specific first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<RateLimitConfig>,
 }
 
 /// A local port on which the workload reaches `service`'s endpoints.
@@ -85,6 +91,7 @@ pub struct OutboundConfig {
     pub service: String,
     pub protocol: Protocol,
     pub endpoints: Vec<EndpointConfig>,
+    pub policies: OutboundPolicies,
 }
 
 /// One inbound of another proxy that serves an outbound's service.
@@ -218,6 +225,14 @@ impl Fields<'_> {
                 crate::authz::config::parse(&format!("{path}.permissions[{i}]"), p, self.errors)
             })
             .collect();
+        let rate_limits = msg
+            .rate_limits
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                policies::parse_rate_limit(&format!("{path}.rate_limits[{i}]"), r, self.errors)
+            })
+            .collect();
         Some(InboundConfig {
             listen: listen?,
             service,
@@ -225,6 +240,7 @@ impl Fields<'_> {
             protocol: protocol?,
             tags,
             permissions,
+            rate_limits,
         })
     }
 
@@ -248,11 +264,16 @@ impl Fields<'_> {
             .enumerate()
             .filter_map(|(i, e)| self.endpoint(&format!("{path}.endpoints[{i}]"), e))
             .collect();
+        let policies = msg
+            .policies
+            .map(|p| policies::parse_outbound(&format!("{path}.policies"), p, self.errors))
+            .unwrap_or_default();
         Some(OutboundConfig {
             listen: listen?,
             service: msg.service,
             protocol: protocol?,
             endpoints,
+            policies,
         })
     }
 

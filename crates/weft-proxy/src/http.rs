@@ -11,12 +11,13 @@ pub mod upgrade;
 pub use server::serve;
 
 use bytes::Bytes;
-use http_body_util::{Either, Empty, Full};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
-/// What the proxy sends upstream: the caller's body as it streams in, or
-/// nothing when a bodiless request is replayed to another endpoint.
-pub type RequestBody = Either<Incoming, Empty<Bytes>>;
+/// What the proxy sends upstream: the caller's body as it streams in, or a
+/// body held in memory (empty when a bodiless request is replayed to another
+/// endpoint; the buffered body of a request a Retry policy may send again).
+pub type RequestBody = Either<Incoming, Full<Bytes>>;
 
 /// What the proxy answers: the upstream's body as it streams in, or a
 /// message the proxy wrote itself.

@@ -5,10 +5,11 @@
 //!
 //! The stacks, from the accepted connection inwards:
 //! * TCP: accept → mTLS by mode (identify the peer) → authorize (close if
-//!   denied) → connect to the service → splice.
+//!   denied) → rate limit (close when over) → connect to the service →
+//!   splice.
 //! * HTTP: accept → mTLS by mode (identify the peer) → HTTP/1.1 or HTTP/2
 //!   server → attach the peer's identity → authorize (403 if denied) →
-//!   strip hop-by-hop headers → pooled client to the service (HTTP/1.1, or
+//!   rate limit (429 over a RateLimit) → strip hop-by-hop headers → pooled client to the service (HTTP/1.1, or
 //!   HTTP/2 for `http2`/`grpc`).
 
 use std::{iter, net::SocketAddr, sync::Arc};
@@ -24,6 +25,11 @@ use crate::{
     config::InboundConfig,
     drain::Watch,
     http::{self, client::Upstream, forward},
+    policy::{
+        rate_limit::InboundRateLimits,
+        responses,
+        stats::{Event, PolicyStats},
+    },
     tcp,
     tls::{
         Identity, PeerIdentity,
@@ -38,6 +44,8 @@ pub struct InboundTcp {
     target: SocketAddr,
     tls: InboundTls,
     authz: Authz,
+    rate_limits: InboundRateLimits,
+    stats: Arc<PolicyStats>,
 }
 
 /// An inbound that forwards HTTP requests to the local service.
@@ -47,6 +55,8 @@ pub struct InboundHttp {
     upstream: Upstream,
     tls: InboundTls,
     authz: Authz,
+    rate_limits: InboundRateLimits,
+    stats: Arc<PolicyStats>,
 }
 
 impl InboundTcp {
@@ -56,6 +66,8 @@ impl InboundTcp {
             target: config.service_address,
             tls: InboundTls::new(identity.clone())?,
             authz: Authz::new(config, identity),
+            rate_limits: InboundRateLimits::new(&config.rate_limits),
+            stats: identity.policy_stats().clone(),
         })
     }
 }
@@ -67,6 +79,8 @@ impl InboundHttp {
             upstream: Upstream::new(config.service_address, config.protocol.is_http2()),
             tls: InboundTls::new(identity.clone())?,
             authz: Authz::new(config, identity),
+            rate_limits: InboundRateLimits::new(&config.rate_limits),
+            stats: identity.policy_stats().clone(),
         })
     }
 }
@@ -81,6 +95,15 @@ pub async fn serve_tcp(inbound: Arc<InboundTcp>, stream: TcpStream) {
     debug!(service = %inbound.service, peer = %peer, "inbound TCP connection");
     if !inbound.authz.check_tcp(&peer) {
         // Dropping the stream closes it: TCP has no way to say why.
+        return;
+    }
+    if !inbound.rate_limits.is_empty()
+        && let Err(limited) = inbound
+            .rate_limits
+            .check(&inbound.authz.caller_services(&peer))
+    {
+        inbound.stats.count(&inbound.service, Event::RateLimited);
+        debug!(service = %inbound.service, peer = %peer, policy = %limited.policy, "connection over the rate limit; closing it");
         return;
     }
     match accepted {
@@ -120,9 +143,20 @@ pub async fn serve_http(inbound: Arc<InboundHttp>, stream: TcpStream, drain: Wat
             // For the authorization layer; cloning is an `Arc` bump.
             req.extensions_mut().insert::<PeerIdentity>(peer.clone());
             let denied = inbound.authz.check_http(&peer, &req).err();
+            let limited = match denied {
+                None if !inbound.rate_limits.is_empty() => inbound
+                    .rate_limits
+                    .check(&inbound.authz.caller_services(&peer))
+                    .err(),
+                _ => None,
+            };
             async move {
                 if let Some(reason) = denied {
                     return http::errors::denied(reason);
+                }
+                if let Some(limited) = limited {
+                    inbound.stats.count(&inbound.service, Event::RateLimited);
+                    return responses::rate_limited(&limited.policy, limited.retry_after);
                 }
                 forward::proxy(&inbound.service, iter::once(&inbound.upstream), req, &drain).await
             }

@@ -9,7 +9,8 @@
 //! * with transparent proxying, the `redirect` listeners for what the
 //!   host's iptables rules capture, and the mesh `dns` server;
 //! * the certificate `renewal` task, which keeps that certificate fresh;
-//! * per inbound, the `authz` layer (TrafficPermissions, JWTs);
+//! * per inbound, the `authz` layer (TrafficPermissions, JWTs) and rate
+//!   limits; per outbound with traffic policies, the `policy` stack;
 //! * per listener, an `inbound` or `outbound` stack built from
 //!   `tcp`, `http`, `tls` and the `balancer`, reading endpoint sets and
 //!   the workload identity without locks;
@@ -33,6 +34,7 @@ mod http;
 mod inbound;
 mod listeners;
 mod outbound;
+mod policy;
 mod redirect;
 mod status;
 mod tcp;

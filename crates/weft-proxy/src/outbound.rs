@@ -13,6 +13,10 @@
 //!
 //! With mTLS, the peer must prove it is the outbound's service
 //! (`spiffe://<mesh>/<service>`); any other peer fails the connection.
+//!
+//! An outbound with traffic policies (Timeout, Retry, …) hands its
+//! connections and requests to the `policy` stacks instead; one without
+//! keeps this plain path, so policies cost nothing where none applies.
 
 use std::{collections::HashMap, net::SocketAddr, sync::Arc};
 
@@ -24,6 +28,10 @@ use crate::{
     config::{EndpointConfig, OutboundConfig},
     drain::Watch,
     http::{self, client::Upstream, errors::chain, forward},
+    policy::{
+        http::{HttpPolicies, OutboundBody},
+        tcp::TcpPolicies,
+    },
     tcp,
     tls::{
         Identity,
@@ -40,6 +48,7 @@ pub struct OutboundTcp {
     service: String,
     tls: PeerTls,
     balancer: Balancer<SocketAddr>,
+    policies: Option<Arc<TcpPolicies>>,
 }
 
 /// An outbound that forwards each HTTP request to an endpoint chosen for
@@ -50,14 +59,25 @@ pub struct OutboundHttp {
     http2: bool,
     tls: PeerTls,
     balancer: Balancer<Upstream>,
+    policies: Option<Arc<HttpPolicies>>,
 }
 
 impl OutboundTcp {
     pub fn new(config: &OutboundConfig, identity: &Arc<Identity>) -> Result<Self, rustls::Error> {
+        let tls = PeerTls::new(identity.clone(), &config.service, Alpn::None)?;
+        let policies = (config.policies != Default::default()).then(|| {
+            TcpPolicies::new(
+                &config.service,
+                &config.policies,
+                tls.clone(),
+                identity.policy_stats().clone(),
+            )
+        });
         let outbound = Self {
             service: config.service.clone(),
-            tls: PeerTls::new(identity.clone(), &config.service, Alpn::None)?,
+            tls,
             balancer: Balancer::new(Vec::new()),
+            policies,
         };
         outbound.update(&config.endpoints);
         Ok(outbound)
@@ -65,6 +85,9 @@ impl OutboundTcp {
 
     /// Swaps in a new endpoint set; connections already made keep theirs.
     pub fn update(&self, endpoints: &[EndpointConfig]) {
+        if let Some(policies) = &self.policies {
+            return policies.update(endpoints);
+        }
         self.balancer
             .store(endpoints.iter().map(|e| e.address).collect());
     }
@@ -74,11 +97,22 @@ impl OutboundHttp {
     pub fn new(config: &OutboundConfig, identity: &Arc<Identity>) -> Result<Self, rustls::Error> {
         let http2 = config.protocol.is_http2();
         let alpn = if http2 { Alpn::H2 } else { Alpn::Http1 };
+        let tls = PeerTls::new(identity.clone(), &config.service, alpn)?;
+        let policies = (config.policies != Default::default()).then(|| {
+            HttpPolicies::new(
+                &config.service,
+                &config.policies,
+                http2,
+                tls.clone(),
+                identity.policy_stats().clone(),
+            )
+        });
         let outbound = Self {
             service: config.service.clone(),
             http2,
-            tls: PeerTls::new(identity.clone(), &config.service, alpn)?,
+            tls,
             balancer: Balancer::new(Vec::new()),
+            policies,
         };
         outbound.update(&config.endpoints);
         Ok(outbound)
@@ -88,6 +122,9 @@ impl OutboundHttp {
     /// connection pools; requests in flight finish on the set they picked
     /// from.
     pub fn update(&self, endpoints: &[EndpointConfig]) {
+        if let Some(policies) = &self.policies {
+            return policies.update(endpoints);
+        }
         let current = self.balancer.endpoints();
         let pools: HashMap<SocketAddr, &Upstream> = current.iter().map(|u| (u.addr(), u)).collect();
         let next = endpoints
@@ -104,6 +141,9 @@ impl OutboundHttp {
 /// Splices one app connection to an endpoint of the service. With no
 /// endpoints, or none reachable, the connection is closed at once.
 pub async fn serve_tcp(outbound: Arc<OutboundTcp>, stream: TcpStream) {
+    if let Some(policies) = &outbound.policies {
+        return policies.serve(stream).await;
+    }
     let Some(pick) = outbound.balancer.pick() else {
         debug!(service = %outbound.service, "no endpoints; closing the connection");
         return;
@@ -123,6 +163,9 @@ pub async fn serve_tcp(outbound: Arc<OutboundTcp>, stream: TcpStream) {
 
 /// Serves HTTP on one app connection, balancing every request.
 pub async fn serve_http(outbound: Arc<OutboundHttp>, stream: TcpStream, drain: Watch) {
+    if let Some(policies) = outbound.policies.clone() {
+        return serve_http_with_policies(policies, stream, drain).await;
+    }
     let handler = {
         let drain = drain.clone();
         move |req| {
@@ -134,8 +177,27 @@ pub async fn serve_http(outbound: Arc<OutboundHttp>, stream: TcpStream, drain: W
                     Some(pick) => pick.candidates(MAX_ATTEMPTS),
                     None => Candidates::none(),
                 };
-                forward::proxy(&outbound.service, candidates, req, &drain).await
+                forward::proxy(&outbound.service, candidates, req, &drain)
+                    .await
+                    .map(OutboundBody::Left)
             }
+        }
+    };
+    http::serve(stream, handler, drain).await;
+}
+
+/// [`serve_http`] through the policy stack.
+async fn serve_http_with_policies(policies: Arc<HttpPolicies>, stream: TcpStream, drain: Watch) {
+    let Ok(_connection) = policies.admit_connection() else {
+        return;
+    };
+    let source = stream.peer_addr().ok();
+    let handler = {
+        let drain = drain.clone();
+        move |req| {
+            let policies = policies.clone();
+            let drain = drain.clone();
+            async move { policies.handle(req, source, &drain).await }
         }
     };
     http::serve(stream, handler, drain).await;

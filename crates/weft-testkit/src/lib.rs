@@ -2,11 +2,14 @@
 //! proxies on loopback ports, runs small test servers (HTTP, TCP, gRPC,
 //! WebSocket), and helps tests wait for conditions without fixed sleeps.
 
+pub mod behavior;
 pub mod dataplane;
+pub mod load;
 pub mod mesh;
 pub mod netns;
 pub mod ports;
 pub mod process;
+pub mod scenario;
 pub mod servers;
 pub mod traffic;
 pub mod wait;

@@ -27,6 +27,10 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
+    pub fn new(port: u16, task: JoinHandle<()>) -> Self {
+        Self { port, task }
+    }
+
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }

@@ -1,4 +1,4 @@
-//! `weft get meshes|dataplanes|traffic-permissions [NAME] [-m MESH] [-o table|yaml|json]`.
+//! `weft get KIND [NAME] [-m MESH] [-o table|yaml|json]`.
 
 use std::collections::HashMap;
 
@@ -41,6 +41,7 @@ pub async fn run(args: GetArgs) -> anyhow::Result<()> {
         Kind::Mesh => mesh_table(&client, &items).await,
         Kind::Dataplane => dataplane_table(&client, &items, args.mesh.as_deref()).await,
         Kind::TrafficPermission => permission_table(&items),
+        _ => policy_table(&items),
     };
     if items.is_empty() {
         eprintln!("no {} found", kind.plural());
@@ -64,24 +65,44 @@ fn text(v: &Value, field: &str) -> String {
         .to_owned()
 }
 
-/// `MESH NAME FROM TO ACTION RULES AGE`; selectors as `service=web`, `*` for any.
+/// A selector side as `service=web`, `*` for any.
+fn side(p: &Value, side: &str) -> String {
+    let tags: Vec<String> = p
+        .pointer(&format!("/selector/{side}"))
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("?")))
+                .collect()
+        })
+        .unwrap_or_default();
+    if tags.is_empty() {
+        "*".to_owned()
+    } else {
+        tags.join(",")
+    }
+}
+
+/// `MESH NAME FROM TO SPEC AGE` for the traffic policy kinds; the spec as
+/// compact JSON (`-o yaml` shows it in full).
+fn policy_table(policies: &[Value]) -> Table {
+    let mut table = Table::new(&["MESH", "NAME", "FROM", "TO", "SPEC", "AGE"]);
+    for p in policies {
+        let spec = p.get("spec").map_or("-".to_owned(), Value::to_string);
+        table.row(vec![
+            text(p, "mesh"),
+            text(p, "name"),
+            side(p, "from"),
+            side(p, "to"),
+            spec,
+            age(p),
+        ]);
+    }
+    table
+}
+
+/// `MESH NAME FROM TO ACTION RULES AGE`.
 fn permission_table(permissions: &[Value]) -> Table {
-    let side = |p: &Value, side: &str| {
-        let tags: Vec<String> = p
-            .pointer(&format!("/selector/{side}"))
-            .and_then(Value::as_object)
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("?")))
-                    .collect()
-            })
-            .unwrap_or_default();
-        if tags.is_empty() {
-            "*".to_owned()
-        } else {
-            tags.join(",")
-        }
-    };
     let mut table = Table::new(&["MESH", "NAME", "FROM", "TO", "ACTION", "RULES", "AGE"]);
     for p in permissions {
         let rules = p

@@ -55,12 +55,13 @@ fn render(s: &DataplaneStatus) -> String {
     if let Some(n) = &s.last_nack {
         out += &format!("Last rejected:  version {}: {}\n", n.version, n.reason);
     }
+    out += &inbounds(s);
     if s.outbounds.is_empty() {
         out += "Outbounds:      none\n";
         return out;
     }
     out += "Outbounds:\n";
-    let mut table = Table::new(&["  PORT", "SERVICE", "PROTOCOL", "ENDPOINTS"]);
+    let mut table = Table::new(&["  PORT", "SERVICE", "PROTOCOL", "ENDPOINTS", "POLICIES"]);
     for o in &s.outbounds {
         let endpoints = if o.endpoints.is_empty() {
             "none".to_owned()
@@ -76,7 +77,46 @@ fn render(s: &DataplaneStatus) -> String {
             o.service.clone(),
             o.protocol.to_string(),
             endpoints,
+            policies(
+                o.policies
+                    .iter()
+                    .map(|p| (p.kind.as_str(), p.name.as_str())),
+            ),
         ]);
     }
     out + &table.render()
+}
+
+/// The inbounds with the permissions and rate limits their callers may get
+/// (most specific first; the proxy takes the first matching the caller).
+fn inbounds(s: &DataplaneStatus) -> String {
+    if s.inbounds.is_empty() {
+        return String::new();
+    }
+    let mut table = Table::new(&["  PORT", "SERVICE", "POLICIES"]);
+    for i in &s.inbounds {
+        let listed = i
+            .permissions
+            .iter()
+            .map(|n| ("TrafficPermission", n.as_str()))
+            .chain(i.rate_limits.iter().map(|n| ("RateLimit", n.as_str())));
+        table.row(vec![
+            format!("  {}", i.port),
+            i.service.clone(),
+            policies(listed),
+        ]);
+    }
+    format!("Inbounds:\n{}", table.render())
+}
+
+/// `Kind/name, Kind/name`, or `-` when none applies.
+fn policies<'a>(listed: impl Iterator<Item = (&'a str, &'a str)>) -> String {
+    let text: Vec<String> = listed
+        .map(|(kind, name)| format!("{kind}/{name}"))
+        .collect();
+    if text.is_empty() {
+        "-".to_owned()
+    } else {
+        text.join(", ")
+    }
 }

@@ -7,7 +7,7 @@ use weft_api::{
     dataplane::Inbound,
     policy::{Selector, sort_by_precedence},
     proto,
-    traffic_permission::{Action, HttpRule},
+    traffic_permission::{Action, HeaderMatch, HttpRule, PathMatch},
 };
 
 /// The permissions that can apply to callers of `inbound`, most specific
@@ -48,32 +48,10 @@ fn to_proto(permission: &TrafficPermission) -> proto::Permission {
 }
 
 fn rule_to_proto(rule: &HttpRule) -> proto::HttpRule {
-    use proto::{header_match, path_match};
     proto::HttpRule {
         methods: rule.methods.clone(),
-        paths: rule
-            .paths
-            .iter()
-            .map(|p| proto::PathMatch {
-                kind: match (&p.exact, &p.prefix) {
-                    (Some(e), _) => Some(path_match::Kind::Exact(e.clone())),
-                    (None, Some(p)) => Some(path_match::Kind::Prefix(p.clone())),
-                    (None, None) => None,
-                },
-            })
-            .collect(),
-        headers: rule
-            .headers
-            .iter()
-            .map(|h| proto::HeaderMatch {
-                name: h.name.to_ascii_lowercase(),
-                kind: match (&h.exact, &h.prefix) {
-                    (Some(e), _) => Some(header_match::Kind::Exact(e.clone())),
-                    (None, Some(p)) => Some(header_match::Kind::Prefix(p.clone())),
-                    (None, None) => h.present.map(header_match::Kind::Present),
-                },
-            })
-            .collect(),
+        paths: rule.paths.iter().map(path_to_proto).collect(),
+        headers: rule.headers.iter().map(header_to_proto).collect(),
         jwt: rule.jwt.as_ref().map(|j| proto::JwtRule {
             issuer: j.issuer.clone(),
             jwks_file: j.jwks.file.clone().unwrap_or_default(),
@@ -82,5 +60,29 @@ fn rule_to_proto(rule: &HttpRule) -> proto::HttpRule {
             scopes: j.scopes.clone(),
             claims: j.claims.clone().into_iter().collect(),
         }),
+    }
+}
+
+pub fn path_to_proto(p: &PathMatch) -> proto::PathMatch {
+    use proto::path_match::Kind;
+    proto::PathMatch {
+        kind: match (&p.exact, &p.prefix) {
+            (Some(e), _) => Some(Kind::Exact(e.clone())),
+            (None, Some(p)) => Some(Kind::Prefix(p.clone())),
+            (None, None) => None,
+        },
+    }
+}
+
+/// Names are lowercased: the proxy compares them with HTTP's lowercase names.
+pub fn header_to_proto(h: &HeaderMatch) -> proto::HeaderMatch {
+    use proto::header_match::Kind;
+    proto::HeaderMatch {
+        name: h.name.to_ascii_lowercase(),
+        kind: match (&h.exact, &h.prefix) {
+            (Some(e), _) => Some(Kind::Exact(e.clone())),
+            (None, Some(p)) => Some(Kind::Prefix(p.clone())),
+            (None, None) => h.present.map(Kind::Present),
+        },
     }
 }

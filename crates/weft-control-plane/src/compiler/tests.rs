@@ -3,8 +3,9 @@
 use serde_json::{Value, json};
 use weft_api::{Dataplane, Resource, proto};
 
-use super::{MeshTls, compile};
+use super::{MeshPolicies, MeshTls, compile};
 
+mod policies;
 mod rotation;
 
 fn dp(value: Value) -> Dataplane {
@@ -63,7 +64,13 @@ fn inbounds_get_defaults_and_tags() {
             ],
         },
     }));
-    let config = compile(&d, std::slice::from_ref(&d), None, &[], all_online);
+    let config = compile(
+        &d,
+        std::slice::from_ref(&d),
+        None,
+        &MeshPolicies::default(),
+        all_online,
+    );
     assert_eq!(config.version, 0);
     assert_eq!(
         (config.mesh.as_str(), config.dataplane.as_str()),
@@ -105,7 +112,9 @@ fn outbound_endpoints_are_the_online_inbounds_of_the_service() {
         server("backend-c", "10.0.0.13", "backend", 20010, Some("http")),
         server("other", "10.0.0.14", "other", 20010, None),
     ];
-    let config = compile(&web, &dps, None, &[], |name| name != "backend-c");
+    let config = compile(&web, &dps, None, &MeshPolicies::default(), |name| {
+        name != "backend-c"
+    });
     let [backend, db] = &config.outbounds[..] else {
         panic!("{config:?}")
     };
@@ -147,7 +156,13 @@ fn endpoints_use_the_inbound_address_and_sort_by_port() {
             ],
         },
     }));
-    let config = compile(&web, &[web.clone(), multi], None, &[], all_online);
+    let config = compile(
+        &web,
+        &[web.clone(), multi],
+        None,
+        &MeshPolicies::default(),
+        all_online,
+    );
     let eps: Vec<_> = config.outbounds[0]
         .endpoints
         .iter()
@@ -163,7 +178,9 @@ fn protocol_is_kept_when_every_endpoint_is_offline() {
         web.clone(),
         server("backend-a", "10.0.0.11", "backend", 20010, Some("grpc")),
     ];
-    let config = compile(&web, &dps, None, &[], |name| name == "web-1");
+    let config = compile(&web, &dps, None, &MeshPolicies::default(), |name| {
+        name == "web-1"
+    });
     assert!(config.outbounds[0].endpoints.is_empty());
     assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Grpc);
 }
@@ -176,7 +193,7 @@ fn disagreeing_protocols_fall_back_to_tcp() {
         server("backend-a", "10.0.0.11", "backend", 20010, Some("http")),
         server("backend-b", "10.0.0.12", "backend", 20010, Some("grpc")),
     ];
-    let config = compile(&web, &dps, None, &[], all_online);
+    let config = compile(&web, &dps, None, &MeshPolicies::default(), all_online);
     assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Tcp);
     assert_eq!(config.outbounds[0].endpoints.len(), 2, "both still serve");
 }
@@ -189,7 +206,7 @@ fn an_undeclared_protocol_counts_as_tcp_when_comparing() {
         server("backend-a", "10.0.0.11", "backend", 20010, None),
         server("backend-b", "10.0.0.12", "backend", 20010, Some("tcp")),
     ];
-    let config = compile(&web, &dps, None, &[], all_online);
+    let config = compile(&web, &dps, None, &MeshPolicies::default(), all_online);
     assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Tcp);
 }
 
@@ -207,7 +224,7 @@ fn a_dataplane_can_be_its_own_endpoint() {
         &looped,
         std::slice::from_ref(&looped),
         None,
-        &[],
+        &MeshPolicies::default(),
         all_online,
     );
     assert_eq!(config.outbounds[0].endpoints[0].dataplane, "self");
@@ -221,11 +238,14 @@ fn output_is_deterministic() {
         server("backend-b", "10.0.0.12", "backend", 20010, Some("http")),
         server("backend-a", "10.0.0.11", "backend", 20010, Some("http")),
     ];
-    let first = compile(&web, &dps, None, &[], all_online);
+    let first = compile(&web, &dps, None, &MeshPolicies::default(), all_online);
     dps.reverse();
-    let second = compile(&web, &dps, None, &[], all_online);
+    let second = compile(&web, &dps, None, &MeshPolicies::default(), all_online);
     assert_eq!(first, second, "input order does not matter");
-    assert_eq!(first, compile(&web, &dps, None, &[], all_online));
+    assert_eq!(
+        first,
+        compile(&web, &dps, None, &MeshPolicies::default(), all_online)
+    );
 }
 
 #[test]
@@ -234,7 +254,13 @@ fn the_outbound_declares_the_protocol_of_a_service_nobody_serves_yet() {
         {"port": 30001, "service": "backend", "protocol": "http"},
         {"port": 30002, "service": "store"},
     ]));
-    let config = compile(&web, std::slice::from_ref(&web), None, &[], all_online);
+    let config = compile(
+        &web,
+        std::slice::from_ref(&web),
+        None,
+        &MeshPolicies::default(),
+        all_online,
+    );
     assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Http);
     assert_eq!(config.outbounds[1].protocol(), proto::Protocol::Tcp);
 }
@@ -246,7 +272,7 @@ fn the_services_own_protocol_wins_over_the_outbounds() {
         web.clone(),
         server("backend-a", "10.0.0.11", "backend", 20010, Some("grpc")),
     ];
-    let config = compile(&web, &dps, None, &[], all_online);
+    let config = compile(&web, &dps, None, &MeshPolicies::default(), all_online);
     assert_eq!(config.outbounds[0].protocol(), proto::Protocol::Grpc);
 }
 
@@ -266,7 +292,7 @@ fn mtls_settings_come_from_the_mesh() {
         &web,
         std::slice::from_ref(&web),
         Some(&mesh_tls(weft_api::MtlsMode::Strict)),
-        &[],
+        &MeshPolicies::default(),
         all_online,
     );
     assert_eq!(
@@ -282,7 +308,7 @@ fn mtls_settings_come_from_the_mesh() {
         &web,
         std::slice::from_ref(&web),
         Some(&mesh_tls(weft_api::MtlsMode::Permissive)),
-        &[],
+        &MeshPolicies::default(),
         all_online,
     );
     assert_eq!(
@@ -293,12 +319,19 @@ fn mtls_settings_come_from_the_mesh() {
         &web,
         std::slice::from_ref(&web),
         Some(&mesh_tls(weft_api::MtlsMode::Off)),
-        &[],
+        &MeshPolicies::default(),
         all_online,
     );
     assert_eq!(off.mtls, None);
     assert_eq!(
-        compile(&web, std::slice::from_ref(&web), None, &[], all_online).mtls,
+        compile(
+            &web,
+            std::slice::from_ref(&web),
+            None,
+            &MeshPolicies::default(),
+            all_online
+        )
+        .mtls,
         None
     );
 }
@@ -343,7 +376,10 @@ fn inbounds_carry_their_permissions_most_specific_first() {
         &backend,
         std::slice::from_ref(&backend),
         None,
-        &permissions,
+        &MeshPolicies {
+            permissions: permissions.to_vec(),
+            ..MeshPolicies::default()
+        },
         all_online,
     );
     let inbound = &config.inbounds[0];

@@ -10,11 +10,11 @@ use tokio::{
     sync::watch,
     time::{Instant, sleep, sleep_until},
 };
-use weft_api::{Dataplane, Kind, Resource, TrafficPermission, proto::ProxyConfig};
+use weft_api::{Dataplane, Kind, Resource, proto::ProxyConfig};
 
 use super::{Versions, transparent};
 use crate::{
-    compiler::{self, MeshTls, compile},
+    compiler::{self, MeshPolicies, MeshTls, compile},
     identity::Identity,
     sessions::{SessionId, Sessions},
     store::{Store, StoreError},
@@ -147,13 +147,15 @@ async fn pass(
             by_mesh.entry(dp.mesh.clone()).or_default().push(dp);
         }
     }
-    let mut permissions: HashMap<String, Vec<TrafficPermission>> = HashMap::new();
-    for s in store.list(Kind::TrafficPermission, None).await? {
-        if let Resource::TrafficPermission(p) = s.resource {
-            permissions.entry(p.mesh.clone()).or_default().push(p);
+    let mut policies: HashMap<String, MeshPolicies> = HashMap::new();
+    for kind in Kind::ALL.into_iter().filter(|k| k.is_policy()) {
+        for s in store.list(kind, None).await? {
+            let mesh = s.resource.mesh().unwrap_or_default().to_owned();
+            policies.entry(mesh).or_default().add(s.resource);
         }
     }
     let transparent = transparent::load(store, &by_mesh).await?;
+    let no_policies = MeshPolicies::default();
     let online = sessions.online_view();
     let connected = sessions.connected();
     for session in &connected {
@@ -173,15 +175,13 @@ async fn pass(
             }
             None => None,
         };
-        let mesh_permissions = permissions
-            .get(&session.mesh)
-            .map_or(&[][..], Vec::as_slice);
+        let mesh_policies = policies.get(&session.mesh).unwrap_or(&no_policies);
         let is_online = |name: &str| online.is_online(&session.mesh, name);
         let mut config = compile(
             dataplane,
             mesh_dataplanes,
             session_tls,
-            mesh_permissions,
+            mesh_policies,
             is_online,
         );
         if let Some(t) = transparent.get(&session.mesh) {

@@ -191,7 +191,7 @@ impl DataplaneDiscovery for DiscoveryService {
         let stored = match self.store.get(&key).await {
             Ok(Some(stored)) => match stored.resource {
                 Resource::Dataplane(dp) => Some(dp),
-                Resource::Mesh(_) | Resource::TrafficPermission(_) => None,
+                _ => None,
             },
             Ok(None) => None,
             Err(e) => {

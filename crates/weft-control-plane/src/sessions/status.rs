@@ -3,7 +3,9 @@
 
 use weft_api::{
     proto,
-    rest::{DataplaneStatus, EndpointStatus, OutboundStatus, rfc3339},
+    rest::{
+        AppliedPolicy, DataplaneStatus, EndpointStatus, InboundStatus, OutboundStatus, rfc3339,
+    },
 };
 
 use super::{Sessions, State, key};
@@ -29,6 +31,7 @@ impl Sessions {
             status.config_version_acked = e.acked_version;
             status.last_nack = e.last_nack.clone();
             status.outbounds = e.sent_outbounds.clone();
+            status.inbounds = e.sent_inbounds.clone();
         }
         status
     }
@@ -49,5 +52,47 @@ pub(super) fn outbound_status(o: &proto::Outbound) -> OutboundStatus {
                 port: u16::try_from(e.port).unwrap_or(0),
             })
             .collect(),
+        policies: o.policies.as_ref().map(applied).unwrap_or_default(),
     }
+}
+
+pub(super) fn inbound_status(i: &proto::Inbound) -> InboundStatus {
+    InboundStatus {
+        port: u16::try_from(i.port).unwrap_or(0),
+        service: i
+            .tags
+            .get(weft_api::dataplane::SERVICE_TAG)
+            .cloned()
+            .unwrap_or_default(),
+        permissions: i.permissions.iter().map(|p| p.name.clone()).collect(),
+        rate_limits: i.rate_limits.iter().map(|p| p.name.clone()).collect(),
+    }
+}
+
+/// The kinds present in an outbound's policies, in a fixed order.
+fn applied(p: &proto::OutboundPolicies) -> Vec<AppliedPolicy> {
+    let named = [
+        ("Timeout", p.timeout.as_ref().map(|x| &x.name)),
+        ("Retry", p.retry.as_ref().map(|x| &x.name)),
+        (
+            "CircuitBreaker",
+            p.circuit_breaker.as_ref().map(|x| &x.name),
+        ),
+        ("HealthCheck", p.health_check.as_ref().map(|x| &x.name)),
+        ("LoadBalancer", p.load_balancer.as_ref().map(|x| &x.name)),
+        (
+            "FaultInjection",
+            p.fault_injection.as_ref().map(|x| &x.name),
+        ),
+        ("TrafficRoute", p.traffic_route.as_ref().map(|x| &x.name)),
+    ];
+    named
+        .into_iter()
+        .filter_map(|(kind, name)| {
+            name.map(|n| AppliedPolicy {
+                kind: kind.to_owned(),
+                name: n.clone(),
+            })
+        })
+        .collect()
 }

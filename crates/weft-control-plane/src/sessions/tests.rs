@@ -179,6 +179,7 @@ fn status_shows_what_was_sent_acked_and_rejected() {
             port: 30001,
             service: "backend".into(),
             protocol: proto::Protocol::Http.into(),
+            policies: None,
             endpoints: vec![proto::Endpoint {
                 address: "10.0.0.1".into(),
                 port: 20001,

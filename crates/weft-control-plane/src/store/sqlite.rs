@@ -441,12 +441,11 @@ async fn delete(
         // Policies are the mesh's own settings and go with it (every mesh
         // starts with one); workloads must be removed first.
         let inside: Option<(String, i64)> = sqlx::query_as(
-            "SELECT kind, COUNT(*) FROM resources WHERE mesh = ? AND kind != ? AND kind != ? \
+            "SELECT kind, COUNT(*) FROM resources WHERE mesh = ? AND kind = ? \
              GROUP BY kind ORDER BY kind LIMIT 1",
         )
         .bind(key.name.as_str())
-        .bind(Kind::Mesh.as_str())
-        .bind(Kind::TrafficPermission.as_str())
+        .bind(Kind::Dataplane.as_str())
         .fetch_optional(&mut *conn)
         .await
         .map_err(|e| {
@@ -471,9 +470,11 @@ async fn delete(
         return Err(StoreError::NotFound(key.clone()));
     }
     if key.kind == Kind::Mesh {
-        sqlx::query("DELETE FROM resources WHERE mesh = ? AND kind = ?")
+        // Every kind but Mesh and Dataplane is a policy.
+        sqlx::query("DELETE FROM resources WHERE mesh = ? AND kind != ? AND kind != ?")
             .bind(key.name.as_str())
-            .bind(Kind::TrafficPermission.as_str())
+            .bind(Kind::Mesh.as_str())
+            .bind(Kind::Dataplane.as_str())
             .execute(&mut *conn)
             .await
             .map_err(|e| StoreError::backend(format!("deleting the policies of {key}"), e))?;

@@ -111,39 +111,17 @@ pub fn parse(
 }
 
 fn rule(path: &str, msg: proto::HttpRule, errors: &mut ValidationErrors) -> RuleConfig {
-    use proto::{header_match, path_match};
     let paths = msg
         .paths
         .into_iter()
         .enumerate()
-        .filter_map(|(i, p)| match p.kind {
-            Some(path_match::Kind::Exact(e)) => Some(PathMatch::Exact(e)),
-            Some(path_match::Kind::Prefix(p)) => Some(PathMatch::Prefix(p)),
-            None => {
-                errors.push(format!("{path}.paths[{i}]"), "no matcher");
-                None
-            }
-        })
+        .filter_map(|(i, p)| parse_path_match(&format!("{path}.paths[{i}]"), p, errors))
         .collect();
     let headers = msg
         .headers
         .into_iter()
         .enumerate()
-        .filter_map(|(i, h)| {
-            let value = match h.kind {
-                Some(header_match::Kind::Exact(e)) => HeaderValueMatch::Exact(e),
-                Some(header_match::Kind::Prefix(p)) => HeaderValueMatch::Prefix(p),
-                Some(header_match::Kind::Present(true)) => HeaderValueMatch::Present,
-                _ => {
-                    errors.push(format!("{path}.headers[{i}]"), "no matcher");
-                    return None;
-                }
-            };
-            Some(HeaderMatch {
-                name: h.name.to_ascii_lowercase(),
-                value,
-            })
-        })
+        .filter_map(|(i, h)| parse_header_match(&format!("{path}.headers[{i}]"), h, errors))
         .collect();
     let jwt = msg.jwt.and_then(|j| {
         let jwks = match (j.jwks_file.is_empty(), j.jwks_url.is_empty()) {
@@ -176,5 +154,63 @@ fn rule(path: &str, msg: proto::HttpRule, errors: &mut ValidationErrors) -> Rule
         paths,
         headers,
         jwt,
+    }
+}
+
+pub fn parse_path_match(
+    path: &str,
+    msg: proto::PathMatch,
+    errors: &mut ValidationErrors,
+) -> Option<PathMatch> {
+    use proto::path_match::Kind;
+    match msg.kind {
+        Some(Kind::Exact(e)) => Some(PathMatch::Exact(e)),
+        Some(Kind::Prefix(p)) => Some(PathMatch::Prefix(p)),
+        None => {
+            errors.push(path, "no matcher");
+            None
+        }
+    }
+}
+
+pub fn parse_header_match(
+    path: &str,
+    msg: proto::HeaderMatch,
+    errors: &mut ValidationErrors,
+) -> Option<HeaderMatch> {
+    use proto::header_match::Kind;
+    let value = match msg.kind {
+        Some(Kind::Exact(e)) => HeaderValueMatch::Exact(e),
+        Some(Kind::Prefix(p)) => HeaderValueMatch::Prefix(p),
+        Some(Kind::Present(true)) => HeaderValueMatch::Present,
+        _ => {
+            errors.push(path, "no matcher");
+            return None;
+        }
+    };
+    Some(HeaderMatch {
+        name: msg.name.to_ascii_lowercase(),
+        value,
+    })
+}
+
+impl PathMatch {
+    pub fn matches(&self, path: &str) -> bool {
+        match self {
+            PathMatch::Exact(e) => path == e,
+            PathMatch::Prefix(p) => path.starts_with(p.as_str()),
+        }
+    }
+}
+
+impl HeaderMatch {
+    /// Whether any value of the header matches.
+    pub fn matches(&self, headers: &http::HeaderMap) -> bool {
+        let mut values = headers.get_all(self.name.as_str()).iter();
+        match &self.value {
+            HeaderValueMatch::Present => values.next().is_some(),
+            HeaderValueMatch::Exact(e) => values.any(|v| v.as_bytes() == e.as_bytes()),
+            HeaderValueMatch::Prefix(p) => values.any(|v| v.as_bytes().starts_with(p.as_bytes())),
+        }
     }
 }

@@ -18,7 +18,7 @@ use http::HeaderMap;
 use weft_api::traffic_permission::Action;
 
 use super::{
-    config::{HeaderValueMatch, JwksSource, PathMatch, PermissionConfig, RuleConfig},
+    config::{JwksSource, PermissionConfig, RuleConfig},
     jwks::Keys,
     jwt::{self, JwtError},
 };
@@ -192,19 +192,8 @@ fn rule_matches(
     req: &RequestView<'_>,
 ) -> Result<(), RuleMiss> {
     let method = rule.methods.is_empty() || rule.methods.iter().any(|m| m == req.method);
-    let path = rule.paths.is_empty()
-        || rule.paths.iter().any(|p| match p {
-            PathMatch::Exact(e) => req.path == e,
-            PathMatch::Prefix(p) => req.path.starts_with(p.as_str()),
-        });
-    let headers = rule.headers.iter().all(|h| {
-        let mut values = req.headers.get_all(h.name.as_str()).iter();
-        match &h.value {
-            HeaderValueMatch::Present => values.next().is_some(),
-            HeaderValueMatch::Exact(e) => values.any(|v| v.as_bytes() == e.as_bytes()),
-            HeaderValueMatch::Prefix(p) => values.any(|v| v.as_bytes().starts_with(p.as_bytes())),
-        }
-    });
+    let path = rule.paths.is_empty() || rule.paths.iter().any(|p| p.matches(req.path));
+    let headers = rule.headers.iter().all(|h| h.matches(req.headers));
     if !(method && path && headers) {
         return Err(RuleMiss::Conditions);
     }

@@ -31,6 +31,7 @@ fn valid() -> proto::ProxyConfig {
                 dataplane: "backend-1".into(),
                 tags: Default::default(),
             }],
+            policies: None,
         }],
     }
 }
@@ -213,4 +214,67 @@ fn rejects_an_unknown_mode_and_a_bad_trust_bundle() {
         errors,
         ["mtls.trust_bundle_pem: no certificate in the PEM text"]
     );
+}
+
+#[test]
+fn parses_policies_and_names_bad_fields() {
+    let config = Config::from_proto(proto::ProxyConfig {
+        outbounds: vec![proto::Outbound {
+            policies: Some(proto::OutboundPolicies {
+                timeout: Some(proto::TimeoutPolicy {
+                    name: "t".into(),
+                    request_ms: 1500,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..valid().outbounds[0].clone()
+        }],
+        ..valid()
+    })
+    .unwrap();
+    let timeout = config.outbounds[0].policies.timeout.as_ref().unwrap();
+    assert_eq!(
+        timeout.request.unwrap().get(),
+        std::time::Duration::from_millis(1500)
+    );
+    assert!(timeout.connect.is_none());
+
+    let errors = errors_after(|c| {
+        c.outbounds[0].policies = Some(proto::OutboundPolicies {
+            retry: Some(proto::RetryPolicy {
+                attempts: 0,
+                budget_percent: 20,
+                retry_on: vec![9],
+                ..Default::default()
+            }),
+            load_balancer: Some(proto::LoadBalancerPolicy {
+                r#type: proto::LbType::LbRingHash.into(),
+                ..Default::default()
+            }),
+            fault_injection: Some(proto::FaultInjectionPolicy {
+                abort_ppm: 2_000_000,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        c.inbounds[0].rate_limits = vec![proto::RateLimitPolicy {
+            requests: 0,
+            interval_ms: 1000,
+            burst: 1,
+            ..Default::default()
+        }];
+    });
+    for expected in [
+        "outbounds[0].policies.retry.retry_on[0]: 9 is not a retry condition",
+        "outbounds[0].policies.retry.attempts: 0 is not 1-10",
+        "outbounds[0].policies.load_balancer.hash_on: required with LB_RING_HASH",
+        "outbounds[0].policies.fault_injection.abort_ppm: 2000000 is not 0-1000000",
+        "inbounds[0].rate_limits[0].requests: must be at least 1",
+    ] {
+        assert!(
+            errors.iter().any(|e| e == expected),
+            "{expected:?} not in {errors:#?}"
+        );
+    }
 }

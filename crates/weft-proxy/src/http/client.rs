@@ -58,15 +58,31 @@ pub struct Upstream {
 impl Upstream {
     /// The local service: always plaintext.
     pub fn new(addr: SocketAddr, http2: bool) -> Self {
-        Self::build(addr, http2, None)
+        Self::build(addr, http2, None, None)
     }
 
     /// A peer proxy's inbound, called with mTLS while the mode is on.
     pub fn peer(addr: SocketAddr, http2: bool, tls: PeerTls) -> Self {
-        Self::build(addr, http2, Some(tls))
+        Self::build(addr, http2, Some(tls), None)
     }
 
-    fn build(addr: SocketAddr, http2: bool, tls: Option<PeerTls>) -> Self {
+    /// [`Upstream::peer`] whose connects (TCP and TLS) must finish within
+    /// `connect_timeout` (a Timeout policy's `connect`).
+    pub fn peer_with_connect_timeout(
+        addr: SocketAddr,
+        http2: bool,
+        tls: PeerTls,
+        connect_timeout: Option<Duration>,
+    ) -> Self {
+        Self::build(addr, http2, Some(tls), connect_timeout)
+    }
+
+    fn build(
+        addr: SocketAddr,
+        http2: bool,
+        tls: Option<PeerTls>,
+        connect_timeout: Option<Duration>,
+    ) -> Self {
         let mut builder = Client::builder(TokioExecutor::new());
         // Idle connections are dropped before the peer drops them: an
         // inbound (hyper) closes idle keep-alive connections after 30 s,
@@ -96,6 +112,7 @@ impl Upstream {
             client: builder.build(FixedConnector {
                 addr,
                 tls: tls.clone(),
+                connect_timeout,
             }),
             tls,
         }
@@ -133,6 +150,7 @@ impl Upstream {
 pub struct FixedConnector {
     addr: SocketAddr,
     tls: Option<PeerTls>,
+    connect_timeout: Option<Duration>,
 }
 
 impl tower::Service<Uri> for FixedConnector {
@@ -158,10 +176,19 @@ impl tower::Service<Uri> for FixedConnector {
                 });
             }
         };
+        let limit = self.connect_timeout;
         Box::pin(async move {
-            PeerStream::connect(addr, tls.as_ref())
-                .await
-                .map(TokioIo::new)
+            let connect = PeerStream::connect(addr, tls.as_ref());
+            let stream = match limit {
+                None => connect.await?,
+                Some(limit) => tokio::time::timeout(limit, connect).await.map_err(|_| {
+                    io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("connect timed out after {limit:?}"),
+                    )
+                })??,
+            };
+            Ok(TokioIo::new(stream))
         })
     }
 }

@@ -59,7 +59,11 @@ pub fn denied(reason: String) -> Response<ResponseBody> {
     respond(StatusCode::FORBIDDEN, "denied", format!("{reason}\n"))
 }
 
-fn respond(status: StatusCode, reason: &'static str, body: String) -> Response<ResponseBody> {
+pub(crate) fn respond(
+    status: StatusCode,
+    reason: &'static str,
+    body: String,
+) -> Response<ResponseBody> {
     let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
     *response.status_mut() = status;
     let headers = response.headers_mut();

@@ -19,7 +19,7 @@ use http::{
     uri::{Authority, InvalidUriParts, PathAndQuery},
 };
 use http_body::Body as _;
-use http_body_util::{Either, Empty};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use tracing::{debug, warn};
 
@@ -232,7 +232,7 @@ impl Head {
     }
 
     fn request(&self) -> Request<RequestBody> {
-        let mut req = Request::new(Either::Right(Empty::new()));
+        let mut req = Request::new(Either::Right(Full::default()));
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = self.uri.clone();
         *req.version_mut() = self.version;

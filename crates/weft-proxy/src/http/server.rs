@@ -34,7 +34,7 @@ use tracing::debug;
 
 pub use self::io::Park;
 use self::{cycle::Cycle, detect::Detected, io::Io};
-use super::{ResponseBody, errors};
+use super::errors;
 use crate::drain::Watch;
 
 /// How often an idle HTTP/2 peer is pinged, and how long it has to answer
@@ -55,11 +55,13 @@ pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(30);
 /// closes: HTTP/2 sends GOAWAY, HTTP/1.1 closes after the current response
 /// (at once if idle). A connection without a request within
 /// [`FIRST_REQUEST_TIMEOUT`] is closed.
-pub async fn serve<S, F, Fut>(mut stream: S, handler: F, mut drain: Watch)
+pub async fn serve<S, F, Fut, B>(mut stream: S, handler: F, mut drain: Watch)
 where
     S: Park + AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Response<ResponseBody>> + Send + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let deadline = Instant::now() + FIRST_REQUEST_TIMEOUT;
     let detected = tokio::select! {
@@ -83,7 +85,7 @@ where
 }
 
 /// One HTTP/2 connection, multiplexed by hyper from start to end.
-async fn serve_http2<S, F, Fut>(
+async fn serve_http2<S, F, Fut, B>(
     stream: S,
     read: Bytes,
     handler: Arc<F>,
@@ -92,7 +94,9 @@ async fn serve_http2<S, F, Fut>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Response<ResponseBody>> + Send + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     // The timer enables keep-alive pings, which close connections to peers

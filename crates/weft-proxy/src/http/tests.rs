@@ -20,8 +20,7 @@ const SECOND: Duration = Duration::from_secs(1);
 fn connect() -> (DuplexStream, JoinHandle<()>, Signal) {
     let (client, server) = tokio::io::duplex(4096);
     let (signal, watch) = drain::channel();
-    let handler =
-        |_req| async { Response::new(Either::Right(Full::new(Bytes::from_static(b"ok")))) };
+    let handler = |_req| async { Response::new(Full::new(Bytes::from_static(b"ok"))) };
     (client, tokio::spawn(serve(server, handler, watch)), signal)
 }
 

@@ -8,7 +8,7 @@ use weft_api::Protocol;
 
 use crate::{
     authz::PermissionConfig,
-    config::{EndpointConfig, InboundConfig, OutboundConfig},
+    config::{EndpointConfig, InboundConfig, OutboundConfig, OutboundPolicies, RateLimitConfig},
     drain::Watch,
     inbound::{self, InboundHttp, InboundTcp},
     outbound::{self, OutboundHttp, OutboundTcp},
@@ -33,12 +33,17 @@ pub enum Spec {
         protocol: Protocol,
         service: String,
         target: SocketAddr,
-        /// New permissions make a new stack; open connections drain.
+        /// New permissions or rate limits make a new stack; open
+        /// connections drain.
         permissions: Vec<PermissionConfig>,
+        rate_limits: Vec<RateLimitConfig>,
     },
     Outbound {
         protocol: Protocol,
         service: String,
+        /// New policies make a new stack (fresh limits, budgets and
+        /// checks); open connections drain onto it.
+        policies: Box<OutboundPolicies>,
     },
 }
 
@@ -49,6 +54,7 @@ impl Spec {
             service: config.service.clone(),
             target: config.service_address,
             permissions: config.permissions.clone(),
+            rate_limits: config.rate_limits.clone(),
         }
     }
 
@@ -56,6 +62,7 @@ impl Spec {
         Spec::Outbound {
             protocol: config.protocol,
             service: config.service.clone(),
+            policies: Box::new(config.policies.clone()),
         }
     }
 }
@@ -94,6 +101,25 @@ impl Route {
         }
     }
 
+    /// Serves one connection until it ends, in the caller's task (the
+    /// redirect listener picks the route after reading the connection).
+    pub async fn serve(self, stream: TcpStream, drain: Watch) {
+        match self {
+            Route::InboundHttp(r) => inbound::serve_http(r, stream, drain).await,
+            Route::OutboundHttp(r) => outbound::serve_http(r, stream, drain).await,
+            // An opaque TCP connection cannot be closed gracefully, so it
+            // only holds the watch: shutdown waits for it up to its deadline.
+            Route::InboundTcp(r) => {
+                inbound::serve_tcp(r, stream).await;
+                drop(drain);
+            }
+            Route::OutboundTcp(r) => {
+                outbound::serve_tcp(r, stream).await;
+                drop(drain);
+            }
+        }
+    }
+
     /// Serves one accepted connection in its own task until it ends.
     ///
     /// One task per kind rather than one future matching on the kind: a
@@ -108,8 +134,6 @@ impl Route {
             Route::OutboundHttp(r) => {
                 tokio::spawn(outbound::serve_http(r.clone(), stream, drain));
             }
-            // An opaque TCP connection cannot be closed gracefully, so it
-            // only holds the watch: shutdown waits for it up to its deadline.
             Route::InboundTcp(r) => {
                 let r = r.clone();
                 tokio::spawn(async move {

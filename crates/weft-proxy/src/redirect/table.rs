@@ -77,7 +77,7 @@ impl Table {
                     kept.route.update_endpoints(&service.endpoints);
                     kept.route.clone()
                 }
-                None => Route::outbound(&outbound_config(service), identity)?,
+                None => Route::outbound(&outbound_config(service, config), identity)?,
             };
             let index = table.services.len();
             if let Some(ip) = service.virtual_ip {
@@ -116,12 +116,22 @@ impl Table {
 
 /// An outbound stack is built from an outbound listener's config; the
 /// address is never bound (connections come from the redirect listener).
-fn outbound_config(service: &MeshServiceConfig) -> OutboundConfig {
+/// Traffic policies come from the Dataplane's own outbound to the service
+/// when it declares one; the control plane does not resolve them for
+/// services reached only through redirection yet.
+fn outbound_config(service: &MeshServiceConfig, config: &Config) -> OutboundConfig {
+    let policies = config
+        .outbounds
+        .iter()
+        .find(|o| o.service == service.name)
+        .map(|o| o.policies.clone())
+        .unwrap_or_default();
     OutboundConfig {
         listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
         service: service.name.clone(),
         protocol: service.protocol,
         endpoints: service.endpoints.clone(),
+        policies,
     }
 }
 

@@ -52,6 +52,7 @@ fn config(version: u64, listen: SocketAddr) -> proto::ProxyConfig {
             service: "backend".into(),
             protocol: proto::Protocol::Tcp.into(),
             endpoints: vec![],
+            policies: None,
         }],
     }
 }

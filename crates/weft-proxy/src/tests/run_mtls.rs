@@ -104,6 +104,7 @@ fn outbound(
             dataplane: "backend-1".into(),
             tags: Default::default(),
         }],
+        policies: None,
     }
 }
 
@@ -121,6 +122,7 @@ fn inbound(listen: SocketAddr, protocol: proto::Protocol, app: SocketAddr) -> pr
             action: proto::PermissionAction::PermissionAllow.into(),
             ..Default::default()
         }],
+        rate_limits: vec![],
     }
 }
 

@@ -64,6 +64,7 @@ pub fn inbound_config(
         protocol,
         tags: [("service".to_owned(), "backend".to_owned())].into(),
         permissions: vec![allow_all()],
+        rate_limits: vec![],
     }
 }
 
@@ -87,6 +88,7 @@ pub fn outbound_config(
         service: "backend".into(),
         protocol,
         endpoints: endpoints_config(endpoints),
+        policies: Default::default(),
     }
 }
 

@@ -18,8 +18,8 @@ use serde::{Serialize, Serializer};
 use tokio::{sync::watch, time::Instant};
 
 use super::stats::TlsStats;
-use crate::authz::stats::AuthzStats;
 use crate::config::{MtlsConfig, MtlsMode};
+use crate::{authz::stats::AuthzStats, policy::stats::PolicyStats};
 
 /// A workload certificate with its key, as issued by the control plane.
 pub struct Credentials {
@@ -153,6 +153,8 @@ pub struct Identity {
     /// Denials by TrafficPermissions, beside the mTLS counters: both
     /// are per proxy and shown by `/metrics`.
     authz_stats: AuthzStats,
+    /// What traffic policies did, shared by every stack of the proxy.
+    policy_stats: Arc<PolicyStats>,
 }
 
 impl Identity {
@@ -165,6 +167,7 @@ impl Identity {
             changed: watch::channel(()).0,
             stats: TlsStats::default(),
             authz_stats: AuthzStats::default(),
+            policy_stats: Arc::default(),
         })
     }
 
@@ -228,6 +231,10 @@ impl Identity {
 
     pub fn stats(&self) -> &TlsStats {
         &self.stats
+    }
+
+    pub fn policy_stats(&self) -> &Arc<PolicyStats> {
+        &self.policy_stats
     }
 
     pub fn authz_stats(&self) -> &AuthzStats {

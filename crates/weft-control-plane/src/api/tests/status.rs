@@ -16,7 +16,7 @@ async fn dataplane_status() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(
         body,
-        json!([{"mesh": "default", "name": "web", "online": false, "outbounds": []}])
+        json!([{"mesh": "default", "name": "web", "online": false, "outbounds": [], "inbounds": []}])
     );
     let (_, body) = call(&app, Method::GET, "/status/dataplanes?mesh=default", None).await;
     assert_eq!(body.as_array().unwrap().len(), 1);

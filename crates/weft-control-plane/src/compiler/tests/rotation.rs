@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use weft_api::{Mesh, Resource, proto};
+
+use crate::compiler::MeshPolicies;
 use x509_parser::{pem::Pem, prelude::*};
 
 use super::{MeshTls, caller, compile};
@@ -35,9 +37,15 @@ async fn step(store: &Arc<SqliteStore>, cas: &CaRegistry, mesh: Mesh) -> proto::
     let ca = cas.ca_for(&mesh).await.unwrap();
     let tls = MeshTls::new(mesh.mtls_enabled().unwrap(), &ca);
     let web = caller(serde_json::json!([]));
-    compile(&web, std::slice::from_ref(&web), Some(&tls), &[], |_| true)
-        .mtls
-        .unwrap()
+    compile(
+        &web,
+        std::slice::from_ref(&web),
+        Some(&tls),
+        &MeshPolicies::default(),
+        |_| true,
+    )
+    .mtls
+    .unwrap()
 }
 
 /// The common names of the certificates of a bundle, in order.

@@ -33,7 +33,7 @@ use tokio::{
 use tracing::debug;
 
 use super::{
-    FIRST_REQUEST_TIMEOUT, KEEP_ALIVE_TIMEOUT, ResponseBody,
+    FIRST_REQUEST_TIMEOUT, KEEP_ALIVE_TIMEOUT,
     cycle::{Cycle, Tracked},
     io::{Io, Park},
     log_end,
@@ -60,7 +60,7 @@ enum Spell<P> {
 /// Serves one HTTP/1.x connection until it closes. `read` are the bytes
 /// read to tell the protocol; the first request head must be complete by
 /// `first_deadline`.
-pub async fn serve<S, F, Fut>(
+pub async fn serve<S, F, Fut, B>(
     stream: S,
     read: Bytes,
     handler: Arc<F>,
@@ -69,7 +69,9 @@ pub async fn serve<S, F, Fut>(
 ) where
     S: Park + AsyncRead + AsyncWrite + Unpin + Send + 'static,
     F: Fn(Request<Incoming>) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Response<ResponseBody>> + Send + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut builder = Builder::new();
     // The timer enables hyper's header-read timeout: a request head must

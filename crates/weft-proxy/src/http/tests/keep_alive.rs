@@ -37,7 +37,7 @@ async fn server() -> (TcpStream, JoinHandle<()>, Signal, Arc<AtomicUsize>) {
             let body = req.into_body().collect().await.unwrap().to_bytes();
             counter.fetch_add(1, Ordering::Relaxed);
             let text = format!("{line} {}.", body.len());
-            Response::new(Either::Right(Full::new(Bytes::from(text))))
+            Response::new(Full::new(Bytes::from(text)))
         }
     };
     let task = tokio::spawn(serve(stream, handler, watch));

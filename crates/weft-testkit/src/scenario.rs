@@ -1,0 +1,128 @@
+//! Building blocks for policy tests: steerable backends behind their own
+//! proxies, a caller with an outbound, and waiting until a policy reached
+//! a proxy.
+
+use std::{sync::Arc, time::Duration};
+
+use crate::{
+    ControlPlane, DataplaneSpec, Proxy, TestMesh,
+    behavior::{Behavior, behavior_server},
+    free_port,
+    servers::{ServerHandle, http_get},
+    wait,
+};
+
+/// A [`behavior_server`] app and its proxy.
+pub struct Backend {
+    pub server: ServerHandle,
+    pub behavior: Arc<Behavior>,
+    pub proxy: Proxy,
+}
+
+impl TestMesh {
+    /// An app `name` of `service` (HTTP) with extra inbound `tags`, behind
+    /// its own proxy.
+    pub async fn backend(
+        &self,
+        cp: &ControlPlane,
+        name: &str,
+        service: &str,
+        tags: &[(&str, &str)],
+    ) -> anyhow::Result<Backend> {
+        let (server, behavior) = behavior_server(name).await;
+        let mut spec = DataplaneSpec::new(name, service, "http", server.port);
+        spec.tags = tags
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let proxy = self.proxy(cp, &spec).await?;
+        Ok(Backend {
+            server,
+            behavior,
+            proxy,
+        })
+    }
+
+    /// Backends of `service` named `names`, without extra tags.
+    pub async fn backends(
+        &self,
+        cp: &ControlPlane,
+        service: &str,
+        names: &[&str],
+    ) -> anyhow::Result<Vec<Backend>> {
+        let mut backends = Vec::with_capacity(names.len());
+        for name in names {
+            backends.push(self.backend(cp, name, service, &[]).await?);
+        }
+        Ok(backends)
+    }
+
+    /// Applies a policy document and waits until `proxy` runs it (its
+    /// `name` shows in the proxy's config).
+    pub async fn apply_policy(
+        &self,
+        cp: &ControlPlane,
+        proxy: &Proxy,
+        name: &str,
+        yaml: &str,
+    ) -> anyhow::Result<()> {
+        self.apply_ok(cp, yaml).await?;
+        wait_for_config(proxy, name, true).await
+    }
+
+    /// A caller `web-1` of service `web` with an outbound to `service`;
+    /// returns its proxy and the outbound's URL once `expected` apps answer
+    /// through it.
+    pub async fn caller(
+        &self,
+        cp: &ControlPlane,
+        service: &str,
+        expected: usize,
+    ) -> anyhow::Result<(Proxy, String)> {
+        let mut spec = DataplaneSpec::new("web-1", "web", "http", free_port());
+        let port = spec.outbound(service);
+        let proxy = self.proxy(cp, &spec).await?;
+        let url = format!("http://127.0.0.1:{port}/");
+        let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+        wait::until(
+            &format!("{expected} apps answering through {url}"),
+            Duration::from_secs(15),
+            || async {
+                let answer = http_get(&url).await;
+                let mut seen = seen.lock().ok()?;
+                if let Ok((200, body)) = answer {
+                    seen.insert(body);
+                }
+                (seen.len() >= expected).then_some(())
+            },
+        )
+        .await?;
+        Ok((proxy, url))
+    }
+
+    /// `weft apply` that must succeed.
+    pub async fn apply_ok(&self, cp: &ControlPlane, yaml: &str) -> anyhow::Result<()> {
+        let out = self.apply(cp, yaml).await?;
+        anyhow::ensure!(
+            out.status.success(),
+            "weft apply failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
+}
+
+/// Waits until `proxy` runs a config whose `/config` mentions `needle`
+/// (a policy name), or no longer does when `present` is false.
+pub async fn wait_for_config(proxy: &Proxy, needle: &str, present: bool) -> anyhow::Result<()> {
+    let quoted = format!("\"{needle}\"");
+    wait::until(
+        &format!("{needle} in the proxy's config: {present}"),
+        Duration::from_secs(15),
+        || async {
+            let config = proxy.config().await.ok()?.to_string();
+            (config.contains(&quoted) == present).then_some(())
+        },
+    )
+    .await
+}
