@@ -96,6 +96,41 @@ async fn retry_budget_caps_retries_when_everything_fails() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_try_timeout_moves_a_slow_try_to_another_endpoint() {
+    let mesh = TestMesh::new(BIN);
+    let cp = mesh.control_plane().await.unwrap();
+    let backends = mesh
+        .backends(&cp, "backend", &["backend-fast", "backend-slow"])
+        .await
+        .unwrap();
+    let (caller, url) = mesh.caller(&cp, "backend", 2).await.unwrap();
+    mesh.apply_policy(
+        &cp,
+        &caller,
+        "per-try",
+        "type: Retry\nmesh: default\nname: per-try\nselector: { to: { service: backend } }\n\
+         spec: { attempts: 2, perTryTimeout: 300ms, backoff: { base: 1ms, max: 1ms } }\n",
+    )
+    .await
+    .unwrap();
+
+    backends[1].behavior.set_delay(Duration::from_secs(3));
+    let answers = burst(&url, 20, 4, |_| vec![]).await;
+    for a in &answers {
+        assert_eq!((a.status, a.body.as_str()), (200, "backend-fast"), "{a:?}");
+        assert!(
+            a.elapsed < Duration::from_millis(1500),
+            "took {:?}",
+            a.elapsed
+        );
+    }
+    assert!(
+        backends[1].behavior.requests() > 0,
+        "the slow endpoint was never tried"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn outlier_detection_ejects_a_failing_endpoint_and_returns_it() {
     let mesh = TestMesh::new(BIN);
     let cp = mesh.control_plane().await.unwrap();

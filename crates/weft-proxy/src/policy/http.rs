@@ -237,7 +237,8 @@ impl HttpPolicies {
             let failure = match &attempt {
                 Attempt::Response(r) => Failure::of_response(r.status().as_u16(), r.headers()),
                 Attempt::Error(e) if e.is_connect() => Some(Failure::Connect),
-                Attempt::Error(_) | Attempt::TimedOut(_) => Some(Failure::Reset),
+                Attempt::Error(_) => Some(Failure::Reset),
+                Attempt::TimedOut(_) => Some(Failure::Timeout),
                 Attempt::Overloaded(..) => None,
             };
             let again = match failure {

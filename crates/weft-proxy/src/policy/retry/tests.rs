@@ -40,6 +40,8 @@ fn conditions_and_idempotency() {
         "nothing was sent"
     );
     assert!(retryable(&c, Failure::Grpc(14), &Method::GET));
+    assert!(retryable(&c, Failure::Timeout, &Method::GET));
+    assert!(!retryable(&c, Failure::Timeout, &Method::POST));
     assert!(!retryable(&c, Failure::Grpc(2), &Method::GET));
     let all = RetryConfig {
         on_5xx: true,
