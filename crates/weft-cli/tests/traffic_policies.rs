@@ -249,6 +249,64 @@ async fn failing_health_check_takes_an_endpoint_out_within_two_intervals() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_health_check_takes_a_not_serving_endpoint_out() {
+    let mesh = TestMesh::new(BIN);
+    let cp = mesh.control_plane().await.unwrap();
+    let a = mesh
+        .backend_speaking(&cp, "backend-a", "backend", "grpc", &[])
+        .await
+        .unwrap();
+    let b = mesh
+        .backend_speaking(&cp, "backend-b", "backend", "grpc", &[])
+        .await
+        .unwrap();
+    let (caller, url) = mesh.caller(&cp, "backend", 2).await.unwrap();
+    mesh.apply_policy(
+        &cp,
+        &caller,
+        "grpc-probe",
+        "type: HealthCheck\nmesh: default\nname: grpc-probe\nselector: { to: { service: backend } }\n\
+         spec: { interval: 300ms, timeout: 200ms, unhealthyThreshold: 1, grpc: {} }\n",
+    )
+    .await
+    .unwrap();
+    wait::until(
+        "gRPC probes reach both apps",
+        Duration::from_secs(10),
+        || async {
+            (a.behavior.probes.load(Ordering::Relaxed) > 0
+                && b.behavior.probes.load(Ordering::Relaxed) > 0)
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+
+    b.behavior.set_healthy(false);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let answers = burst(&url, 20, 2, |_| vec![]).await;
+    assert_eq!(
+        count(&answers, |a| a.body == "backend-a"),
+        20,
+        "{answers:?}"
+    );
+    b.behavior.set_healthy(true);
+    wait::until(
+        "backend-b SERVING again",
+        Duration::from_secs(5),
+        || async {
+            burst(&url, 4, 1, |_| vec![])
+                .await
+                .iter()
+                .any(|a| a.body == "backend-b")
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_beyond_the_circuit_breaker_limit_get_503_at_once() {
     let mesh = TestMesh::new(BIN);
     let cp = mesh.control_plane().await.unwrap();

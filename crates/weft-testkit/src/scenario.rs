@@ -29,8 +29,21 @@ impl TestMesh {
         service: &str,
         tags: &[(&str, &str)],
     ) -> anyhow::Result<Backend> {
+        self.backend_speaking(cp, name, service, "http", tags).await
+    }
+
+    /// [`TestMesh::backend`] declaring `protocol` (`http2`, `grpc`: the
+    /// callers' proxies then speak HTTP/2 to it).
+    pub async fn backend_speaking(
+        &self,
+        cp: &ControlPlane,
+        name: &str,
+        service: &str,
+        protocol: &str,
+        tags: &[(&str, &str)],
+    ) -> anyhow::Result<Backend> {
         let (server, behavior) = behavior_server(name).await;
-        let mut spec = DataplaneSpec::new(name, service, "http", server.port);
+        let mut spec = DataplaneSpec::new(name, service, protocol, server.port);
         spec.tags = tags
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
