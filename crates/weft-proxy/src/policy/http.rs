@@ -100,6 +100,15 @@ impl HttpPolicies {
         });
     }
 
+    /// The Timeout's `idle`, for the app's connections.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.config
+            .timeout
+            .as_ref()
+            .and_then(|t| t.idle)
+            .map(|d| d.get())
+    }
+
     /// A slot for one more app connection, or `Err` when the circuit
     /// breaker's connection limit is reached (the connection is closed).
     pub fn admit_connection(&self) -> Result<Option<Guard>, ()> {
@@ -121,13 +130,17 @@ impl HttpPolicies {
     }
 
     /// Serves one request through the policy layers.
+    /// `connection` lives as long as the response (the connection's idle
+    /// tracking).
     pub async fn handle(
         &self,
         req: Request<Incoming>,
         source: Option<SocketAddr>,
         drain: &Watch,
+        connection: Option<Guard>,
     ) -> Response<OutboundBody> {
         let service = &self.destination.service;
+        let mut guards: Vec<Guard> = connection.into_iter().collect();
         if let Some(config) = &self.config.fault_injection {
             let faults = fault::decide(config);
             if let Some(delay) = faults.delay {
@@ -139,7 +152,6 @@ impl HttpPolicies {
                 return responses::fault(&config.name, status).map(Either::Left);
             }
         }
-        let mut guards: Vec<Guard> = Vec::new();
         if let Some(breaker) = &self.destination.breaker
             && let Some(limit) = &breaker.requests
         {
