@@ -20,12 +20,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_weft");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_hides_a_backend_failing_a_fifth_of_requests() {
     let mesh = TestMesh::new(BIN);
-    let cp = mesh.control_plane().await.unwrap();
-    let backend = mesh
-        .backend(&cp, "backend-1", "backend", &[])
-        .await
-        .unwrap();
-    let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
+    let (cp, backend, caller, url) = mesh.pair().await.unwrap();
     mesh.apply_policy(
         &cp,
         &caller,
@@ -59,12 +54,7 @@ async fn retry_hides_a_backend_failing_a_fifth_of_requests() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_budget_caps_retries_when_everything_fails() {
     let mesh = TestMesh::new(BIN);
-    let cp = mesh.control_plane().await.unwrap();
-    let backend = mesh
-        .backend(&cp, "backend-1", "backend", &[])
-        .await
-        .unwrap();
-    let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
+    let (cp, backend, caller, url) = mesh.pair().await.unwrap();
     mesh.apply_policy(
         &cp,
         &caller,
@@ -309,12 +299,7 @@ async fn grpc_health_check_takes_a_not_serving_endpoint_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_beyond_the_circuit_breaker_limit_get_503_at_once() {
     let mesh = TestMesh::new(BIN);
-    let cp = mesh.control_plane().await.unwrap();
-    let backend = mesh
-        .backend(&cp, "backend-1", "backend", &[])
-        .await
-        .unwrap();
-    let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
+    let (cp, backend, caller, url) = mesh.pair().await.unwrap();
     mesh.apply_policy(
         &cp,
         &caller,

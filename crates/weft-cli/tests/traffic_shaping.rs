@@ -94,12 +94,7 @@ async fn ring_hash_keeps_a_header_value_on_one_endpoint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_holds_100_per_second_with_429_beyond() {
     let mesh = TestMesh::new(BIN);
-    let cp = mesh.control_plane().await.unwrap();
-    let backend = mesh
-        .backend(&cp, "backend-1", "backend", &[])
-        .await
-        .unwrap();
-    let (_caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
+    let (cp, backend, _caller, url) = mesh.pair().await.unwrap();
     mesh.apply_policy(
         &cp,
         &backend.proxy,
@@ -176,12 +171,7 @@ async fn rate_limit_closes_tcp_connections_over_the_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_injection_aborts_and_delays_their_shares() {
     let mesh = TestMesh::new(BIN);
-    let cp = mesh.control_plane().await.unwrap();
-    let _backend = mesh
-        .backend(&cp, "backend-1", "backend", &[])
-        .await
-        .unwrap();
-    let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
+    let (cp, _backend, caller, url) = mesh.pair().await.unwrap();
     let policy = |spec: &str| {
         format!(
             "type: FaultInjection\nmesh: default\nname: chaos\nselector: {{ to: {{ service: backend }} }}\nspec: {spec}\n"

@@ -40,12 +40,7 @@ fn idle_policy(service: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_http_connections_are_closed() {
     let mesh = TestMesh::new(BIN);
-    let cp = mesh.control_plane().await.unwrap();
-    let _backend = mesh
-        .backend(&cp, "backend-1", "backend", &[])
-        .await
-        .unwrap();
-    let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
+    let (cp, _backend, caller, url) = mesh.pair().await.unwrap();
     mesh.apply_policy(&cp, &caller, "idle-backend", &idle_policy("backend"))
         .await
         .unwrap();
@@ -104,12 +99,7 @@ async fn idle_tcp_connections_are_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn request_timeout_answers_504_in_time_and_inspect_shows_policies() {
     let mesh = TestMesh::new(BIN);
-    let cp = mesh.control_plane().await.unwrap();
-    let backend = mesh
-        .backend(&cp, "backend-1", "backend", &[])
-        .await
-        .unwrap();
-    let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
+    let (cp, backend, caller, url) = mesh.pair().await.unwrap();
     mesh.apply_policy(
         &cp,
         &caller,

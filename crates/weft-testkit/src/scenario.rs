@@ -56,6 +56,16 @@ impl TestMesh {
         })
     }
 
+    /// The smallest policy scenario: a control plane, one backend
+    /// `backend-1` of service `backend`, and a caller reaching it at the
+    /// returned URL.
+    pub async fn pair(&self) -> anyhow::Result<(ControlPlane, Backend, Proxy, String)> {
+        let cp = self.control_plane().await?;
+        let backend = self.backend(&cp, "backend-1", "backend", &[]).await?;
+        let (caller, url) = self.caller(&cp, "backend", 1).await?;
+        Ok((cp, backend, caller, url))
+    }
+
     /// Backends of `service` named `names`, without extra tags.
     pub async fn backends(
         &self,
