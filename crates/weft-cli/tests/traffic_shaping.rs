@@ -129,6 +129,47 @@ async fn rate_limit_holds_100_per_second_with_429_beyond() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_per_source_counts_only_that_caller_under_mtls() {
+    let mesh = TestMesh::new(BIN);
+    let cp = mesh.control_plane().await.unwrap();
+    mesh.apply_ok(
+        &cp,
+        "type: Mesh\nname: default\nmtls: { mode: strict, ca: { type: builtin } }\n",
+    )
+    .await
+    .unwrap();
+    let backend = mesh
+        .backend(&cp, "backend-1", "backend", &[])
+        .await
+        .unwrap();
+    let (_web, web_url) = mesh
+        .caller_as(&cp, ("web-1", "web"), "backend", 1)
+        .await
+        .unwrap();
+    let (_api, api_url) = mesh
+        .caller_as(&cp, ("api-1", "api"), "backend", 1)
+        .await
+        .unwrap();
+    mesh.apply_policy(
+        &cp,
+        &backend.proxy,
+        "web-five",
+        "type: RateLimit\nmesh: default\nname: web-five\n\
+         selector: { from: { service: web }, to: { service: backend } }\n\
+         spec: { requests: 5, interval: 1m }\n",
+    )
+    .await
+    .unwrap();
+
+    let web = burst(&web_url, 8, 1, |_| vec![]).await;
+    assert_eq!(count(&web, |a| a.status == 200), 5, "{web:?}");
+    assert_eq!(count(&web, |a| a.status == 429), 3, "{web:?}");
+    // Another caller has no limit of its own and is not counted in web's.
+    let api = burst(&api_url, 8, 1, |_| vec![]).await;
+    assert_eq!(count(&api, |a| a.status == 200), 8, "{api:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_closes_tcp_connections_over_the_limit() {
     let mesh = TestMesh::new(BIN);
     let cp = mesh.control_plane().await.unwrap();

@@ -102,7 +102,19 @@ impl TestMesh {
         service: &str,
         expected: usize,
     ) -> anyhow::Result<(Proxy, String)> {
-        let mut spec = DataplaneSpec::new("web-1", "web", "http", free_port());
+        self.caller_as(cp, ("web-1", "web"), service, expected)
+            .await
+    }
+
+    /// [`TestMesh::caller`] as Dataplane `name` of service `own`.
+    pub async fn caller_as(
+        &self,
+        cp: &ControlPlane,
+        (name, own): (&str, &str),
+        service: &str,
+        expected: usize,
+    ) -> anyhow::Result<(Proxy, String)> {
+        let mut spec = DataplaneSpec::new(name, own, "http", free_port());
         let port = spec.outbound(service);
         let proxy = self.proxy(cp, &spec).await?;
         let url = format!("http://127.0.0.1:{port}/");
