@@ -92,6 +92,34 @@ async fn ring_hash_keeps_a_header_value_on_one_endpoint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn least_request_steers_away_from_a_slow_endpoint() {
+    let mesh = TestMesh::new(BIN);
+    let cp = mesh.control_plane().await.unwrap();
+    let backends = mesh
+        .backends(&cp, "backend", &["backend-fast", "backend-slow"])
+        .await
+        .unwrap();
+    let (caller, url) = mesh.caller(&cp, "backend", 2).await.unwrap();
+    mesh.apply_policy(
+        &cp,
+        &caller,
+        "least",
+        "type: LoadBalancer\nmesh: default\nname: least\nselector: { to: { service: backend } }\n\
+         spec: { type: least-request }\n",
+    )
+    .await
+    .unwrap();
+
+    backends[1].behavior.set_delay(Duration::from_millis(400));
+    let answers = burst(&url, 200, 8, |_| vec![]).await;
+    assert_eq!(count(&answers, |a| a.status == 200), 200);
+    // Round robin would send it half; least request only while it is as
+    // idle as the fast one.
+    let slow = count(&answers, |a| a.body == "backend-slow");
+    assert!(slow < 30, "the slow endpoint got {slow} of 200");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_holds_100_per_second_with_429_beyond() {
     let mesh = TestMesh::new(BIN);
     let (cp, backend, _caller, url) = mesh.pair().await.unwrap();
