@@ -12,7 +12,9 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
-use weft_testkit::{DataplaneSpec, TestMesh, free_port, load::burst, servers};
+use weft_testkit::{
+    DataplaneSpec, TestMesh, free_port, load::burst, scenario::wait_for_config, servers,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft");
 
@@ -140,6 +142,20 @@ async fn request_timeout_answers_504_in_time_and_inspect_shows_policies() {
     assert!(text.contains("RateLimit/generous"), "{text}");
     let out = mesh.cli(&cp, &["get", "timeouts"]).await.unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("quick"));
+
+    // Deleted, it stops applying: the slow answer comes through.
+    let out = mesh
+        .cli(&cp, &["delete", "timeout", "quick"])
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for_config(&caller, "quick", false).await.unwrap();
+    backend.behavior.set_delay(Duration::from_millis(700));
+    assert_eq!(burst(&url, 1, 1, |_| vec![]).await[0].status, 200);
 
     // A bad policy is refused with the field that is wrong.
     let out = mesh
