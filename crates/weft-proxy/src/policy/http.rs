@@ -10,10 +10,8 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use bytes::Bytes;
 use http::{Request, Response, request::Parts};
-use http_body::Body as _;
-use http_body_util::{BodyExt, Either, Full, Limited};
+use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -24,6 +22,7 @@ use super::{
     endpoints::{Endpoint, Snapshot},
     fault, health,
     outlier::Outcome,
+    replay::{Body, buffer, rebuild},
     responses,
     retry::{self, Budget, Failure},
     route,
@@ -395,43 +394,4 @@ enum Attempt {
     TimedOut(Duration),
     /// The pending-request limit (CircuitBreaker name, limit).
     Overloaded(String, u32),
-}
-
-/// A request body that can be sent again, or only once.
-enum Body {
-    Replayable(Bytes),
-    Once(Incoming),
-}
-
-/// Reads the body into memory when a retry may need it again: no body at
-/// all, or a declared length within the Retry policy's buffer limit.
-async fn buffer(
-    body: Incoming,
-    retry: Option<&RetryConfig>,
-) -> Result<Body, Box<dyn std::error::Error + Send + Sync>> {
-    if body.is_end_stream() {
-        return Ok(Body::Replayable(Bytes::new()));
-    }
-    let limit = match retry {
-        Some(r) if r.attempts > 1 => u64::from(r.buffer_limit_bytes),
-        _ => return Ok(Body::Once(body)),
-    };
-    match body.size_hint().upper() {
-        Some(len) if len <= limit => {
-            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-            let collected = Limited::new(body, limit).collect().await?;
-            Ok(Body::Replayable(collected.to_bytes()))
-        }
-        _ => Ok(Body::Once(body)),
-    }
-}
-
-/// A request with `head`'s method, URI, version and headers.
-fn rebuild(head: &Parts, body: RequestBody) -> Request<RequestBody> {
-    let mut req = Request::new(body);
-    *req.method_mut() = head.method.clone();
-    *req.uri_mut() = head.uri.clone();
-    *req.version_mut() = head.version;
-    *req.headers_mut() = head.headers.clone();
-    req
 }
