@@ -11,7 +11,7 @@ use std::{
 
 use weft_testkit::{
     TestMesh,
-    load::{Answer, burst, count},
+    load::{Answer, burst, burst_with, count},
     servers, wait,
 };
 
@@ -49,6 +49,51 @@ async fn retry_hides_a_backend_failing_a_fifth_of_requests() {
         metrics.contains("weft_policy_events_total{service=\"backend\",event=\"retry\"}"),
         "{metrics}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_resends_buffered_bodies_only_when_allowed() {
+    let mesh = TestMesh::new(BIN);
+    let (cp, backend, caller, url) = mesh.pair().await.unwrap();
+    let retry = |name: &str, allow: bool| {
+        format!(
+            "type: Retry\nmesh: default\nname: {name}\nselector: {{ to: {{ service: backend }} }}\n\
+             spec: {{ attempts: 10, retryOn: [5xx], allowNonIdempotent: {allow}, \
+             budget: {{ percent: 100 }}, backoff: {{ base: 1ms, max: 2ms }} }}\n"
+        )
+    };
+    let body = Some(bytes::Bytes::from(vec![b'x'; 1000]));
+    backend.behavior.set_fail_percent(30);
+
+    mesh.apply_policy(&cp, &caller, "posts-stay", &retry("posts-stay", false))
+        .await
+        .unwrap();
+    let answers = burst_with(&url, 100, 4, |_| vec![], body.clone()).await;
+    let failed = count(&answers, |a| a.status == 503);
+    assert!(
+        (12..=50).contains(&failed),
+        "{failed} of 100 POSTs failed: were they retried?"
+    );
+
+    let out = mesh
+        .cli(&cp, &["delete", "retry", "posts-stay"])
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    mesh.apply_policy(&cp, &caller, "posts-retry", &retry("posts-retry", true))
+        .await
+        .unwrap();
+    let served = backend.behavior.requests();
+    let bytes = backend.behavior.body_bytes.load(Ordering::Relaxed);
+    let answers = burst_with(&url, 100, 4, |_| vec![], body).await;
+    assert_eq!(count(&answers, |a| a.status == 200), 100, "{answers:?}");
+    let tries = backend.behavior.requests() - served;
+    let received = backend.behavior.body_bytes.load(Ordering::Relaxed) - bytes;
+    assert!(
+        tries > 115,
+        "only {tries} tries for 100 POSTs failing 30 % of the time"
+    );
+    assert_eq!(received, tries * 1000, "every try carries the whole body");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,6 +38,8 @@ pub struct Behavior {
     pub requests: AtomicU64,
     /// `/health` probes served.
     pub probes: AtomicU64,
+    /// Request body bytes received, over all requests.
+    pub body_bytes: AtomicU64,
 }
 
 impl Behavior {
@@ -76,6 +78,7 @@ pub async fn behavior_server(name: &str) -> (ServerHandle, Arc<Behavior>) {
         healthy: AtomicBool::new(true),
         requests: AtomicU64::new(0),
         probes: AtomicU64::new(0),
+        body_bytes: AtomicU64::new(0),
     });
     let shared = behavior.clone();
     let task = tokio::spawn(async move {
@@ -114,7 +117,10 @@ async fn answer(behavior: &Behavior, req: Request<Incoming>) -> Response<Body> {
     }
     behavior.requests.fetch_add(1, Ordering::Relaxed);
     // Read the body so that a request is only counted as served once whole.
-    let _ = req.into_body().collect().await;
+    if let Ok(body) = req.into_body().collect().await {
+        let len = u64::try_from(body.to_bytes().len()).unwrap_or(u64::MAX);
+        behavior.body_bytes.fetch_add(len, Ordering::Relaxed);
+    }
     let delay = behavior.delay_ms.load(Ordering::Relaxed);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
