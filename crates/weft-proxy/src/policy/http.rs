@@ -344,9 +344,17 @@ impl HttpPolicies {
         tries: usize,
     ) -> Option<Option<Duration>> {
         // Like the plain path: a request that reached nobody goes to the
-        // next endpoint, whatever the policies say.
-        let nothing_reached =
-            matches!(attempt, Attempt::Error(e) if e.reached() == Reached::Nothing);
+        // next endpoint, whatever the policies say; an idempotent one that
+        // a pooled connection closed under, unanswered, goes once more.
+        let reached = match attempt {
+            Attempt::Error(e) => Some(e.reached()),
+            _ => None,
+        };
+        let failover = match reached {
+            Some(Reached::Nothing) => true,
+            Some(Reached::Unanswered) => head.method.is_idempotent() && tries == 1,
+            _ => false,
+        };
         if let Some(config) = retry
             && retry::retryable(config, failure, &head.method)
             && retries + 1 < config.attempts
@@ -357,7 +365,7 @@ impl HttpPolicies {
             }
             self.destination.count(Event::RetryBudgetExhausted);
         }
-        (nothing_reached && tries < MAX_ATTEMPTS).then_some(None)
+        (failover && tries < MAX_ATTEMPTS).then_some(None)
     }
 
     /// The answer for the caller from the last try.
