@@ -12,7 +12,7 @@ use std::{
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderValue, Method, Request, header};
-use http_body_util::{BodyExt, Either, Full};
+use http_body_util::{BodyExt, Either};
 use tokio::{task::JoinSet, time::MissedTickBehavior};
 use tracing::info;
 
@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     config::policies::{HealthCheckConfig, Probe},
-    http::{client::Upstream, forward},
+    http::{buffered::Buffered, client::Upstream, forward},
     tls::client::{PeerStream, PeerTls},
 };
 
@@ -138,7 +138,7 @@ async fn tcp_probe(addr: std::net::SocketAddr, tls: &PeerTls) -> bool {
 }
 
 async fn http_probe(upstream: &Upstream, path: &str, expected: &[u16]) -> bool {
-    let Ok(mut req) = Request::get(path).body(Either::Right(Full::default())) else {
+    let Ok(mut req) = Request::get(path).body(Either::Right(Buffered::empty())) else {
         return false;
     };
     req.headers_mut().insert(
@@ -169,7 +169,7 @@ async fn grpc_probe(upstream: &Upstream, service: &str) -> bool {
         .uri("/grpc.health.v1.Health/Check")
         .header(header::CONTENT_TYPE, "application/grpc")
         .header(header::TE, "trailers")
-        .body(Either::Right(Full::new(health_request(service))))
+        .body(Either::Right(Buffered::full(health_request(service))))
     else {
         return false;
     };

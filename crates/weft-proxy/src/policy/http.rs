@@ -11,7 +11,7 @@
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use http::{Request, Response, request::Parts};
-use http_body_util::{Either, Full};
+use http_body_util::Either;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -36,6 +36,7 @@ use crate::{
     drain::Watch,
     http::{
         RequestBody, ResponseBody,
+        buffered::Buffered,
         client::Upstream,
         errors,
         forward::{self, ForwardError, Reached},
@@ -225,7 +226,7 @@ impl HttpPolicies {
         let (replay, mut once) = match buffer(body, retry).await {
             Ok(Body::Replayable(bytes)) => (Some(bytes), None),
             Ok(Body::Once(body)) => (None, Some(body)),
-            Err(e) => return responses::bad_body(e.as_ref()),
+            Err(e) => return responses::bad_body(&e),
         };
         if let Some(budget) = &self.budget {
             budget.deposit(destination.clock.now());
@@ -237,8 +238,8 @@ impl HttpPolicies {
                 return errors::no_endpoints(&destination.service);
             };
             let request = match (&replay, once.take()) {
-                (Some(bytes), _) => rebuild(&head, Either::Right(Full::new(bytes.clone()))),
-                (None, Some(body)) => rebuild(&head, Either::Left(body)),
+                (Some(bytes), _) => rebuild(&head, Either::Right(Buffered::full(bytes.clone()))),
+                (None, Some(body)) => rebuild(&head, body),
                 // Unreachable: a body sent once is never sent again.
                 (None, None) => return errors::no_endpoints(&destination.service),
             };

@@ -1,42 +1,64 @@
 //! Keeping a request so a retry can send it again: its head, and its body
-//! when it is small enough to hold (declared by its length, within the
-//! Retry policy's buffer limit). A larger or unsized body streams once.
+//! when it fits in the Retry policy's buffer limit. A body is read until it
+//! ends or passes the limit (at once when its declared length is too large);
+//! one that passes it, or carries trailers, is sent once: the frames read so
+//! far, then the rest as it streams in.
 
-use bytes::Bytes;
+use std::collections::VecDeque;
+
+use bytes::{Bytes, BytesMut};
 use http::{Request, request::Parts};
-use http_body::Body as _;
-use http_body_util::{BodyExt, Limited};
+use http_body::{Body as _, Frame};
+use http_body_util::{BodyExt, Either};
 use hyper::body::Incoming;
 
-use crate::{config::policies::RetryConfig, http::RequestBody};
+use crate::{
+    config::policies::RetryConfig,
+    http::{RequestBody, buffered::Buffered},
+};
 
 /// A request body that can be sent again, or only once.
 pub enum Body {
     Replayable(Bytes),
-    Once(Incoming),
+    Once(RequestBody),
 }
 
-/// Reads the body into memory when a retry may need it again: no body at
-/// all, or a declared length within the Retry policy's buffer limit.
-pub async fn buffer(
-    body: Incoming,
-    retry: Option<&RetryConfig>,
-) -> Result<Body, Box<dyn std::error::Error + Send + Sync>> {
+/// Reads the body into memory when a retry may need it again.
+pub async fn buffer(body: Incoming, retry: Option<&RetryConfig>) -> Result<Body, hyper::Error> {
     if body.is_end_stream() {
         return Ok(Body::Replayable(Bytes::new()));
     }
     let limit = match retry {
         Some(r) if r.attempts > 1 => u64::from(r.buffer_limit_bytes),
-        _ => return Ok(Body::Once(body)),
+        _ => return Ok(Body::Once(Either::Left(body))),
     };
-    match body.size_hint().upper() {
-        Some(len) if len <= limit => {
-            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-            let collected = Limited::new(body, limit).collect().await?;
-            Ok(Body::Replayable(collected.to_bytes()))
-        }
-        _ => Ok(Body::Once(body)),
+    if body.size_hint().lower() > limit {
+        return Ok(Body::Once(Either::Left(body)));
     }
+    let mut body = body;
+    let mut frames: VecDeque<Frame<Bytes>> = VecDeque::new();
+    let mut held: u64 = 0;
+    let mut trailers = false;
+    while let Some(frame) = body.frame().await {
+        let frame = frame?;
+        if let Some(data) = frame.data_ref() {
+            held += u64::try_from(data.len()).unwrap_or(u64::MAX);
+        } else {
+            trailers = true;
+        }
+        frames.push_back(frame);
+        if held > limit || trailers {
+            let rest = (!body.is_end_stream()).then_some(body);
+            return Ok(Body::Once(Either::Right(Buffered::resume(frames, rest))));
+        }
+    }
+    let mut whole = BytesMut::with_capacity(usize::try_from(held).unwrap_or(0));
+    for frame in frames {
+        if let Ok(data) = frame.into_data() {
+            whole.extend_from_slice(&data);
+        }
+    }
+    Ok(Body::Replayable(whole.freeze()))
 }
 
 /// A request with `head`'s method, URI, version and headers.

@@ -50,7 +50,9 @@ pub fn retryable(config: &RetryConfig, failure: Failure, method: &Method) -> boo
         Failure::Status(s) => {
             idempotent && (config.on_5xx || (config.on_gateway_error && (502..=504).contains(&s)))
         }
-        Failure::Grpc(code) => idempotent && config.grpc_status_codes.contains(&code),
+        // Every gRPC call is a POST: listing a status (UNAVAILABLE: the
+        // call was not processed) is the operator's word that it is safe.
+        Failure::Grpc(code) => config.grpc_status_codes.contains(&code),
     }
 }
 
