@@ -5,13 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::time::Duration;
-
-use weft_testkit::{
-    DataplaneSpec, TestMesh,
-    echo::{EchoRequest, echo_client::EchoClient},
-    free_port, servers, wait,
-};
+use weft_testkit::{DataplaneSpec, TestMesh, echo::EchoRequest, free_port, servers};
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft");
 
@@ -51,17 +45,7 @@ async fn grpc_status_codes_are_retried_when_listed() {
     .await
     .unwrap();
     let url = format!("http://127.0.0.1:{port}");
-    let mut client = wait::until("gRPC route", Duration::from_secs(10), || async {
-        let mut c = EchoClient::connect(url.clone()).await.ok()?;
-        c.unary(EchoRequest {
-            message: "ping".into(),
-        })
-        .await
-        .ok()?;
-        Some(c)
-    })
-    .await
-    .unwrap();
+    let mut client = servers::echo_client(&url).await.unwrap();
     let metrics = caller.admin_url("/metrics");
     let before = retries(&metrics).await;
 
