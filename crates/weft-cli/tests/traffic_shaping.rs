@@ -6,12 +6,11 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use weft_testkit::{
-    DataplaneSpec, TestMesh, free_port,
+    TestMesh,
     load::{Answer, burst, count, paced},
-    scenario::wait_for_config,
-    servers,
+    scenario::{echoes, wait_for_config},
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft");
@@ -201,14 +200,7 @@ async fn rate_limit_per_source_counts_only_that_caller_under_mtls() {
 async fn rate_limit_closes_tcp_connections_over_the_limit() {
     let mesh = TestMesh::new(BIN);
     let cp = mesh.control_plane().await.unwrap();
-    let echo = servers::tcp_echo_server().await;
-    let backend = mesh
-        .proxy(&cp, &DataplaneSpec::new("echo-1", "echo", "tcp", echo.port))
-        .await
-        .unwrap();
-    let mut spec = DataplaneSpec::new("web-1", "web", "tcp", free_port());
-    let port = spec.outbound("echo");
-    let _caller = mesh.proxy(&cp, &spec).await.unwrap();
+    let (_echo, backend, _caller, port) = mesh.tcp_echo_pair(&cp).await.unwrap();
     mesh.apply_policy(
         &cp,
         &backend,
@@ -220,13 +212,8 @@ async fn rate_limit_closes_tcp_connections_over_the_limit() {
     .unwrap();
 
     let echoed = |n: u8| async move {
-        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()?;
-        conn.write_all(&[n]).await.ok()?;
-        let mut byte = [0u8; 1];
-        let read = tokio::time::timeout(Duration::from_secs(3), conn.read(&mut byte)).await;
-        matches!(read, Ok(Ok(1))).then_some(byte[0])
+        let mut conn = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        echoes(&mut conn, n).await.then_some(n)
     };
     assert_eq!(echoed(1).await, Some(1));
     assert_eq!(echoed(2).await, Some(2));
@@ -273,4 +260,44 @@ async fn fault_injection_aborts_and_delays_their_shares() {
     // The others are not slowed down (a loaded machine may slow a few).
     let quick = count(&answers, |a| a.elapsed < Duration::from_millis(200));
     assert!(quick >= 60, "only {quick} of 200 were fast");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_breaker_closes_connections_beyond_its_limit() {
+    let mesh = TestMesh::new(BIN);
+    let cp = mesh.control_plane().await.unwrap();
+    let (_echo, _backend, caller, port) = mesh.tcp_echo_pair(&cp).await.unwrap();
+    mesh.apply_policy(
+        &cp,
+        &caller,
+        "two-at-once",
+        "type: CircuitBreaker\nmesh: default\nname: two-at-once\nselector: { to: { service: echo } }\n\
+         spec: { maxConnections: 2 }\n",
+    )
+    .await
+    .unwrap();
+
+    let connect = || TcpStream::connect(("127.0.0.1", port));
+    let mut first = connect().await.unwrap();
+    let mut second = connect().await.unwrap();
+    assert!(echoes(&mut first, 1).await && echoes(&mut second, 2).await);
+    let mut third = connect().await.unwrap();
+    assert!(
+        !echoes(&mut third, 3).await,
+        "a third connection at once must be closed"
+    );
+    drop(first);
+    let mut fourth = connect().await.unwrap();
+    // The freed slot may take a moment to be noticed by the proxy.
+    let mut ok = echoes(&mut fourth, 4).await;
+    for _ in 0..20 {
+        if ok {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        fourth = connect().await.unwrap();
+        ok = echoes(&mut fourth, 4).await;
+    }
+    assert!(ok, "a connection after one closed must work");
+    assert!(echoes(&mut second, 5).await);
 }

@@ -12,9 +12,7 @@ use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
 };
-use weft_testkit::{
-    DataplaneSpec, TestMesh, free_port, load::burst, scenario::wait_for_config, servers,
-};
+use weft_testkit::{TestMesh, load::burst, scenario::wait_for_config};
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft");
 
@@ -70,14 +68,7 @@ async fn idle_http_connections_are_closed() {
 async fn idle_tcp_connections_are_closed() {
     let mesh = TestMesh::new(BIN);
     let cp = mesh.control_plane().await.unwrap();
-    let echo = servers::tcp_echo_server().await;
-    let _backend = mesh
-        .proxy(&cp, &DataplaneSpec::new("echo-1", "echo", "tcp", echo.port))
-        .await
-        .unwrap();
-    let mut spec = DataplaneSpec::new("web-1", "web", "tcp", free_port());
-    let port = spec.outbound("echo");
-    let caller = mesh.proxy(&cp, &spec).await.unwrap();
+    let (_echo, _backend, caller, port) = mesh.tcp_echo_pair(&cp).await.unwrap();
     mesh.apply_policy(&cp, &caller, "idle-echo", &idle_policy("echo"))
         .await
         .unwrap();

@@ -66,6 +66,23 @@ impl TestMesh {
         Ok((cp, backend, caller, url))
     }
 
+    /// A TCP echo app `echo-1` of service `echo` behind its proxy, and a
+    /// caller `web-1` with a TCP outbound to it: the app, both proxies and
+    /// the outbound's port.
+    pub async fn tcp_echo_pair(
+        &self,
+        cp: &ControlPlane,
+    ) -> anyhow::Result<(ServerHandle, Proxy, Proxy, u16)> {
+        let echo = crate::servers::tcp_echo_server().await;
+        let backend = self
+            .proxy(cp, &DataplaneSpec::new("echo-1", "echo", "tcp", echo.port))
+            .await?;
+        let mut spec = DataplaneSpec::new("web-1", "web", "tcp", free_port());
+        let port = spec.outbound("echo");
+        let caller = self.proxy(cp, &spec).await?;
+        Ok((echo, backend, caller, port))
+    }
+
     /// Backends of `service` named `names`, without extra tags.
     pub async fn backends(
         &self,
@@ -160,4 +177,16 @@ pub async fn wait_for_config(proxy: &Proxy, needle: &str, present: bool) -> anyh
         },
     )
     .await
+}
+
+/// Whether `byte` comes back over `conn` within 3 s (an echo through the
+/// mesh); `false` when the connection was closed or stayed silent.
+pub async fn echoes(conn: &mut tokio::net::TcpStream, byte: u8) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if conn.write_all(&[byte]).await.is_err() {
+        return false;
+    }
+    let mut back = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(3), conn.read(&mut back)).await;
+    matches!(read, Ok(Ok(1))) && back[0] == byte
 }
