@@ -26,6 +26,9 @@ use crate::{
     tls::client::{PeerStream, PeerTls},
 };
 
+/// The most of an HTTP probe's answer that is read (and thrown away).
+const PROBE_BODY_LIMIT: usize = 64 * 1024;
+
 /// A running checker; dropping it stops the probes.
 #[derive(Debug)]
 pub struct Checker(tokio::task::AbortHandle);
@@ -148,6 +151,11 @@ async fn http_probe(upstream: &Upstream, path: &str, expected: &[u16]) -> bool {
     match forward::send(upstream, req).await {
         Ok(response) => {
             let status = response.status().as_u16();
+            // Reading the (small) answer lets the pool reuse the
+            // connection for the next probe; a large one is not waited for.
+            let _ = http_body_util::Limited::new(response.into_body(), PROBE_BODY_LIMIT)
+                .collect()
+                .await;
             if expected.is_empty() {
                 (200..300).contains(&status)
             } else {
