@@ -11,7 +11,7 @@ use std::{
 
 use weft_testkit::{
     TestMesh,
-    load::{Answer, burst, count},
+    load::{Answer, burst, burst_with, count},
     servers, wait,
 };
 
@@ -20,12 +20,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_weft");
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_hides_a_backend_failing_a_fifth_of_requests() {
     let mesh = TestMesh::new(BIN);
-    let cp = mesh.control_plane().await.unwrap();
-    let backend = mesh
-        .backend(&cp, "backend-1", "backend", &[])
-        .await
-        .unwrap();
-    let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
+    let (cp, backend, caller, url) = mesh.pair().await.unwrap();
     mesh.apply_policy(
         &cp,
         &caller,
@@ -57,14 +52,54 @@ async fn retry_hides_a_backend_failing_a_fifth_of_requests() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retry_budget_caps_retries_when_everything_fails() {
+async fn retry_resends_buffered_bodies_only_when_allowed() {
     let mesh = TestMesh::new(BIN);
-    let cp = mesh.control_plane().await.unwrap();
-    let backend = mesh
-        .backend(&cp, "backend-1", "backend", &[])
+    let (cp, backend, caller, url) = mesh.pair().await.unwrap();
+    let retry = |name: &str, allow: bool| {
+        format!(
+            "type: Retry\nmesh: default\nname: {name}\nselector: {{ to: {{ service: backend }} }}\n\
+             spec: {{ attempts: 10, retryOn: [5xx], allowNonIdempotent: {allow}, \
+             budget: {{ percent: 100 }}, backoff: {{ base: 1ms, max: 2ms }} }}\n"
+        )
+    };
+    let body = Some(bytes::Bytes::from(vec![b'x'; 1000]));
+    backend.behavior.set_fail_percent(30);
+
+    mesh.apply_policy(&cp, &caller, "posts-stay", &retry("posts-stay", false))
         .await
         .unwrap();
-    let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
+    let answers = burst_with(&url, 100, 4, |_| vec![], body.clone()).await;
+    let failed = count(&answers, |a| a.status == 503);
+    assert!(
+        (12..=50).contains(&failed),
+        "{failed} of 100 POSTs failed: were they retried?"
+    );
+
+    let out = mesh
+        .cli(&cp, &["delete", "retry", "posts-stay"])
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    mesh.apply_policy(&cp, &caller, "posts-retry", &retry("posts-retry", true))
+        .await
+        .unwrap();
+    let served = backend.behavior.requests();
+    let bytes = backend.behavior.body_bytes.load(Ordering::Relaxed);
+    let answers = burst_with(&url, 100, 4, |_| vec![], body).await;
+    assert_eq!(count(&answers, |a| a.status == 200), 100, "{answers:?}");
+    let tries = backend.behavior.requests() - served;
+    let received = backend.behavior.body_bytes.load(Ordering::Relaxed) - bytes;
+    assert!(
+        tries > 115,
+        "only {tries} tries for 100 POSTs failing 30 % of the time"
+    );
+    assert_eq!(received, tries * 1000, "every try carries the whole body");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_budget_caps_retries_when_everything_fails() {
+    let mesh = TestMesh::new(BIN);
+    let (cp, backend, caller, url) = mesh.pair().await.unwrap();
     mesh.apply_policy(
         &cp,
         &caller,
@@ -92,6 +127,41 @@ async fn retry_budget_caps_retries_when_everything_fails() {
     assert!(
         metrics.contains("event=\"retry_budget_exhausted\""),
         "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_try_timeout_moves_a_slow_try_to_another_endpoint() {
+    let mesh = TestMesh::new(BIN);
+    let cp = mesh.control_plane().await.unwrap();
+    let backends = mesh
+        .backends(&cp, "backend", &["backend-fast", "backend-slow"])
+        .await
+        .unwrap();
+    let (caller, url) = mesh.caller(&cp, "backend", 2).await.unwrap();
+    mesh.apply_policy(
+        &cp,
+        &caller,
+        "per-try",
+        "type: Retry\nmesh: default\nname: per-try\nselector: { to: { service: backend } }\n\
+         spec: { attempts: 2, perTryTimeout: 300ms, backoff: { base: 1ms, max: 1ms } }\n",
+    )
+    .await
+    .unwrap();
+
+    backends[1].behavior.set_delay(Duration::from_secs(3));
+    let answers = burst(&url, 20, 4, |_| vec![]).await;
+    for a in &answers {
+        assert_eq!((a.status, a.body.as_str()), (200, "backend-fast"), "{a:?}");
+        assert!(
+            a.elapsed < Duration::from_millis(1500),
+            "took {:?}",
+            a.elapsed
+        );
+    }
+    assert!(
+        backends[1].behavior.requests() > 0,
+        "the slow endpoint was never tried"
     );
 }
 
@@ -214,14 +284,67 @@ async fn failing_health_check_takes_an_endpoint_out_within_two_intervals() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn requests_beyond_the_circuit_breaker_limit_get_503_at_once() {
+async fn grpc_health_check_takes_a_not_serving_endpoint_out() {
     let mesh = TestMesh::new(BIN);
     let cp = mesh.control_plane().await.unwrap();
-    let backend = mesh
-        .backend(&cp, "backend-1", "backend", &[])
+    let a = mesh
+        .backend_speaking(&cp, "backend-a", "backend", "grpc", &[])
         .await
         .unwrap();
-    let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
+    let b = mesh
+        .backend_speaking(&cp, "backend-b", "backend", "grpc", &[])
+        .await
+        .unwrap();
+    let (caller, url) = mesh.caller(&cp, "backend", 2).await.unwrap();
+    mesh.apply_policy(
+        &cp,
+        &caller,
+        "grpc-probe",
+        "type: HealthCheck\nmesh: default\nname: grpc-probe\nselector: { to: { service: backend } }\n\
+         spec: { interval: 300ms, timeout: 200ms, unhealthyThreshold: 1, grpc: {} }\n",
+    )
+    .await
+    .unwrap();
+    wait::until(
+        "gRPC probes reach both apps",
+        Duration::from_secs(10),
+        || async {
+            (a.behavior.probes.load(Ordering::Relaxed) > 0
+                && b.behavior.probes.load(Ordering::Relaxed) > 0)
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+
+    b.behavior.set_healthy(false);
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let answers = burst(&url, 20, 2, |_| vec![]).await;
+    assert_eq!(
+        count(&answers, |a| a.body == "backend-a"),
+        20,
+        "{answers:?}"
+    );
+    b.behavior.set_healthy(true);
+    wait::until(
+        "backend-b SERVING again",
+        Duration::from_secs(5),
+        || async {
+            burst(&url, 4, 1, |_| vec![])
+                .await
+                .iter()
+                .any(|a| a.body == "backend-b")
+                .then_some(())
+        },
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_beyond_the_circuit_breaker_limit_get_503_at_once() {
+    let mesh = TestMesh::new(BIN);
+    let (cp, backend, caller, url) = mesh.pair().await.unwrap();
     mesh.apply_policy(
         &cp,
         &caller,
@@ -245,67 +368,4 @@ async fn requests_beyond_the_circuit_breaker_limit_get_503_at_once() {
             a.elapsed
         );
     }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_timeout_answers_504_in_time_and_inspect_shows_policies() {
-    let mesh = TestMesh::new(BIN);
-    let cp = mesh.control_plane().await.unwrap();
-    let backend = mesh
-        .backend(&cp, "backend-1", "backend", &[])
-        .await
-        .unwrap();
-    let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
-    mesh.apply_policy(
-        &cp,
-        &caller,
-        "quick",
-        "type: Timeout\nmesh: default\nname: quick\nselector: { from: { service: web }, to: { service: backend } }\n\
-         spec: { request: 400ms }\n---\n\
-         type: RateLimit\nmesh: default\nname: generous\nselector: { to: { service: backend } }\n\
-         spec: { requests: 10000 }\n",
-    )
-    .await
-    .unwrap();
-
-    backend.behavior.set_delay(Duration::from_secs(3));
-    let answers = burst(&url, 4, 4, |_| vec![]).await;
-    for a in &answers {
-        assert_eq!(a.status, 504, "{a:?}");
-        assert_eq!(a.weft_error.as_deref(), Some("timeout"));
-        assert!(
-            a.elapsed >= Duration::from_millis(400) && a.elapsed < Duration::from_millis(1400),
-            "504 after {:?}",
-            a.elapsed
-        );
-    }
-    backend.behavior.set_delay(Duration::ZERO);
-    assert_eq!(burst(&url, 1, 1, |_| vec![]).await[0].status, 200);
-
-    let out = mesh
-        .cli(&cp, &["inspect", "dataplane", "web-1"])
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Timeout/quick"), "{text}");
-    let out = mesh
-        .cli(&cp, &["inspect", "dataplane", "backend-1"])
-        .await
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("RateLimit/generous"), "{text}");
-    let out = mesh.cli(&cp, &["get", "timeouts"]).await.unwrap();
-    assert!(String::from_utf8_lossy(&out.stdout).contains("quick"));
-
-    // A bad policy is refused with the field that is wrong.
-    let out = mesh
-        .apply(
-            &cp,
-            "type: Retry\nmesh: default\nname: bad\nspec: { attempts: 0 }\n",
-        )
-        .await
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("spec.attempts: 0 is not 1-10"), "{err}");
 }

@@ -6,12 +6,11 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use weft_testkit::{
-    DataplaneSpec, TestMesh, free_port,
+    TestMesh,
     load::{Answer, burst, count, paced},
-    scenario::wait_for_config,
-    servers,
+    scenario::{echoes, wait_for_config},
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft");
@@ -92,14 +91,37 @@ async fn ring_hash_keeps_a_header_value_on_one_endpoint() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rate_limit_holds_100_per_second_with_429_beyond() {
+async fn least_request_steers_away_from_a_slow_endpoint() {
     let mesh = TestMesh::new(BIN);
     let cp = mesh.control_plane().await.unwrap();
-    let backend = mesh
-        .backend(&cp, "backend-1", "backend", &[])
+    let backends = mesh
+        .backends(&cp, "backend", &["backend-fast", "backend-slow"])
         .await
         .unwrap();
-    let (_caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
+    let (caller, url) = mesh.caller(&cp, "backend", 2).await.unwrap();
+    mesh.apply_policy(
+        &cp,
+        &caller,
+        "least",
+        "type: LoadBalancer\nmesh: default\nname: least\nselector: { to: { service: backend } }\n\
+         spec: { type: least-request }\n",
+    )
+    .await
+    .unwrap();
+
+    backends[1].behavior.set_delay(Duration::from_millis(400));
+    let answers = burst(&url, 200, 8, |_| vec![]).await;
+    assert_eq!(count(&answers, |a| a.status == 200), 200);
+    // Round robin would send it half; least request only while it is as
+    // idle as the fast one.
+    let slow = count(&answers, |a| a.body == "backend-slow");
+    assert!(slow < 30, "the slow endpoint got {slow} of 200");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_holds_100_per_second_with_429_beyond() {
+    let mesh = TestMesh::new(BIN);
+    let (cp, backend, _caller, url) = mesh.pair().await.unwrap();
     mesh.apply_policy(
         &cp,
         &backend.proxy,
@@ -134,17 +156,51 @@ async fn rate_limit_holds_100_per_second_with_429_beyond() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_per_source_counts_only_that_caller_under_mtls() {
+    let mesh = TestMesh::new(BIN);
+    let cp = mesh.control_plane().await.unwrap();
+    mesh.apply_ok(
+        &cp,
+        "type: Mesh\nname: default\nmtls: { mode: strict, ca: { type: builtin } }\n",
+    )
+    .await
+    .unwrap();
+    let backend = mesh
+        .backend(&cp, "backend-1", "backend", &[])
+        .await
+        .unwrap();
+    let (_web, web_url) = mesh
+        .caller_as(&cp, ("web-1", "web"), "backend", 1)
+        .await
+        .unwrap();
+    let (_api, api_url) = mesh
+        .caller_as(&cp, ("api-1", "api"), "backend", 1)
+        .await
+        .unwrap();
+    mesh.apply_policy(
+        &cp,
+        &backend.proxy,
+        "web-five",
+        "type: RateLimit\nmesh: default\nname: web-five\n\
+         selector: { from: { service: web }, to: { service: backend } }\n\
+         spec: { requests: 5, interval: 1m }\n",
+    )
+    .await
+    .unwrap();
+
+    let web = burst(&web_url, 8, 1, |_| vec![]).await;
+    assert_eq!(count(&web, |a| a.status == 200), 5, "{web:?}");
+    assert_eq!(count(&web, |a| a.status == 429), 3, "{web:?}");
+    // Another caller has no limit of its own and is not counted in web's.
+    let api = burst(&api_url, 8, 1, |_| vec![]).await;
+    assert_eq!(count(&api, |a| a.status == 200), 8, "{api:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_limit_closes_tcp_connections_over_the_limit() {
     let mesh = TestMesh::new(BIN);
     let cp = mesh.control_plane().await.unwrap();
-    let echo = servers::tcp_echo_server().await;
-    let backend = mesh
-        .proxy(&cp, &DataplaneSpec::new("echo-1", "echo", "tcp", echo.port))
-        .await
-        .unwrap();
-    let mut spec = DataplaneSpec::new("web-1", "web", "tcp", free_port());
-    let port = spec.outbound("echo");
-    let _caller = mesh.proxy(&cp, &spec).await.unwrap();
+    let (_echo, backend, _caller, port) = mesh.tcp_echo_pair(&cp).await.unwrap();
     mesh.apply_policy(
         &cp,
         &backend,
@@ -156,13 +212,8 @@ async fn rate_limit_closes_tcp_connections_over_the_limit() {
     .unwrap();
 
     let echoed = |n: u8| async move {
-        let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()?;
-        conn.write_all(&[n]).await.ok()?;
-        let mut byte = [0u8; 1];
-        let read = tokio::time::timeout(Duration::from_secs(3), conn.read(&mut byte)).await;
-        matches!(read, Ok(Ok(1))).then_some(byte[0])
+        let mut conn = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        echoes(&mut conn, n).await.then_some(n)
     };
     assert_eq!(echoed(1).await, Some(1));
     assert_eq!(echoed(2).await, Some(2));
@@ -176,12 +227,7 @@ async fn rate_limit_closes_tcp_connections_over_the_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_injection_aborts_and_delays_their_shares() {
     let mesh = TestMesh::new(BIN);
-    let cp = mesh.control_plane().await.unwrap();
-    let _backend = mesh
-        .backend(&cp, "backend-1", "backend", &[])
-        .await
-        .unwrap();
-    let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
+    let (cp, _backend, caller, url) = mesh.pair().await.unwrap();
     let policy = |spec: &str| {
         format!(
             "type: FaultInjection\nmesh: default\nname: chaos\nselector: {{ to: {{ service: backend }} }}\nspec: {spec}\n"
@@ -211,10 +257,47 @@ async fn fault_injection_aborts_and_delays_their_shares() {
     assert_eq!(count(&answers, |a| a.status == 200), 200);
     let delayed = count(&answers, |a| a.elapsed >= Duration::from_millis(300));
     assert!((70..=130).contains(&delayed), "{delayed} of 200 delayed");
-    let quick = count(&answers, |a| a.elapsed < Duration::from_millis(250));
-    assert_eq!(
-        quick + delayed,
-        200,
-        "every request is either delayed or not"
+    // The others are not slowed down (a loaded machine may slow a few).
+    let quick = count(&answers, |a| a.elapsed < Duration::from_millis(200));
+    assert!(quick >= 60, "only {quick} of 200 were fast");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn circuit_breaker_closes_connections_beyond_its_limit() {
+    let mesh = TestMesh::new(BIN);
+    let cp = mesh.control_plane().await.unwrap();
+    let (_echo, _backend, caller, port) = mesh.tcp_echo_pair(&cp).await.unwrap();
+    mesh.apply_policy(
+        &cp,
+        &caller,
+        "two-at-once",
+        "type: CircuitBreaker\nmesh: default\nname: two-at-once\nselector: { to: { service: echo } }\n\
+         spec: { maxConnections: 2 }\n",
+    )
+    .await
+    .unwrap();
+
+    let connect = || TcpStream::connect(("127.0.0.1", port));
+    let mut first = connect().await.unwrap();
+    let mut second = connect().await.unwrap();
+    assert!(echoes(&mut first, 1).await && echoes(&mut second, 2).await);
+    let mut third = connect().await.unwrap();
+    assert!(
+        !echoes(&mut third, 3).await,
+        "a third connection at once must be closed"
     );
+    drop(first);
+    let mut fourth = connect().await.unwrap();
+    // The freed slot may take a moment to be noticed by the proxy.
+    let mut ok = echoes(&mut fourth, 4).await;
+    for _ in 0..20 {
+        if ok {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        fourth = connect().await.unwrap();
+        ok = echoes(&mut fourth, 4).await;
+    }
+    assert!(ok, "a connection after one closed must work");
+    assert!(echoes(&mut second, 5).await);
 }

@@ -1,6 +1,7 @@
 //! HTTP proxying: the server side of a listener, pooled clients to
 //! upstreams, and what must change on a request between the two.
 
+pub mod buffered;
 pub mod client;
 pub mod errors;
 pub mod forward;
@@ -10,6 +11,7 @@ pub mod upgrade;
 
 pub use server::serve;
 
+use self::buffered::Buffered;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
@@ -17,7 +19,7 @@ use hyper::body::Incoming;
 /// What the proxy sends upstream: the caller's body as it streams in, or a
 /// body held in memory (empty when a bodiless request is replayed to another
 /// endpoint; the buffered body of a request a Retry policy may send again).
-pub type RequestBody = Either<Incoming, Full<Bytes>>;
+pub type RequestBody = Either<Incoming, Buffered>;
 
 /// What the proxy answers: the upstream's body as it streams in, or a
 /// message the proxy wrote itself.

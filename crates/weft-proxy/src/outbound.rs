@@ -29,7 +29,9 @@ use crate::{
     drain::Watch,
     http::{self, client::Upstream, errors::chain, forward},
     policy::{
+        body::Guard,
         http::{HttpPolicies, OutboundBody},
+        idle::Activity,
         tcp::TcpPolicies,
     },
     tcp,
@@ -192,13 +194,23 @@ async fn serve_http_with_policies(policies: Arc<HttpPolicies>, stream: TcpStream
         return;
     };
     let source = stream.peer_addr().ok();
+    let idle = policies.idle_timeout();
+    let activity = idle.map(|_| Activity::new());
     let handler = {
-        let drain = drain.clone();
+        let (drain, activity) = (drain.clone(), activity.clone());
         move |req| {
             let policies = policies.clone();
             let drain = drain.clone();
-            async move { policies.handle(req, source, &drain).await }
+            let busy = activity.as_ref().map(|a| Box::new(a.busy()) as Guard);
+            async move { policies.handle(req, source, &drain, busy).await }
         }
     };
-    http::serve(stream, handler, drain).await;
+    let serve = http::serve(stream, handler, drain);
+    match (idle, activity) {
+        (Some(limit), Some(activity)) => tokio::select! {
+            () = serve => {}
+            () = activity.idle(limit) => debug!(?limit, "no request on the connection for the idle timeout; closing it"),
+        },
+        _ => serve.await,
+    }
 }

@@ -6,7 +6,8 @@
 //! * `lb`: round robin, least request, ring hash, random;
 //! * `route`: TrafficRoute subsets; `fault`: FaultInjection;
 //! * `limits` and `outlier`: CircuitBreaker; `health`: HealthCheck;
-//! * `retry`: Retry conditions, budget and backoff; `body`: the response
+//! * `retry`: Retry conditions, budget and backoff; `replay`: the request
+//!   kept for retries; `body`: the response
 //!   body that holds limits and enforces timeouts while it streams;
 //! * `idle`: the TCP idle timeout; `responses`: the answers the layers make;
 //!   `stats`: what they did, for `/metrics`.
@@ -24,6 +25,7 @@ pub mod lb;
 pub mod limits;
 pub mod outlier;
 pub mod rate_limit;
+pub mod replay;
 pub mod responses;
 pub mod retry;
 pub mod route;

@@ -1,7 +1,9 @@
 //! A test app whose behaviour a test steers while it runs: a share of
 //! requests failing with 503, a delay before answering, a health endpoint
-//! that can be turned down, and a count of the requests it served. Every
-//! answer names the app ("who am I"), so tests see where a request went.
+//! that can be turned down (`GET /health`, and gRPC's
+//! `grpc.health.v1.Health/Check` over HTTP/2), and a count of the requests
+//! it served. Every answer names the app ("who am I"), so tests see where a
+//! request went.
 
 use std::{
     convert::Infallible,
@@ -13,8 +15,8 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpListener;
@@ -29,12 +31,15 @@ pub struct Behavior {
     pub fail_percent: AtomicU32,
     /// How long each request waits before its answer.
     pub delay_ms: AtomicU64,
-    /// What `GET /health` says: 200 when true, 503 when false.
+    /// What `GET /health` says: 200 when true, 503 when false; and the
+    /// gRPC health check: SERVING or NOT_SERVING.
     pub healthy: AtomicBool,
     /// Requests served, `/health` not counted.
     pub requests: AtomicU64,
     /// `/health` probes served.
     pub probes: AtomicU64,
+    /// Request body bytes received, over all requests.
+    pub body_bytes: AtomicU64,
 }
 
 impl Behavior {
@@ -73,6 +78,7 @@ pub async fn behavior_server(name: &str) -> (ServerHandle, Arc<Behavior>) {
         healthy: AtomicBool::new(true),
         requests: AtomicU64::new(0),
         probes: AtomicU64::new(0),
+        body_bytes: AtomicU64::new(0),
     });
     let shared = behavior.clone();
     let task = tokio::spawn(async move {
@@ -92,8 +98,14 @@ pub async fn behavior_server(name: &str) -> (ServerHandle, Arc<Behavior>) {
     (ServerHandle::new(port, task), behavior)
 }
 
-async fn answer(behavior: &Behavior, req: Request<Incoming>) -> Response<Full<Bytes>> {
+type Body = BoxBody<Bytes, Infallible>;
+
+async fn answer(behavior: &Behavior, req: Request<Incoming>) -> Response<Body> {
     let name = &behavior.name;
+    if req.uri().path() == "/grpc.health.v1.Health/Check" {
+        behavior.probes.fetch_add(1, Ordering::Relaxed);
+        return grpc_health(behavior.healthy.load(Ordering::Relaxed));
+    }
     if req.uri().path() == "/health" {
         behavior.probes.fetch_add(1, Ordering::Relaxed);
         let status = if behavior.healthy.load(Ordering::Relaxed) {
@@ -105,7 +117,10 @@ async fn answer(behavior: &Behavior, req: Request<Incoming>) -> Response<Full<By
     }
     behavior.requests.fetch_add(1, Ordering::Relaxed);
     // Read the body so that a request is only counted as served once whole.
-    let _ = req.into_body().collect().await;
+    if let Ok(body) = req.into_body().collect().await {
+        let len = u64::try_from(body.to_bytes().len()).unwrap_or(u64::MAX);
+        behavior.body_bytes.fetch_add(len, Ordering::Relaxed);
+    }
     let delay = behavior.delay_ms.load(Ordering::Relaxed);
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
@@ -120,10 +135,28 @@ async fn answer(behavior: &Behavior, req: Request<Incoming>) -> Response<Full<By
     reply(StatusCode::OK, name, format!("{name}\n"))
 }
 
-fn reply(status: StatusCode, name: &str, body: String) -> Response<Full<Bytes>> {
-    Response::builder()
-        .status(status)
-        .header("x-server", name)
-        .body(Full::new(Bytes::from(body)))
-        .unwrap_or_default()
+fn reply(status: StatusCode, name: &str, body: String) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(body)).boxed());
+    *response.status_mut() = status;
+    if let Ok(value) = HeaderValue::from_str(name) {
+        response.headers_mut().insert("x-server", value);
+    }
+    response
+}
+
+/// A `HealthCheckResponse` with status SERVING (1) or NOT_SERVING (2), in
+/// one gRPC frame, then `grpc-status: 0` in the trailers.
+fn grpc_health(serving: bool) -> Response<Body> {
+    let status = if serving { 1 } else { 2 };
+    let frame = Bytes::from(vec![0, 0, 0, 0, 2, 0x08, status]);
+    let mut trailers = HeaderMap::new();
+    trailers.insert("grpc-status", HeaderValue::from_static("0"));
+    let body = Full::new(frame)
+        .with_trailers(async move { Some(Ok(trailers)) })
+        .boxed();
+    let mut response = Response::new(body);
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/grpc"));
+    response
 }

@@ -42,6 +42,17 @@ pub async fn burst(
     concurrency: usize,
     headers: impl Fn(usize) -> Vec<(&'static str, String)>,
 ) -> Vec<Answer> {
+    burst_with(url, total, concurrency, headers, None).await
+}
+
+/// [`burst`] sending POSTs with `body` (and its Content-Length) when given.
+pub async fn burst_with(
+    url: &str,
+    total: usize,
+    concurrency: usize,
+    headers: impl Fn(usize) -> Vec<(&'static str, String)>,
+    body: Option<Bytes>,
+) -> Vec<Answer> {
     let client = http_client();
     let limit = Arc::new(Semaphore::new(concurrency));
     let start = Instant::now();
@@ -50,9 +61,10 @@ pub async fn burst(
         let Ok(permit) = limit.clone().acquire_owned().await else {
             break;
         };
-        let (client, url, headers) = (client.clone(), url.to_owned(), headers(i));
+        let (client, url, headers, body) =
+            (client.clone(), url.to_owned(), headers(i), body.clone());
         tasks.push(tokio::spawn(async move {
-            let answer = get(&client, &url, &headers, start).await;
+            let answer = get(&client, &url, &headers, body, start).await;
             drop(permit);
             answer
         }));
@@ -81,7 +93,7 @@ pub async fn paced(url: &str, per_second: u32, duration: Duration) -> Vec<Answer
         };
         let (client, url) = (client.clone(), url.to_owned());
         tasks.push(tokio::spawn(async move {
-            let answer = get(&client, &url, &[], start).await;
+            let answer = get(&client, &url, &[], None, start).await;
             drop(permit);
             answer
         }));
@@ -102,17 +114,21 @@ async fn get(
     >,
     url: &str,
     headers: &[(&'static str, String)],
+    body: Option<Bytes>,
     start: Instant,
 ) -> Answer {
     let sent = Instant::now();
     let sent_at = sent.duration_since(start);
     let call = async {
-        let mut request = Request::get(url);
+        let mut request = match &body {
+            Some(_) => Request::post(url),
+            None => Request::get(url),
+        };
         for (name, value) in headers {
             request = request.header(*name, value);
         }
         let response = client
-            .request(request.body(Full::new(Bytes::new()))?)
+            .request(request.body(Full::new(body.unwrap_or_default()))?)
             .await?;
         let status = response.status().as_u16();
         let header = |name: &str| {

@@ -29,8 +29,21 @@ impl TestMesh {
         service: &str,
         tags: &[(&str, &str)],
     ) -> anyhow::Result<Backend> {
+        self.backend_speaking(cp, name, service, "http", tags).await
+    }
+
+    /// [`TestMesh::backend`] declaring `protocol` (`http2`, `grpc`: the
+    /// callers' proxies then speak HTTP/2 to it).
+    pub async fn backend_speaking(
+        &self,
+        cp: &ControlPlane,
+        name: &str,
+        service: &str,
+        protocol: &str,
+        tags: &[(&str, &str)],
+    ) -> anyhow::Result<Backend> {
         let (server, behavior) = behavior_server(name).await;
-        let mut spec = DataplaneSpec::new(name, service, "http", server.port);
+        let mut spec = DataplaneSpec::new(name, service, protocol, server.port);
         spec.tags = tags
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
@@ -41,6 +54,33 @@ impl TestMesh {
             behavior,
             proxy,
         })
+    }
+
+    /// The smallest policy scenario: a control plane, one backend
+    /// `backend-1` of service `backend`, and a caller reaching it at the
+    /// returned URL.
+    pub async fn pair(&self) -> anyhow::Result<(ControlPlane, Backend, Proxy, String)> {
+        let cp = self.control_plane().await?;
+        let backend = self.backend(&cp, "backend-1", "backend", &[]).await?;
+        let (caller, url) = self.caller(&cp, "backend", 1).await?;
+        Ok((cp, backend, caller, url))
+    }
+
+    /// A TCP echo app `echo-1` of service `echo` behind its proxy, and a
+    /// caller `web-1` with a TCP outbound to it: the app, both proxies and
+    /// the outbound's port.
+    pub async fn tcp_echo_pair(
+        &self,
+        cp: &ControlPlane,
+    ) -> anyhow::Result<(ServerHandle, Proxy, Proxy, u16)> {
+        let echo = crate::servers::tcp_echo_server().await;
+        let backend = self
+            .proxy(cp, &DataplaneSpec::new("echo-1", "echo", "tcp", echo.port))
+            .await?;
+        let mut spec = DataplaneSpec::new("web-1", "web", "tcp", free_port());
+        let port = spec.outbound("echo");
+        let caller = self.proxy(cp, &spec).await?;
+        Ok((echo, backend, caller, port))
     }
 
     /// Backends of `service` named `names`, without extra tags.
@@ -79,7 +119,19 @@ impl TestMesh {
         service: &str,
         expected: usize,
     ) -> anyhow::Result<(Proxy, String)> {
-        let mut spec = DataplaneSpec::new("web-1", "web", "http", free_port());
+        self.caller_as(cp, ("web-1", "web"), service, expected)
+            .await
+    }
+
+    /// [`TestMesh::caller`] as Dataplane `name` of service `own`.
+    pub async fn caller_as(
+        &self,
+        cp: &ControlPlane,
+        (name, own): (&str, &str),
+        service: &str,
+        expected: usize,
+    ) -> anyhow::Result<(Proxy, String)> {
+        let mut spec = DataplaneSpec::new(name, own, "http", free_port());
         let port = spec.outbound(service);
         let proxy = self.proxy(cp, &spec).await?;
         let url = format!("http://127.0.0.1:{port}/");
@@ -125,4 +177,16 @@ pub async fn wait_for_config(proxy: &Proxy, needle: &str, present: bool) -> anyh
         },
     )
     .await
+}
+
+/// Whether `byte` comes back over `conn` within 3 s (an echo through the
+/// mesh); `false` when the connection was closed or stayed silent.
+pub async fn echoes(conn: &mut tokio::net::TcpStream, byte: u8) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if conn.write_all(&[byte]).await.is_err() {
+        return false;
+    }
+    let mut back = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(3), conn.read(&mut back)).await;
+    matches!(read, Ok(Ok(1))) && back[0] == byte
 }

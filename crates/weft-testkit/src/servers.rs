@@ -182,6 +182,28 @@ pub async fn grpc_echo_server(name: &str) -> ServerHandle {
     ServerHandle { port, task }
 }
 
+/// A gRPC client of `weft.test.v1.Echo` at `url`, once a call through it
+/// succeeds (10 s at most).
+pub async fn echo_client(
+    url: &str,
+) -> anyhow::Result<crate::echo::echo_client::EchoClient<tonic::transport::Channel>> {
+    crate::wait::until(
+        &format!("gRPC calls through {url}"),
+        Duration::from_secs(10),
+        || async {
+            let mut client = crate::echo::echo_client::EchoClient::connect(url.to_owned())
+                .await
+                .ok()?;
+            let ping = EchoRequest {
+                message: "ping".into(),
+            };
+            client.unary(ping).await.ok()?;
+            Some(client)
+        },
+    )
+    .await
+}
+
 /// GET `url`: status and body text (5 s timeout).
 pub async fn http_get(url: &str) -> anyhow::Result<(u16, String)> {
     http_get_with(url, &[]).await

@@ -1,3 +1,5 @@
+//! Every policy kind from YAML: round trips, field-path errors, shared selector rules.
+
 use crate::{Resource, document::parse_resources};
 
 fn parse(yaml: &str) -> Result<Resource, String> {

@@ -27,7 +27,8 @@ pub struct TimeoutSpec {
     /// end of the response. 504 if no response head came in time.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request: Option<PolicyDuration>,
-    /// A connection through the outbound with no bytes either way.
+    /// A TCP connection through the outbound with no bytes either way, or
+    /// an HTTP connection with no request in flight, is closed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idle: Option<PolicyDuration>,
     /// An HTTP/gRPC response stream with no data or trailers.

@@ -19,11 +19,13 @@ use http::{
     uri::{Authority, InvalidUriParts, PathAndQuery},
 };
 use http_body::Body as _;
-use http_body_util::{Either, Full};
+use http_body_util::Either;
 use hyper::body::Incoming;
 use tracing::{debug, warn};
 
-use super::{RequestBody, ResponseBody, client::Upstream, errors, headers, upgrade};
+use super::{
+    RequestBody, ResponseBody, buffered::Buffered, client::Upstream, errors, headers, upgrade,
+};
 use crate::drain::Watch;
 
 /// Why a request could not be exchanged with one upstream.
@@ -232,7 +234,7 @@ impl Head {
     }
 
     fn request(&self) -> Request<RequestBody> {
-        let mut req = Request::new(Either::Right(Full::default()));
+        let mut req = Request::new(Either::Right(Buffered::empty()));
         *req.method_mut() = self.method.clone();
         *req.uri_mut() = self.uri.clone();
         *req.version_mut() = self.version;

@@ -12,7 +12,7 @@ use std::{
 
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderValue, Method, Request, header};
-use http_body_util::{BodyExt, Either, Full};
+use http_body_util::{BodyExt, Either};
 use tokio::{task::JoinSet, time::MissedTickBehavior};
 use tracing::info;
 
@@ -22,9 +22,12 @@ use super::{
 };
 use crate::{
     config::policies::{HealthCheckConfig, Probe},
-    http::{client::Upstream, forward},
+    http::{buffered::Buffered, client::Upstream, forward},
     tls::client::{PeerStream, PeerTls},
 };
+
+/// The most of an HTTP probe's answer that is read (and thrown away).
+const PROBE_BODY_LIMIT: usize = 64 * 1024;
 
 /// A running checker; dropping it stops the probes.
 #[derive(Debug)]
@@ -138,7 +141,7 @@ async fn tcp_probe(addr: std::net::SocketAddr, tls: &PeerTls) -> bool {
 }
 
 async fn http_probe(upstream: &Upstream, path: &str, expected: &[u16]) -> bool {
-    let Ok(mut req) = Request::get(path).body(Either::Right(Full::default())) else {
+    let Ok(mut req) = Request::get(path).body(Either::Right(Buffered::empty())) else {
         return false;
     };
     req.headers_mut().insert(
@@ -148,6 +151,11 @@ async fn http_probe(upstream: &Upstream, path: &str, expected: &[u16]) -> bool {
     match forward::send(upstream, req).await {
         Ok(response) => {
             let status = response.status().as_u16();
+            // Reading the (small) answer lets the pool reuse the
+            // connection for the next probe; a large one is not waited for.
+            let _ = http_body_util::Limited::new(response.into_body(), PROBE_BODY_LIMIT)
+                .collect()
+                .await;
             if expected.is_empty() {
                 (200..300).contains(&status)
             } else {
@@ -169,7 +177,7 @@ async fn grpc_probe(upstream: &Upstream, service: &str) -> bool {
         .uri("/grpc.health.v1.Health/Check")
         .header(header::CONTENT_TYPE, "application/grpc")
         .header(header::TE, "trailers")
-        .body(Either::Right(Full::new(health_request(service))))
+        .body(Either::Right(Buffered::full(health_request(service))))
     else {
         return false;
     };

@@ -10,10 +10,8 @@
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
-use bytes::Bytes;
 use http::{Request, Response, request::Parts};
-use http_body::Body as _;
-use http_body_util::{BodyExt, Either, Full, Limited};
+use http_body_util::Either;
 use hyper::body::Incoming;
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -24,6 +22,7 @@ use super::{
     endpoints::{Endpoint, Snapshot},
     fault, health,
     outlier::Outcome,
+    replay::{Body, buffer, rebuild},
     responses,
     retry::{self, Budget, Failure},
     route,
@@ -37,6 +36,7 @@ use crate::{
     drain::Watch,
     http::{
         RequestBody, ResponseBody,
+        buffered::Buffered,
         client::Upstream,
         errors,
         forward::{self, ForwardError, Reached},
@@ -100,6 +100,15 @@ impl HttpPolicies {
         });
     }
 
+    /// The Timeout's `idle`, for the app's connections.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        self.config
+            .timeout
+            .as_ref()
+            .and_then(|t| t.idle)
+            .map(|d| d.get())
+    }
+
     /// A slot for one more app connection, or `Err` when the circuit
     /// breaker's connection limit is reached (the connection is closed).
     pub fn admit_connection(&self) -> Result<Option<Guard>, ()> {
@@ -121,13 +130,17 @@ impl HttpPolicies {
     }
 
     /// Serves one request through the policy layers.
+    /// `connection` lives as long as the response (the connection's idle
+    /// tracking).
     pub async fn handle(
         &self,
         req: Request<Incoming>,
         source: Option<SocketAddr>,
         drain: &Watch,
+        connection: Option<Guard>,
     ) -> Response<OutboundBody> {
         let service = &self.destination.service;
+        let mut guards: Vec<Guard> = connection.into_iter().collect();
         if let Some(config) = &self.config.fault_injection {
             let faults = fault::decide(config);
             if let Some(delay) = faults.delay {
@@ -139,7 +152,6 @@ impl HttpPolicies {
                 return responses::fault(&config.name, status).map(Either::Left);
             }
         }
-        let mut guards: Vec<Guard> = Vec::new();
         if let Some(breaker) = &self.destination.breaker
             && let Some(limit) = &breaker.requests
         {
@@ -214,7 +226,7 @@ impl HttpPolicies {
         let (replay, mut once) = match buffer(body, retry).await {
             Ok(Body::Replayable(bytes)) => (Some(bytes), None),
             Ok(Body::Once(body)) => (None, Some(body)),
-            Err(e) => return responses::bad_body(e.as_ref()),
+            Err(e) => return responses::bad_body(&e),
         };
         if let Some(budget) = &self.budget {
             budget.deposit(destination.clock.now());
@@ -226,8 +238,8 @@ impl HttpPolicies {
                 return errors::no_endpoints(&destination.service);
             };
             let request = match (&replay, once.take()) {
-                (Some(bytes), _) => rebuild(&head, Either::Right(Full::new(bytes.clone()))),
-                (None, Some(body)) => rebuild(&head, Either::Left(body)),
+                (Some(bytes), _) => rebuild(&head, Either::Right(Buffered::full(bytes.clone()))),
+                (None, Some(body)) => rebuild(&head, body),
                 // Unreachable: a body sent once is never sent again.
                 (None, None) => return errors::no_endpoints(&destination.service),
             };
@@ -237,7 +249,8 @@ impl HttpPolicies {
             let failure = match &attempt {
                 Attempt::Response(r) => Failure::of_response(r.status().as_u16(), r.headers()),
                 Attempt::Error(e) if e.is_connect() => Some(Failure::Connect),
-                Attempt::Error(_) | Attempt::TimedOut(_) => Some(Failure::Reset),
+                Attempt::Error(_) => Some(Failure::Reset),
+                Attempt::TimedOut(_) => Some(Failure::Timeout),
                 Attempt::Overloaded(..) => None,
             };
             let again = match failure {
@@ -332,9 +345,17 @@ impl HttpPolicies {
         tries: usize,
     ) -> Option<Option<Duration>> {
         // Like the plain path: a request that reached nobody goes to the
-        // next endpoint, whatever the policies say.
-        let nothing_reached =
-            matches!(attempt, Attempt::Error(e) if e.reached() == Reached::Nothing);
+        // next endpoint, whatever the policies say; an idempotent one that
+        // a pooled connection closed under, unanswered, goes once more.
+        let reached = match attempt {
+            Attempt::Error(e) => Some(e.reached()),
+            _ => None,
+        };
+        let failover = match reached {
+            Some(Reached::Nothing) => true,
+            Some(Reached::Unanswered) => head.method.is_idempotent() && tries == 1,
+            _ => false,
+        };
         if let Some(config) = retry
             && retry::retryable(config, failure, &head.method)
             && retries + 1 < config.attempts
@@ -345,7 +366,7 @@ impl HttpPolicies {
             }
             self.destination.count(Event::RetryBudgetExhausted);
         }
-        (nothing_reached && tries < MAX_ATTEMPTS).then_some(None)
+        (failover && tries < MAX_ATTEMPTS).then_some(None)
     }
 
     /// The answer for the caller from the last try.
@@ -382,43 +403,4 @@ enum Attempt {
     TimedOut(Duration),
     /// The pending-request limit (CircuitBreaker name, limit).
     Overloaded(String, u32),
-}
-
-/// A request body that can be sent again, or only once.
-enum Body {
-    Replayable(Bytes),
-    Once(Incoming),
-}
-
-/// Reads the body into memory when a retry may need it again: no body at
-/// all, or a declared length within the Retry policy's buffer limit.
-async fn buffer(
-    body: Incoming,
-    retry: Option<&RetryConfig>,
-) -> Result<Body, Box<dyn std::error::Error + Send + Sync>> {
-    if body.is_end_stream() {
-        return Ok(Body::Replayable(Bytes::new()));
-    }
-    let limit = match retry {
-        Some(r) if r.attempts > 1 => u64::from(r.buffer_limit_bytes),
-        _ => return Ok(Body::Once(body)),
-    };
-    match body.size_hint().upper() {
-        Some(len) if len <= limit => {
-            let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-            let collected = Limited::new(body, limit).collect().await?;
-            Ok(Body::Replayable(collected.to_bytes()))
-        }
-        _ => Ok(Body::Once(body)),
-    }
-}
-
-/// A request with `head`'s method, URI, version and headers.
-fn rebuild(head: &Parts, body: RequestBody) -> Request<RequestBody> {
-    let mut req = Request::new(body);
-    *req.method_mut() = head.method.clone();
-    *req.uri_mut() = head.uri.clone();
-    *req.version_mut() = head.version;
-    *req.headers_mut() = head.headers.clone();
-    req
 }

@@ -1,5 +1,5 @@
 //! Choosing an endpoint by the LoadBalancer policy: round robin (the
-//! default), least request (the less busy of two random picks), ring hash
+//! default), least request (the less busy of two distinct random picks), ring hash
 //! (consistent hashing of a request key) and random.
 //!
 //! Every algorithm takes an `eligible` filter (available, in the route's
@@ -102,8 +102,13 @@ impl Lb {
                 .map(|i| &endpoints[i])
                 .find(|e| eligible(e)),
             (LbKind::LeastRequest, _, _) => {
+                // Two distinct eligible endpoints when there are two.
                 let first = scan_from(fastrand::usize(..n))?;
-                let second = scan_from(fastrand::usize(..n))?;
+                let start = fastrand::usize(..n);
+                let second = (0..n)
+                    .map(|i| &endpoints[(start + i) % n])
+                    .find(|e| !Arc::ptr_eq(e, first) && eligible(e))
+                    .unwrap_or(first);
                 let load = |e: &Endpoint<T>| e.state.active.load(Ordering::Relaxed);
                 Some(if load(second) < load(first) {
                     second

@@ -15,8 +15,11 @@ const WINDOW_SECONDS: usize = 10;
 pub enum Failure {
     /// No connection could be made: the request never left.
     Connect,
-    /// The connection broke, or the try ran out of time, before a head.
+    /// The connection broke before a response head.
     Reset,
+    /// The try ran out of its per-try timeout: retried like a gateway
+    /// error (504) or a reset.
+    Timeout,
     /// A response with this status (5xx) or gRPC status (non-zero).
     Status(u16),
     Grpc(u32),
@@ -41,10 +44,15 @@ pub fn retryable(config: &RetryConfig, failure: Failure, method: &Method) -> boo
         // Nothing reached the upstream: safe whatever the method.
         Failure::Connect => config.on_connect_failure,
         Failure::Reset => idempotent && config.on_reset,
+        Failure::Timeout => {
+            idempotent && (config.on_reset || config.on_gateway_error || config.on_5xx)
+        }
         Failure::Status(s) => {
             idempotent && (config.on_5xx || (config.on_gateway_error && (502..=504).contains(&s)))
         }
-        Failure::Grpc(code) => idempotent && config.grpc_status_codes.contains(&code),
+        // Every gRPC call is a POST: listing a status (UNAVAILABLE: the
+        // call was not processed) is the operator's word that it is safe.
+        Failure::Grpc(code) => config.grpc_status_codes.contains(&code),
     }
 }
 

@@ -39,7 +39,12 @@ fn conditions_and_idempotency() {
         retryable(&c, Failure::Connect, &Method::POST),
         "nothing was sent"
     );
-    assert!(retryable(&c, Failure::Grpc(14), &Method::GET));
+    assert!(
+        retryable(&c, Failure::Grpc(14), &Method::POST),
+        "gRPC calls are POSTs"
+    );
+    assert!(retryable(&c, Failure::Timeout, &Method::GET));
+    assert!(!retryable(&c, Failure::Timeout, &Method::POST));
     assert!(!retryable(&c, Failure::Grpc(2), &Method::GET));
     let all = RetryConfig {
         on_5xx: true,
