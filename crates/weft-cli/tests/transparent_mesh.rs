@@ -37,6 +37,13 @@ async fn applications_reach_mesh_services_by_name_over_mtls_and_fail_over_within
             "{backend} never answered: {served:?}"
         );
     }
+    // Each request was captured on both ends.
+    let captured = "weft_redirect_connections_total{direction=\"outbound\",outcome=\"mesh\",protocol=\"http1\"}";
+    assert!(c.counter(2, captured).await >= 9);
+    let arrived = "weft_redirect_connections_total{direction=\"inbound\",outcome=\"mesh\",protocol=\"undetected\"}";
+    for backend in 3..=5 {
+        assert!(c.counter(backend, arrived).await >= 1, "host {backend}");
+    }
     // The addresses the client used before the mesh lead into it too: a
     // backend's proxy port (strict mTLS, so plaintext would be refused) and
     // a backend application's own port.

@@ -18,6 +18,7 @@
 mod detect;
 mod original_dst;
 mod serve;
+mod stats;
 mod table;
 
 use std::{net::SocketAddr, sync::Arc};
@@ -27,6 +28,7 @@ use tokio::{net::TcpListener, task::JoinHandle, task::JoinSet};
 use tracing::{info, warn};
 use weft_api::dataplane::transparent::{INBOUND_LISTEN_IP, OUTBOUND_LISTEN_IP};
 
+pub use self::stats::RedirectStats;
 use self::table::Table;
 use crate::{
     config::Config,
@@ -184,6 +186,7 @@ impl Redirect {
         info!(%addr, ?direction, "redirect listener added");
         let (signal, watch) = drain::channel();
         let table = self.table.clone();
+        let identity = self.identity.clone();
         let accept = tokio::spawn(async move {
             let mut stop = watch.clone();
             loop {
@@ -197,10 +200,16 @@ impl Redirect {
                         tcp::set_nodelay(&stream);
                         let table = table.load_full();
                         let watch = watch.clone();
+                        let identity = identity.clone();
                         tokio::spawn(async move {
+                            let stats = identity.redirect_stats();
                             match direction {
-                                Direction::Inbound => serve::inbound(&table, stream, watch).await,
-                                Direction::Outbound => serve::outbound(&table, stream, watch).await,
+                                Direction::Inbound => {
+                                    serve::inbound(&table, stream, watch, stats).await;
+                                }
+                                Direction::Outbound => {
+                                    serve::outbound(&table, stream, watch, stats).await;
+                                }
                             }
                         });
                     }

@@ -158,6 +158,24 @@ impl Cluster {
         assert!(!String::from_utf8_lossy(&nat.stdout).contains("WEFT"));
     }
 
+    /// The value of the counter `series` (name and labels) in the
+    /// `/metrics` of host `i`'s proxy; 0 when absent.
+    pub async fn counter(&self, i: usize, series: &str) -> u64 {
+        let out = self
+            .net
+            .exec(
+                self.net.host(i),
+                None,
+                &["curl", "-sf", "http://127.0.0.1:9901/metrics"],
+            )
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
     pub fn client_proxy_log(&self) -> String {
         self.client_proxy
             .as_ref()

@@ -153,6 +153,8 @@ pub struct Identity {
     /// Denials by TrafficPermissions, beside the mTLS counters: both
     /// are per proxy and shown by `/metrics`.
     authz_stats: AuthzStats,
+    /// What became of connections the transparent-proxy rules captured.
+    redirect_stats: crate::redirect::RedirectStats,
 }
 
 impl Identity {
@@ -165,6 +167,7 @@ impl Identity {
             changed: watch::channel(()).0,
             stats: TlsStats::default(),
             authz_stats: AuthzStats::default(),
+            redirect_stats: Default::default(),
         })
     }
 
@@ -232,6 +235,10 @@ impl Identity {
 
     pub fn authz_stats(&self) -> &AuthzStats {
         &self.authz_stats
+    }
+
+    pub fn redirect_stats(&self) -> &crate::redirect::RedirectStats {
+        &self.redirect_stats
     }
 
     fn certified_key(&self) -> Option<Arc<CertifiedKey>> {
