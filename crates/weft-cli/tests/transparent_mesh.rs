@@ -100,6 +100,22 @@ async fn applications_reach_mesh_services_by_name_over_mtls_and_fail_over_within
     let body = c.curl_ok(&client, "http://10.77.0.4:9090/outside").await;
     assert!(body.contains("\"service\":\"plain\""), "{body}");
 
+    // IPv6 is captured too, on both ends: nothing leaves the proxies' sight
+    // over the other family.
+    let passthrough = |direction: &str| {
+        format!(
+            "weft_redirect_connections_total{{direction=\"{direction}\",outcome=\"passthrough\",protocol=\"undetected\"}}"
+        )
+    };
+    let (out_before, in_before) = (
+        c.counter(2, &passthrough("outbound")).await,
+        c.counter(4, &passthrough("inbound")).await,
+    );
+    let body = c.curl_ok(&client, "http://[fd77::4]:9090/outside-v6").await;
+    assert!(body.contains("\"service\":\"plain6\""), "{body}");
+    assert_eq!(c.counter(2, &passthrough("outbound")).await, out_before + 1);
+    assert_eq!(c.counter(4, &passthrough("inbound")).await, in_before + 1);
+
     // One backend's host vanishes: within a second, its traffic goes to
     // the other two.
     let gone = c.net.host(3).clone();

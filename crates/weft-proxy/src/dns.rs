@@ -6,7 +6,12 @@
 mod names;
 mod upstream;
 
-use std::{io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    io,
+    net::{Ipv6Addr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 use arc_swap::ArcSwap;
 use tokio::{
@@ -23,11 +28,12 @@ const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest UDP query accepted (EDNS clients stay well under it).
 const MAX_UDP_QUERY: usize = 4096;
 
-/// The sockets of a DNS server that is not answering yet.
+/// The sockets of a DNS server that is not answering yet: UDP and TCP on
+/// the given address, and on `[::1]` with the same port where the host has
+/// IPv6 (ip6tables redirects DNS there).
 #[derive(Debug)]
 pub struct Bound {
-    udp: UdpSocket,
-    tcp: TcpListener,
+    sockets: Vec<(UdpSocket, TcpListener)>,
     addr: SocketAddr,
 }
 
@@ -47,11 +53,17 @@ struct Shared {
 }
 
 impl Bound {
-    /// Binds UDP and TCP on `addr`.
+    /// Binds UDP and TCP on `addr` (and best effort on IPv6 loopback).
     pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
-        let udp = UdpSocket::bind(addr).await?;
-        let tcp = TcpListener::bind(addr).await?;
-        Ok(Self { udp, tcp, addr })
+        let mut sockets = vec![(UdpSocket::bind(addr).await?, TcpListener::bind(addr).await?)];
+        let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port()));
+        match (UdpSocket::bind(v6).await, TcpListener::bind(v6).await) {
+            (Ok(udp), Ok(tcp)) => sockets.push((udp, tcp)),
+            (Err(e), _) | (_, Err(e)) => {
+                warn!(addr = %v6, error = %e, "no IPv6 DNS listener; IPv6 DNS redirected here goes unanswered");
+            }
+        }
+        Ok(Self { sockets, addr })
     }
 
     /// Starts answering with `names`, forwarding to the host's resolvers.
@@ -68,8 +80,10 @@ impl Bound {
             resolvers,
         });
         let mut tasks = JoinSet::new();
-        tasks.spawn(serve_udp(Arc::new(self.udp), shared.clone()));
-        tasks.spawn(serve_tcp(self.tcp, shared));
+        for (udp, tcp) in self.sockets {
+            tasks.spawn(serve_udp(Arc::new(udp), shared.clone()));
+            tasks.spawn(serve_tcp(tcp, shared.clone()));
+        }
         Server {
             addr: self.addr,
             names,

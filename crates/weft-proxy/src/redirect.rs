@@ -15,13 +15,17 @@
 //! fail (binding a new port, building stacks) in [`Redirect::prepare`],
 //! before anything running changes; the swap in [`Redirect::commit`].
 
+mod bind;
 mod detect;
 mod original_dst;
 mod serve;
 mod stats;
 mod table;
 
-use std::{net::SocketAddr, sync::Arc};
+use std::{
+    net::{IpAddr, Ipv6Addr, SocketAddr},
+    sync::Arc,
+};
 
 use arc_swap::ArcSwap;
 use tokio::{net::TcpListener, task::JoinHandle, task::JoinSet};
@@ -44,11 +48,16 @@ use crate::{
 pub struct Redirect {
     identity: Arc<Identity>,
     table: Arc<ArcSwap<Table>>,
-    inbound: Option<Running>,
-    outbound: Option<Running>,
+    /// One socket per address family the host has, all on one port.
+    inbound: Vec<Running>,
+    outbound: Vec<Running>,
     dns: Option<dns::Server>,
     draining: JoinSet<()>,
 }
+
+/// The IPv6 twins of the IPv4 listen addresses: what ip6tables redirects to.
+const INBOUND_LISTEN_IP_V6: IpAddr = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+const OUTBOUND_LISTEN_IP_V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 
 /// Which way a listener's connections go.
 #[derive(Debug, Clone, Copy)]
@@ -68,8 +77,8 @@ struct Running {
 #[derive(Debug)]
 pub struct Prepared {
     table: Option<Table>,
-    inbound: Option<TcpListener>,
-    outbound: Option<TcpListener>,
+    inbound: Option<Vec<TcpListener>>,
+    outbound: Option<Vec<TcpListener>>,
     dns: Option<dns::Bound>,
     dns_names: Option<dns::Names>,
 }
@@ -79,8 +88,8 @@ impl Redirect {
         Self {
             identity,
             table: Arc::default(),
-            inbound: None,
-            outbound: None,
+            inbound: Vec::new(),
+            outbound: Vec::new(),
             dns: None,
             draining: JoinSet::new(),
         }
@@ -99,10 +108,16 @@ impl Redirect {
             });
         };
         let table = Table::build(config, transparent, &self.table.load(), &self.identity)?;
-        let inbound_addr = SocketAddr::new(INBOUND_LISTEN_IP, transparent.inbound_port);
-        let outbound_addr = SocketAddr::new(OUTBOUND_LISTEN_IP, transparent.outbound_port);
-        let inbound = bind_if_new(inbound_addr, self.inbound.as_ref()).await?;
-        let outbound = bind_if_new(outbound_addr, self.outbound.as_ref()).await?;
+        let inbound = bind_if_new(
+            transparent.inbound_port,
+            (INBOUND_LISTEN_IP, INBOUND_LISTEN_IP_V6),
+            &self.inbound,
+        )?;
+        let outbound = bind_if_new(
+            transparent.outbound_port,
+            (OUTBOUND_LISTEN_IP, OUTBOUND_LISTEN_IP_V6),
+            &self.outbound,
+        )?;
         let dns = match transparent.dns_port {
             Some(port) => {
                 let addr = SocketAddr::new(OUTBOUND_LISTEN_IP, port);
@@ -131,31 +146,26 @@ impl Redirect {
     pub async fn commit(&mut self, prepared: Prepared) {
         while self.draining.try_join_next().is_some() {}
         let Some(table) = prepared.table else {
-            for running in [self.inbound.take(), self.outbound.take()]
-                .into_iter()
-                .flatten()
-            {
-                info!(addr = %running.addr, "redirect listener removed");
-                self.stop(running).await;
-            }
-            if let Some(dns) = self.dns.take() {
-                dns.stop().await;
-            }
+            self.stop_all().await;
             self.table.store(Arc::default());
             return;
         };
         self.table.store(Arc::new(table));
-        for (listener, direction) in [
+        for (listeners, direction) in [
             (prepared.inbound, Direction::Inbound),
             (prepared.outbound, Direction::Outbound),
         ] {
-            let Some(listener) = listener else { continue };
-            let running = self.spawn(listener, direction);
+            let Some(listeners) = listeners else { continue };
+            let running: Vec<Running> = listeners
+                .into_iter()
+                .map(|l| self.spawn(l, direction))
+                .collect();
             let slot = match direction {
                 Direction::Inbound => &mut self.inbound,
                 Direction::Outbound => &mut self.outbound,
             };
-            if let Some(old) = slot.replace(running) {
+            let old = std::mem::replace(slot, running);
+            for old in old {
                 self.stop(old).await;
             }
         }
@@ -236,29 +246,36 @@ impl Redirect {
     /// Stops accepting and answering; open connections finish in the
     /// returned set.
     pub async fn shutdown(mut self) -> JoinSet<()> {
-        for running in [self.inbound.take(), self.outbound.take()]
-            .into_iter()
-            .flatten()
-        {
+        self.stop_all().await;
+        self.draining
+    }
+
+    /// Stops every listener and the DNS server.
+    async fn stop_all(&mut self) {
+        let all: Vec<Running> = self
+            .inbound
+            .drain(..)
+            .chain(self.outbound.drain(..))
+            .collect();
+        for running in all {
+            info!(addr = %running.addr, "redirect listener removed");
             self.stop(running).await;
         }
         if let Some(dns) = self.dns.take() {
             dns.stop().await;
         }
-        self.draining
     }
 }
 
-/// A listener for `addr`, unless the running one is already there.
-async fn bind_if_new(
-    addr: SocketAddr,
-    running: Option<&Running>,
-) -> Result<Option<TcpListener>, ApplyError> {
-    if running.is_some_and(|r| r.addr == addr) {
+/// The sockets for `port` (IPv4, and IPv6 where the host has it), unless
+/// the running ones are already on it.
+fn bind_if_new(
+    port: u16,
+    (v4, v6): (IpAddr, IpAddr),
+    running: &[Running],
+) -> Result<Option<Vec<TcpListener>>, ApplyError> {
+    if running.first().is_some_and(|r| r.addr.port() == port) {
         return Ok(None);
     }
-    TcpListener::bind(addr)
-        .await
-        .map(Some)
-        .map_err(|source| ApplyError::Bind { addr, source })
+    bind::both(SocketAddr::new(v4, port), SocketAddr::new(v6, port)).map(Some)
 }

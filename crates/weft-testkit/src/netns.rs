@@ -78,7 +78,14 @@ pub struct Host {
     port: String,
 }
 
-/// Hosts 10.77.0.1, 10.77.0.2, ... on one bridge.
+impl Host {
+    /// The host's IPv6 address: `fd77::N` for `10.77.0.N`.
+    pub fn ip6(&self) -> std::net::Ipv6Addr {
+        std::net::Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, u16::from(self.ip.octets()[3]))
+    }
+}
+
+/// Hosts 10.77.0.1, 10.77.0.2, ... (and fd77::1, fd77::2, ...) on one bridge.
 #[derive(Debug)]
 pub struct Network {
     switch: String,
@@ -150,6 +157,12 @@ impl Network {
             .await?;
             let cidr = format!("{}/24", host.ip);
             ip(&["-n", &host.ns, "addr", "add", &cidr, "dev", "eth0"]).await?;
+            // No duplicate address detection: the address is usable at once.
+            let cidr6 = format!("{}/64", host.ip6());
+            ip(&[
+                "-n", &host.ns, "-6", "addr", "add", &cidr6, "dev", "eth0", "nodad",
+            ])
+            .await?;
             ip(&["-n", &host.ns, "link", "set", "eth0", "up"]).await?;
             ip(&["-n", &host.ns, "link", "set", "lo", "up"]).await?;
             ip(&["-n", &host.ns, "route", "add", "default", "dev", "eth0"]).await?;

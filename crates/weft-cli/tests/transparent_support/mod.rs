@@ -2,7 +2,7 @@
 //! a client on host 2 and `backend` instances on hosts 3-5, each with its
 //! application (uid [`APP_UID`]), its proxy (uid [`PROXY_UID`]) and the
 //! transparent-proxy rules with DNS redirection. A plain server outside
-//! the mesh listens on host 4, port 9090.
+//! the mesh listens on host 4, port 9090, on its IPv4 and IPv6 addresses.
 
 mod hosts;
 
@@ -56,6 +56,8 @@ impl Cluster {
         }
         let plain = cluster.app(4, "plain", "10.77.0.4", 9090);
         cluster.processes.push(plain);
+        let plain6 = cluster.app(4, "plain6", "fd77::4", 9090);
+        cluster.processes.push(plain6);
         cluster
             .wait_for_client_config(|config| {
                 config["transparent"]["services"]
@@ -98,7 +100,7 @@ impl Cluster {
             .exec(
                 host,
                 Some(APP_UID),
-                &["curl", "-sS", "--fail", "--max-time", "5", url],
+                &["curl", "-g", "-sS", "--fail", "--max-time", "5", url],
             )
             .await
             .unwrap()

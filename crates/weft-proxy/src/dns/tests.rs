@@ -88,8 +88,8 @@ fn first_a(bytes: &[u8]) -> (ResponseCode, Option<Ipv4Addr>) {
 /// both up.
 async fn bound_pair() -> (Server, SocketAddr, SocketAddr) {
     let bound = Bound::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let udp = bound.udp.local_addr().unwrap();
-    let tcp = bound.tcp.local_addr().unwrap();
+    let udp = bound.sockets[0].0.local_addr().unwrap();
+    let tcp = bound.sockets[0].1.local_addr().unwrap();
     (
         bound.start_with(names(), vec![fake_resolver().await]),
         udp,
