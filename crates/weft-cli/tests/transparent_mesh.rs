@@ -57,29 +57,14 @@ async fn applications_reach_mesh_services_by_name_over_mtls_and_fail_over_within
     assert!(body.contains("backend-"), "{body}");
     // Detection: HTTP/2 with prior knowledge is HTTP too; TLS to an HTTP
     // service cannot go through its stack and is closed.
-    let out = c
-        .net
-        .exec(
+    let body = c
+        .curl_ok_with(
             &client,
-            Some(transparent_support::APP_UID),
-            &[
-                "curl",
-                "-sS",
-                "--fail",
-                "--max-time",
-                "5",
-                "--http2-prior-knowledge",
-                "http://backend.mesh/tp-secret-h2",
-            ],
+            &["--http2-prior-knowledge"],
+            "http://backend.mesh/tp-secret-h2",
         )
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("/tp-secret-h2"));
+        .await;
+    assert!(body.contains("/tp-secret-h2"), "{body}");
     let out = c.curl(&client, "https://backend.mesh/").await;
     assert!(!out.status.success(), "TLS to an HTTP service went through");
     assert!(
@@ -115,6 +100,28 @@ async fn applications_reach_mesh_services_by_name_over_mtls_and_fail_over_within
     assert!(body.contains("\"service\":\"plain6\""), "{body}");
     assert_eq!(c.counter(2, &passthrough("outbound")).await, out_before + 1);
     assert_eq!(c.counter(4, &passthrough("inbound")).await, in_before + 1);
+
+    // Redirected inbound traffic passes the backends' authorization: a
+    // TrafficPermission denying the client is enforced, and lifted.
+    let deny = c.file(
+        "deny.yaml",
+        "type: TrafficPermission\nmesh: default\nname: client-not-to-backend\n\
+         selector: { from: { service: client }, to: { service: backend } }\n\
+         spec: { action: deny }\n",
+    );
+    c.cli(&["apply", "-f", &deny.display().to_string()]).await;
+    c.wait_for_status(&client, "http://backend.mesh/denied", "403")
+        .await;
+    c.cli(&[
+        "delete",
+        "traffic-permission",
+        "client-not-to-backend",
+        "-m",
+        "default",
+    ])
+    .await;
+    c.wait_for_status(&client, "http://backend.mesh/allowed", "200")
+        .await;
 
     // One backend's host vanishes: within a second, its traffic goes to
     // the other two.

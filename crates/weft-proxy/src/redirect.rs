@@ -52,6 +52,9 @@ pub struct Redirect {
     inbound: Vec<Running>,
     outbound: Vec<Running>,
     dns: Option<dns::Server>,
+    /// Drains the connections of the running table's stacks (see
+    /// `Table::drain`).
+    generation: Option<Signal>,
     draining: JoinSet<()>,
 }
 
@@ -91,6 +94,7 @@ impl Redirect {
             inbound: Vec::new(),
             outbound: Vec::new(),
             dns: None,
+            generation: None,
             draining: JoinSet::new(),
         }
     }
@@ -145,10 +149,23 @@ impl Redirect {
     /// Runs what [`Redirect::prepare`] made; cannot fail.
     pub async fn commit(&mut self, prepared: Prepared) {
         while self.draining.try_join_next().is_some() {}
-        let Some(table) = prepared.table else {
+        let Some(mut table) = prepared.table else {
             self.stop_all().await;
             self.table.store(Arc::default());
             return;
+        };
+        // Connections keep the last generation's drain while every stack
+        // carried over; a new or removed stack starts a new generation.
+        let current = self.table.load().drain.clone();
+        table.drain = match current {
+            Some(watch) if !table.new_stacks => Some(watch),
+            _ => {
+                let (signal, watch) = drain::channel();
+                if let Some(old) = self.generation.replace(signal) {
+                    self.draining.spawn(old.drain());
+                }
+                Some(watch)
+            }
         };
         self.table.store(Arc::new(table));
         for (listeners, direction) in [
@@ -209,7 +226,7 @@ impl Redirect {
                     Ok((stream, _)) => {
                         tcp::set_nodelay(&stream);
                         let table = table.load_full();
-                        let watch = watch.clone();
+                        let watch = table.drain.clone().unwrap_or_else(|| watch.clone());
                         let identity = identity.clone();
                         tokio::spawn(async move {
                             let stats = identity.redirect_stats();
@@ -250,8 +267,11 @@ impl Redirect {
         self.draining
     }
 
-    /// Stops every listener and the DNS server.
+    /// Stops every listener and the DNS server, and drains the connections.
     async fn stop_all(&mut self) {
+        if let Some(generation) = self.generation.take() {
+            self.draining.spawn(generation.drain());
+        }
         let all: Vec<Running> = self
             .inbound
             .drain(..)

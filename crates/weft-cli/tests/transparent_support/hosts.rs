@@ -61,7 +61,7 @@ impl Cluster {
     }
 
     /// `weft ARGS` on the control plane's host, as the operator.
-    async fn cli(&self, args: &[&str]) -> Output {
+    pub async fn cli(&self, args: &[&str]) -> Output {
         let token_file = self.dir.join("admin-token").display().to_string();
         let mut argv = vec![WEFT];
         argv.extend(args);

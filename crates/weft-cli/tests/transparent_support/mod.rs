@@ -96,30 +96,54 @@ impl Cluster {
 
     /// curl as the application user on `host` (5 s at most).
     pub async fn curl(&self, host: &Host, url: &str) -> Output {
-        self.net
-            .exec(
-                host,
-                Some(APP_UID),
-                &["curl", "-g", "-sS", "--fail", "--max-time", "5", url],
-            )
-            .await
-            .unwrap()
+        self.curl_with(host, &[], url).await
+    }
+
+    /// [`Cluster::curl`] with more curl arguments.
+    pub async fn curl_with(&self, host: &Host, extra: &[&str], url: &str) -> Output {
+        let mut argv = vec!["curl", "-g", "-sS", "--fail", "--max-time", "5"];
+        argv.extend(extra);
+        argv.push(url);
+        self.net.exec(host, Some(APP_UID), &argv).await.unwrap()
     }
 
     /// [`Cluster::curl`] that must succeed; returns the body.
     pub async fn curl_ok(&self, host: &Host, url: &str) -> String {
-        let out = self.curl(host, url).await;
+        self.curl_ok_with(host, &[], url).await
+    }
+
+    /// [`Cluster::curl_with`] that must succeed; returns the body.
+    pub async fn curl_ok_with(&self, host: &Host, extra: &[&str], url: &str) -> String {
+        let out = self.curl_with(host, extra, url).await;
         assert!(
             out.status.success(),
             "curl {url} on {}: {}\n--- client proxy log ---\n{}",
             host.ns,
             String::from_utf8_lossy(&out.stderr),
-            self.client_proxy
-                .as_ref()
-                .map(TestProcess::log_text)
-                .unwrap_or_default()
+            self.client_proxy_log()
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Retries until curl (without `--fail`) reports HTTP `status` for `url`.
+    pub async fn wait_for_status(&self, host: &Host, url: &str, status: &str) {
+        let argv = [
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            url,
+        ];
+        wait::until(&format!("{url} to answer {status}"), TIMEOUT, || async {
+            let out = self.net.exec(host, Some(APP_UID), &argv).await.ok()?;
+            (String::from_utf8_lossy(&out.stdout) == status).then_some(())
+        })
+        .await
+        .unwrap();
     }
 
     /// Retries [`Cluster::curl`] until it succeeds (a config on its way).
