@@ -2,18 +2,19 @@
 //! iptables rules redirect (`weft install transparent-proxy`), and the
 //! mesh DNS server.
 //!
-//! * The **outbound** listener (127.0.0.1, `redirectPortOutbound`) gets the
+//! * The **outbound** listener (127.0.0.1 and ::1, `redirectPortOutbound`) gets the
 //!   applications' connections to anywhere; each is sent to the mesh
 //!   service its original destination belongs to, or passed through.
 //! * The **inbound** listener (every address, `redirectPortInbound`) gets
 //!   connections from the network to any port; each goes through the
 //!   inbound stack of the port it was meant for.
-//! * The **DNS** server (127.0.0.1, `redirectPortDns`) answers
+//! * The **DNS** server (127.0.0.1 and ::1, `redirectPortDns`) answers
 //!   `<service>.<suffix>` with virtual IPs and forwards everything else.
 //!
 //! Like the other listeners, a new config is applied in two steps: what can
 //! fail (binding a new port, building stacks) in [`Redirect::prepare`],
 //! before anything running changes; the swap in [`Redirect::commit`].
+//! Each listener is one socket per address family the host has.
 
 mod bind;
 mod detect;
