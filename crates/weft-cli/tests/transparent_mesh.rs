@@ -37,6 +37,27 @@ async fn applications_reach_mesh_services_by_name_over_mtls_and_fail_over_within
             "{backend} never answered: {served:?}"
         );
     }
+    // Names outside the mesh go to the host's resolver, through the proxy.
+    let forwarded = "weft_dns_queries_total{answer=\"forwarded\"}";
+    let before = c.counter(2, forwarded).await;
+    let out = c
+        .net
+        .exec(
+            &client,
+            Some(transparent_support::APP_UID),
+            &["getent", "ahostsv4", "outside.example"],
+        )
+        .await
+        .unwrap();
+    let resolved = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        resolved.contains(&transparent_support::RESOLVER_ANSWER.to_string()),
+        "{resolved}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    assert!(c.counter(2, forwarded).await > before);
+
     // Each request was captured on both ends.
     let captured = "weft_redirect_connections_total{direction=\"outbound\",outcome=\"mesh\",protocol=\"http1\"}";
     assert!(c.counter(2, captured).await >= 9);

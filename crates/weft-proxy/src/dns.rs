@@ -22,6 +22,7 @@ use tracing::{debug, info, warn};
 
 pub use self::names::Names;
 use self::names::Reply;
+use crate::redirect::DnsStats;
 
 /// A TCP client that sends no query for this long is closed.
 const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,6 +51,7 @@ pub struct Server {
 struct Shared {
     names: Arc<ArcSwap<Names>>,
     resolvers: Vec<SocketAddr>,
+    stats: Arc<DnsStats>,
 }
 
 impl Bound {
@@ -66,18 +68,20 @@ impl Bound {
         Ok(Self { sockets, addr })
     }
 
-    /// Starts answering with `names`, forwarding to the host's resolvers.
-    pub fn start(self, names: Names) -> Server {
-        self.start_with(names, upstream::host_resolvers())
+    /// Starts answering with `names`, forwarding to the host's resolvers,
+    /// counting answers in `stats`.
+    pub fn start(self, names: Names, stats: Arc<DnsStats>) -> Server {
+        self.start_with(names, upstream::host_resolvers(), stats)
     }
 
     /// [`Bound::start`] with the resolvers given.
-    fn start_with(self, names: Names, resolvers: Vec<SocketAddr>) -> Server {
+    fn start_with(self, names: Names, resolvers: Vec<SocketAddr>, stats: Arc<DnsStats>) -> Server {
         info!(addr = %self.addr, ?resolvers, "mesh DNS server listening");
         let names = Arc::new(ArcSwap::from_pointee(names));
         let shared = Arc::new(Shared {
             names: names.clone(),
             resolvers,
+            stats,
         });
         let mut tasks = JoinSet::new();
         for (udp, tcp) in self.sockets {
@@ -121,16 +125,27 @@ impl Shared {
     /// retries or gives up on its own).
     async fn answer(&self, query: &[u8], transport: Transport) -> Option<Vec<u8>> {
         let forwarded = match self.names.load().reply(query) {
-            Reply::Local(bytes) => return Some(bytes),
+            Reply::Local(bytes) => {
+                DnsStats::bump(&self.stats.local);
+                return Some(bytes);
+            }
             Reply::Drop => return None,
             Reply::Forward => match transport {
                 Transport::Udp => upstream::forward_udp(&self.resolvers, query).await,
                 Transport::Tcp => upstream::forward_tcp(&self.resolvers, query).await,
             },
         };
-        forwarded
-            .map_err(|e| warn!(error = %e, "cannot forward a DNS query"))
-            .ok()
+        match forwarded {
+            Ok(bytes) => {
+                DnsStats::bump(&self.stats.forwarded);
+                Some(bytes)
+            }
+            Err(e) => {
+                DnsStats::bump(&self.stats.failed);
+                warn!(error = %e, "cannot forward a DNS query");
+                None
+            }
+        }
     }
 }
 

@@ -33,7 +33,7 @@ use tokio::{net::TcpListener, task::JoinHandle, task::JoinSet};
 use tracing::{info, warn};
 use weft_api::dataplane::transparent::{INBOUND_LISTEN_IP, OUTBOUND_LISTEN_IP};
 
-pub use self::stats::RedirectStats;
+pub use self::stats::{DnsStats, RedirectStats};
 use self::table::Table;
 use crate::{
     config::Config,
@@ -192,7 +192,7 @@ impl Redirect {
                 if let Some(old) = self.dns.take() {
                     old.stop().await;
                 }
-                self.dns = Some(bound.start(names));
+                self.dns = Some(bound.start(names, self.identity.redirect_stats().dns()));
             }
             (None, Some(names)) => {
                 if let Some(dns) = &self.dns {

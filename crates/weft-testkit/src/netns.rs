@@ -12,6 +12,7 @@
 //! never skips it, when something is missing.
 
 pub mod pcap;
+pub mod resolver;
 
 use std::{
     net::Ipv4Addr,
@@ -240,6 +241,20 @@ impl Network {
         Ok(process)
     }
 
+    /// Makes `nameserver` the resolver of processes started in `host` from
+    /// now on (`ip netns exec` mounts `/etc/netns/NS/resolv.conf` over
+    /// `/etc/resolv.conf`). Removed with the network.
+    pub fn set_resolver(&self, host: &Host, nameserver: Ipv4Addr) -> anyhow::Result<()> {
+        let dir = Path::new("/etc/netns").join(&host.ns);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::write(
+            dir.join("resolv.conf"),
+            format!("nameserver {nameserver}\n"),
+        )
+        .with_context(|| format!("cannot write {}/resolv.conf", dir.display()))
+    }
+
     /// Takes `host`'s link down (or up) at the bridge: to the others, the
     /// host vanishes without a word, as when its cable is pulled.
     pub async fn set_link(&self, host: &Host, up: bool) -> anyhow::Result<()> {
@@ -294,7 +309,8 @@ async fn ip(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Kills what still runs in `ns`, then deletes it. Synchronous: called
+/// Kills what still runs in `ns`, then deletes it and its `/etc/netns`
+/// files. Synchronous: called
 /// from `Drop`, possibly while a test is panicking.
 fn delete_namespace(ns: &str) {
     if let Ok(out) = std::process::Command::new("ip")
@@ -310,6 +326,8 @@ fn delete_namespace(ns: &str) {
     let _ = std::process::Command::new("ip")
         .args(["netns", "del", ns])
         .status();
+    // What `set_resolver` wrote, if anything.
+    let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(ns));
 }
 
 /// Namespaces of test processes that no longer run.

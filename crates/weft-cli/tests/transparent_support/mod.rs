@@ -2,14 +2,15 @@
 //! a client on host 2 and `backend` instances on hosts 3-5, each with its
 //! application (uid [`APP_UID`]), its proxy (uid [`PROXY_UID`]) and the
 //! transparent-proxy rules with DNS redirection. A plain server outside
-//! the mesh listens on host 4, port 9090, on its IPv4 and IPv6 addresses.
+//! the mesh listens on host 4, port 9090, on its IPv4 and IPv6 addresses;
+//! the client host's resolver is a stand-in on host 1.
 
 mod hosts;
 
 use std::{os::unix::fs::PermissionsExt, path::PathBuf, process::Output, time::Duration};
 
 use weft_testkit::{
-    netns::{self, Host, Network},
+    netns::{self, Host, Network, resolver},
     process::TestProcess,
     wait,
 };
@@ -19,6 +20,8 @@ pub const WEFT: &str = env!("CARGO_BIN_EXE_weft");
 pub const PROXY_UID: u32 = 1337;
 /// The applications' uid (curl included): its traffic is redirected.
 pub const APP_UID: u32 = 2000;
+/// What the client host's resolver answers for every name.
+pub const RESOLVER_ANSWER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(192, 0, 2, 55);
 pub(super) const CP_API: &str = "http://127.0.0.1:5681";
 pub(super) const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -48,6 +51,14 @@ impl Cluster {
             processes: Vec::new(),
             client_proxy: None,
         };
+        // The client host's resolver, for names outside the mesh: a stand-in
+        // on host 1 that answers everything with RESOLVER_ANSWER.
+        let socket = resolver::bind_udp(cluster.net.host(1), 53).unwrap();
+        tokio::spawn(resolver::answer_all(socket, RESOLVER_ANSWER));
+        cluster
+            .net
+            .set_resolver(cluster.net.host(2), cluster.net.host(1).ip)
+            .unwrap();
         cluster.start_control_plane().await;
         cluster.apply_mesh("passthrough").await;
         cluster.start_workload(2, "client").await;

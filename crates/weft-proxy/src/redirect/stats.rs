@@ -7,8 +7,19 @@
 //! (TLS or other bytes for an HTTP service), `no_destination` (no original
 //! destination, or the redirect port dialled directly). The label values
 //! are fixed, so the map stays small; one uncontended lock per connection.
+//!
+//! And the mesh DNS server's `weft_dns_queries_total{answer}`: `local`
+//! (a mesh name, or a refusal under the suffix), `forwarded`, `failed`
+//! (no resolver answered).
 
-use std::{collections::BTreeMap, fmt::Write as _, sync::Mutex};
+use std::{
+    collections::BTreeMap,
+    fmt::Write as _,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use super::detect::Detected;
 
@@ -18,6 +29,21 @@ type Labels = (&'static str, &'static str, &'static str);
 #[derive(Debug, Default)]
 pub struct RedirectStats {
     connections: Mutex<BTreeMap<Labels, u64>>,
+    dns: Arc<DnsStats>,
+}
+
+/// DNS answers by where they came from.
+#[derive(Debug, Default)]
+pub struct DnsStats {
+    pub local: AtomicU64,
+    pub forwarded: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+impl DnsStats {
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 impl RedirectStats {
@@ -41,9 +67,30 @@ impl RedirectStats {
         *map.entry((direction, outcome, protocol)).or_default() += 1;
     }
 
+    /// The DNS server's counters, shared with it.
+    pub fn dns(&self) -> Arc<DnsStats> {
+        self.dns.clone()
+    }
+
     /// The counters in the Prometheus text format (nothing before the
-    /// first captured connection).
+    /// first captured connection or DNS query).
     pub fn render(&self, text: &mut String) {
+        let dns = [
+            ("local", &self.dns.local),
+            ("forwarded", &self.dns.forwarded),
+            ("failed", &self.dns.failed),
+        ];
+        if dns.iter().any(|(_, c)| c.load(Ordering::Relaxed) > 0) {
+            let name = "weft_dns_queries_total";
+            let _ = write!(
+                text,
+                "# HELP {name} Queries the mesh DNS server answered, by where the answer came from.\n# TYPE {name} counter\n"
+            );
+            for (answer, counter) in dns {
+                let n = counter.load(Ordering::Relaxed);
+                let _ = writeln!(text, "{name}{{answer=\"{answer}\"}} {n}");
+            }
+        }
         let map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
         if map.is_empty() {
             return;
