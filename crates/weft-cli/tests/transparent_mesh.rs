@@ -37,6 +37,34 @@ async fn applications_reach_mesh_services_by_name_over_mtls_and_fail_over_within
             "{backend} never answered: {served:?}"
         );
     }
+    // Names outside the mesh go to the host's resolver, through the proxy.
+    let forwarded = "weft_dns_queries_total{answer=\"forwarded\"}";
+    let before = c.counter(2, forwarded).await;
+    let out = c
+        .net
+        .exec(
+            &client,
+            Some(transparent_support::APP_UID),
+            &["getent", "ahostsv4", "outside.example"],
+        )
+        .await
+        .unwrap();
+    let resolved = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        resolved.contains(&transparent_support::RESOLVER_ANSWER.to_string()),
+        "{resolved}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    assert!(c.counter(2, forwarded).await > before);
+
+    // Each request was captured on both ends.
+    let captured = "weft_redirect_connections_total{direction=\"outbound\",outcome=\"mesh\",protocol=\"http1\"}";
+    assert!(c.counter(2, captured).await >= 9);
+    let arrived = "weft_redirect_connections_total{direction=\"inbound\",outcome=\"mesh\",protocol=\"undetected\"}";
+    for backend in 3..=5 {
+        assert!(c.counter(backend, arrived).await >= 1, "host {backend}");
+    }
     // The addresses the client used before the mesh lead into it too: a
     // backend's proxy port (strict mTLS, so plaintext would be refused) and
     // a backend application's own port.
@@ -50,29 +78,14 @@ async fn applications_reach_mesh_services_by_name_over_mtls_and_fail_over_within
     assert!(body.contains("backend-"), "{body}");
     // Detection: HTTP/2 with prior knowledge is HTTP too; TLS to an HTTP
     // service cannot go through its stack and is closed.
-    let out = c
-        .net
-        .exec(
+    let body = c
+        .curl_ok_with(
             &client,
-            Some(transparent_support::APP_UID),
-            &[
-                "curl",
-                "-sS",
-                "--fail",
-                "--max-time",
-                "5",
-                "--http2-prior-knowledge",
-                "http://backend.mesh/tp-secret-h2",
-            ],
+            &["--http2-prior-knowledge"],
+            "http://backend.mesh/tp-secret-h2",
         )
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("/tp-secret-h2"));
+        .await;
+    assert!(body.contains("/tp-secret-h2"), "{body}");
     let out = c.curl(&client, "https://backend.mesh/").await;
     assert!(!out.status.success(), "TLS to an HTTP service went through");
     assert!(
@@ -92,6 +105,44 @@ async fn applications_reach_mesh_services_by_name_over_mtls_and_fail_over_within
     // A destination outside the mesh passes through (outsideMesh: passthrough).
     let body = c.curl_ok(&client, "http://10.77.0.4:9090/outside").await;
     assert!(body.contains("\"service\":\"plain\""), "{body}");
+
+    // IPv6 is captured too, on both ends: nothing leaves the proxies' sight
+    // over the other family.
+    let passthrough = |direction: &str| {
+        format!(
+            "weft_redirect_connections_total{{direction=\"{direction}\",outcome=\"passthrough\",protocol=\"undetected\"}}"
+        )
+    };
+    let (out_before, in_before) = (
+        c.counter(2, &passthrough("outbound")).await,
+        c.counter(4, &passthrough("inbound")).await,
+    );
+    let body = c.curl_ok(&client, "http://[fd77::4]:9090/outside-v6").await;
+    assert!(body.contains("\"service\":\"plain6\""), "{body}");
+    assert_eq!(c.counter(2, &passthrough("outbound")).await, out_before + 1);
+    assert_eq!(c.counter(4, &passthrough("inbound")).await, in_before + 1);
+
+    // Redirected inbound traffic passes the backends' authorization: a
+    // TrafficPermission denying the client is enforced, and lifted.
+    let deny = c.file(
+        "deny.yaml",
+        "type: TrafficPermission\nmesh: default\nname: client-not-to-backend\n\
+         selector: { from: { service: client }, to: { service: backend } }\n\
+         spec: { action: deny }\n",
+    );
+    c.cli(&["apply", "-f", &deny.display().to_string()]).await;
+    c.wait_for_status(&client, "http://backend.mesh/denied", "403")
+        .await;
+    c.cli(&[
+        "delete",
+        "traffic-permission",
+        "client-not-to-backend",
+        "-m",
+        "default",
+    ])
+    .await;
+    c.wait_for_status(&client, "http://backend.mesh/allowed", "200")
+        .await;
 
     // One backend's host vanishes: within a second, its traffic goes to
     // the other two.

@@ -27,6 +27,15 @@ async fn nat(net: &Network, host: &netns::Host) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+async fn nat6(net: &Network, host: &netns::Host) -> String {
+    let out = net
+        .exec(host, None, &["ip6tables-save", "-t", "nat"])
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 async fn weft(net: &Network, host: &netns::Host, args: &[&str]) -> Output {
     let mut argv = vec![WEFT];
     argv.extend(args);
@@ -164,6 +173,11 @@ async fn install_is_idempotent_and_uninstall_removes_exactly_what_it_added() {
     assert!(!now.contains("WEFT_DNS_REDIRECT"), "{now}");
     assert_eq!(now.matches("-j WEFT_OUTPUT").count(), 1, "{now}");
 
+    // The same rules guard IPv6, with its own loopback.
+    let v6 = nat6(&net, host).await;
+    assert!(v6.contains("-A WEFT_OUTPUT -d ::1/128 -j RETURN"), "{v6}");
+    assert!(v6.contains("--uid-owner 1338"), "{v6}");
+
     let removed = weft(&net, host, &["uninstall", "transparent-proxy"]).await;
     assert!(removed.status.success(), "{}", text(&removed));
     let after = nat(&net, host).await;
@@ -178,6 +192,7 @@ async fn install_is_idempotent_and_uninstall_removes_exactly_what_it_added() {
         rules(&before),
         "the table is as it was before install"
     );
+    assert!(!nat6(&net, host).await.contains("WEFT"));
     let again = weft(&net, host, &["uninstall", "transparent-proxy"]).await;
     assert!(text(&again).contains("nothing changed"), "{}", text(&again));
     assert!(

@@ -6,7 +6,12 @@
 mod names;
 mod upstream;
 
-use std::{io, net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    io,
+    net::{Ipv6Addr, SocketAddr},
+    sync::Arc,
+    time::Duration,
+};
 
 use arc_swap::ArcSwap;
 use tokio::{
@@ -17,17 +22,19 @@ use tracing::{debug, info, warn};
 
 pub use self::names::Names;
 use self::names::Reply;
+use crate::redirect::DnsStats;
 
 /// A TCP client that sends no query for this long is closed.
 const TCP_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest UDP query accepted (EDNS clients stay well under it).
 const MAX_UDP_QUERY: usize = 4096;
 
-/// The sockets of a DNS server that is not answering yet.
+/// The sockets of a DNS server that is not answering yet: UDP and TCP on
+/// the given address, and on `[::1]` with the same port where the host has
+/// IPv6 (ip6tables redirects DNS there).
 #[derive(Debug)]
 pub struct Bound {
-    udp: UdpSocket,
-    tcp: TcpListener,
+    sockets: Vec<(UdpSocket, TcpListener)>,
     addr: SocketAddr,
 }
 
@@ -44,32 +51,43 @@ pub struct Server {
 struct Shared {
     names: Arc<ArcSwap<Names>>,
     resolvers: Vec<SocketAddr>,
+    stats: Arc<DnsStats>,
 }
 
 impl Bound {
-    /// Binds UDP and TCP on `addr`.
+    /// Binds UDP and TCP on `addr` (and best effort on IPv6 loopback).
     pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
-        let udp = UdpSocket::bind(addr).await?;
-        let tcp = TcpListener::bind(addr).await?;
-        Ok(Self { udp, tcp, addr })
+        let mut sockets = vec![(UdpSocket::bind(addr).await?, TcpListener::bind(addr).await?)];
+        let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, addr.port()));
+        match (UdpSocket::bind(v6).await, TcpListener::bind(v6).await) {
+            (Ok(udp), Ok(tcp)) => sockets.push((udp, tcp)),
+            (Err(e), _) | (_, Err(e)) => {
+                warn!(addr = %v6, error = %e, "no IPv6 DNS listener; IPv6 DNS redirected here goes unanswered");
+            }
+        }
+        Ok(Self { sockets, addr })
     }
 
-    /// Starts answering with `names`, forwarding to the host's resolvers.
-    pub fn start(self, names: Names) -> Server {
-        self.start_with(names, upstream::host_resolvers())
+    /// Starts answering with `names`, forwarding to the host's resolvers,
+    /// counting answers in `stats`.
+    pub fn start(self, names: Names, stats: Arc<DnsStats>) -> Server {
+        self.start_with(names, upstream::host_resolvers(), stats)
     }
 
     /// [`Bound::start`] with the resolvers given.
-    fn start_with(self, names: Names, resolvers: Vec<SocketAddr>) -> Server {
+    fn start_with(self, names: Names, resolvers: Vec<SocketAddr>, stats: Arc<DnsStats>) -> Server {
         info!(addr = %self.addr, ?resolvers, "mesh DNS server listening");
         let names = Arc::new(ArcSwap::from_pointee(names));
         let shared = Arc::new(Shared {
             names: names.clone(),
             resolvers,
+            stats,
         });
         let mut tasks = JoinSet::new();
-        tasks.spawn(serve_udp(Arc::new(self.udp), shared.clone()));
-        tasks.spawn(serve_tcp(self.tcp, shared));
+        for (udp, tcp) in self.sockets {
+            tasks.spawn(serve_udp(Arc::new(udp), shared.clone()));
+            tasks.spawn(serve_tcp(tcp, shared.clone()));
+        }
         Server {
             addr: self.addr,
             names,
@@ -107,16 +125,27 @@ impl Shared {
     /// retries or gives up on its own).
     async fn answer(&self, query: &[u8], transport: Transport) -> Option<Vec<u8>> {
         let forwarded = match self.names.load().reply(query) {
-            Reply::Local(bytes) => return Some(bytes),
+            Reply::Local(bytes) => {
+                DnsStats::bump(&self.stats.local);
+                return Some(bytes);
+            }
             Reply::Drop => return None,
             Reply::Forward => match transport {
                 Transport::Udp => upstream::forward_udp(&self.resolvers, query).await,
                 Transport::Tcp => upstream::forward_tcp(&self.resolvers, query).await,
             },
         };
-        forwarded
-            .map_err(|e| warn!(error = %e, "cannot forward a DNS query"))
-            .ok()
+        match forwarded {
+            Ok(bytes) => {
+                DnsStats::bump(&self.stats.forwarded);
+                Some(bytes)
+            }
+            Err(e) => {
+                DnsStats::bump(&self.stats.failed);
+                warn!(error = %e, "cannot forward a DNS query");
+                None
+            }
+        }
     }
 }
 

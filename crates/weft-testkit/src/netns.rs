@@ -12,6 +12,7 @@
 //! never skips it, when something is missing.
 
 pub mod pcap;
+pub mod resolver;
 
 use std::{
     net::Ipv4Addr,
@@ -78,7 +79,14 @@ pub struct Host {
     port: String,
 }
 
-/// Hosts 10.77.0.1, 10.77.0.2, ... on one bridge.
+impl Host {
+    /// The host's IPv6 address: `fd77::N` for `10.77.0.N`.
+    pub fn ip6(&self) -> std::net::Ipv6Addr {
+        std::net::Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, u16::from(self.ip.octets()[3]))
+    }
+}
+
+/// Hosts 10.77.0.1, 10.77.0.2, ... (and fd77::1, fd77::2, ...) on one bridge.
 #[derive(Debug)]
 pub struct Network {
     switch: String,
@@ -150,6 +158,12 @@ impl Network {
             .await?;
             let cidr = format!("{}/24", host.ip);
             ip(&["-n", &host.ns, "addr", "add", &cidr, "dev", "eth0"]).await?;
+            // No duplicate address detection: the address is usable at once.
+            let cidr6 = format!("{}/64", host.ip6());
+            ip(&[
+                "-n", &host.ns, "-6", "addr", "add", &cidr6, "dev", "eth0", "nodad",
+            ])
+            .await?;
             ip(&["-n", &host.ns, "link", "set", "eth0", "up"]).await?;
             ip(&["-n", &host.ns, "link", "set", "lo", "up"]).await?;
             ip(&["-n", &host.ns, "route", "add", "default", "dev", "eth0"]).await?;
@@ -227,6 +241,20 @@ impl Network {
         Ok(process)
     }
 
+    /// Makes `nameserver` the resolver of processes started in `host` from
+    /// now on (`ip netns exec` mounts `/etc/netns/NS/resolv.conf` over
+    /// `/etc/resolv.conf`). Removed with the network.
+    pub fn set_resolver(&self, host: &Host, nameserver: Ipv4Addr) -> anyhow::Result<()> {
+        let dir = Path::new("/etc/netns").join(&host.ns);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::write(
+            dir.join("resolv.conf"),
+            format!("nameserver {nameserver}\n"),
+        )
+        .with_context(|| format!("cannot write {}/resolv.conf", dir.display()))
+    }
+
     /// Takes `host`'s link down (or up) at the bridge: to the others, the
     /// host vanishes without a word, as when its cable is pulled.
     pub async fn set_link(&self, host: &Host, up: bool) -> anyhow::Result<()> {
@@ -281,7 +309,8 @@ async fn ip(args: &[&str]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Kills what still runs in `ns`, then deletes it. Synchronous: called
+/// Kills what still runs in `ns`, then deletes it and its `/etc/netns`
+/// files. Synchronous: called
 /// from `Drop`, possibly while a test is panicking.
 fn delete_namespace(ns: &str) {
     if let Ok(out) = std::process::Command::new("ip")
@@ -297,6 +326,8 @@ fn delete_namespace(ns: &str) {
     let _ = std::process::Command::new("ip")
         .args(["netns", "del", ns])
         .status();
+    // What `set_resolver` wrote, if anything.
+    let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(ns));
 }
 
 /// Namespaces of test processes that no longer run.

@@ -12,6 +12,12 @@ pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("--store: {e}"))?,
         None => StoreUrl::Sqlite(weft_control_plane::default_store_path()),
     };
+    for (flag, value) in [
+        ("--dp-keepalive-interval", args.dp_keepalive_interval),
+        ("--dp-keepalive-timeout", args.dp_keepalive_timeout),
+    ] {
+        anyhow::ensure!(!value.is_zero(), "{flag}: must be more than 0");
+    }
     let config = ControlPlaneConfig {
         store,
         api_addr: args.api_addr,

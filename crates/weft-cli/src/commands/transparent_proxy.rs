@@ -6,14 +6,13 @@
 
 mod iptables;
 pub mod rules;
+mod run;
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
 
-use self::{
-    iptables::Backend,
-    rules::{Installed, Settings, render},
-};
+use self::rules::Settings;
+pub use self::run::{check, install, uninstall};
 
 /// Where the proxy accepts redirected inbound connections by default
 /// (`networking.transparentProxying.redirectPortInbound`).
@@ -63,6 +62,11 @@ pub struct RuleArgs {
     /// proxy's DNS server.
     #[arg(long)]
     pub redirect_dns: bool,
+    /// Leave IPv6 alone. By default the same rules go into ip6tables where
+    /// it is installed and the kernel has IPv6, so that applications cannot
+    /// leave the mesh over IPv6.
+    #[arg(long)]
+    pub no_ipv6: bool,
     /// The proxy's DNS port, for `--redirect-dns`.
     #[arg(long, default_value_t = DEFAULT_DNS_PORT, value_parser = clap::value_parser!(u16).range(1..))]
     pub redirect_dns_port: u16,
@@ -135,110 +139,4 @@ fn ports(list: &[Option<u16>]) -> Vec<u16> {
         }
     }
     out
-}
-
-pub fn install(cmd: InstallCommand) -> anyhow::Result<()> {
-    let InstallCommand::TransparentProxy(args) = cmd;
-    let wanted = args.rules.settings(args.proxy_uid)?.rules();
-    let backend = Backend::find()?;
-    let installed = Installed::parse(&backend.save_nat()?);
-    let script = render(&installed, Some(&wanted));
-    if args.dry_run {
-        print!("{script}");
-        return Ok(());
-    }
-    if installed.differences(&wanted).is_empty() {
-        println!("transparent proxy rules already installed; nothing changed");
-        return Ok(());
-    }
-    backend.restore(&script)?;
-    let problems = Installed::parse(&backend.save_nat()?).differences(&wanted);
-    if !problems.is_empty() {
-        bail!(
-            "the rules were applied but read back differently:\n  {}",
-            problems.join("\n  ")
-        );
-    }
-    println!(
-        "transparent proxy rules installed ({} rules in {} chains)",
-        wanted.rules.len() + wanted.jumps.len(),
-        wanted.chains.len()
-    );
-    Ok(())
-}
-
-pub fn uninstall(cmd: UninstallCommand) -> anyhow::Result<()> {
-    let UninstallCommand::TransparentProxy(args) = cmd;
-    let backend = Backend::find()?;
-    let installed = Installed::parse(&backend.save_nat()?);
-    let script = render(&installed, None);
-    if args.dry_run {
-        print!("{script}");
-        return Ok(());
-    }
-    if installed.is_empty() {
-        println!("no transparent proxy rules installed; nothing changed");
-        return Ok(());
-    }
-    backend.restore(&script)?;
-    if !Installed::parse(&backend.save_nat()?).is_empty() {
-        bail!("some transparent proxy rules are still in the nat table after removal");
-    }
-    println!("transparent proxy rules removed");
-    Ok(())
-}
-
-pub fn check(cmd: CheckCommand) -> anyhow::Result<()> {
-    let CheckCommand::TransparentProxy(args) = cmd;
-    let backend = Backend::find()?;
-    let installed = Installed::parse(&backend.save_nat()?);
-    if installed.is_empty() {
-        bail!("transparent proxy rules are not installed");
-    }
-    let problems = match args.proxy_uid {
-        Some(uid) => installed.differences(&args.rules.settings(uid)?.rules()),
-        None => structural_problems(&installed),
-    };
-    if !problems.is_empty() {
-        bail!(
-            "transparent proxy rules are incomplete:\n  {}",
-            problems.join("\n  ")
-        );
-    }
-    println!(
-        "transparent proxy rules installed: {} chains, {} rules, {} jumps",
-        installed.chains.len(),
-        installed.rules.len(),
-        installed.jumps.len()
-    );
-    for rule in installed.jumps.iter().chain(&installed.rules) {
-        println!("  -A {} {}", rule.chain, rule.spec);
-    }
-    Ok(())
-}
-
-/// Without the settings, check that both directions are captured and
-/// that each capture ends in a redirect.
-fn structural_problems(installed: &Installed) -> Vec<String> {
-    let mut problems = Vec::new();
-    for (builtin, chain, redirect) in [
-        ("PREROUTING", rules::INBOUND, rules::IN_REDIRECT),
-        ("OUTPUT", rules::OUTPUT, rules::REDIRECT),
-    ] {
-        if !installed
-            .jumps
-            .iter()
-            .any(|j| j.chain == builtin && j.spec.ends_with(&format!("-j {chain}")))
-        {
-            problems.push(format!("no jump from {builtin} to {chain}"));
-        }
-        if !installed
-            .rules
-            .iter()
-            .any(|r| r.chain == redirect && r.spec.contains("-j REDIRECT"))
-        {
-            problems.push(format!("{redirect} does not redirect"));
-        }
-    }
-    problems
 }

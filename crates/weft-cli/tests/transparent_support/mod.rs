@@ -2,17 +2,15 @@
 //! a client on host 2 and `backend` instances on hosts 3-5, each with its
 //! application (uid [`APP_UID`]), its proxy (uid [`PROXY_UID`]) and the
 //! transparent-proxy rules with DNS redirection. A plain server outside
-//! the mesh listens on host 4, port 9090.
+//! the mesh listens on host 4, port 9090, on its IPv4 and IPv6 addresses;
+//! the client host's resolver is a stand-in on host 1.
 
-use std::{
-    os::unix::fs::PermissionsExt,
-    path::{Path, PathBuf},
-    process::Output,
-    time::Duration,
-};
+mod hosts;
+
+use std::{os::unix::fs::PermissionsExt, path::PathBuf, process::Output, time::Duration};
 
 use weft_testkit::{
-    netns::{self, Host, Network},
+    netns::{self, Host, Network, resolver},
     process::TestProcess,
     wait,
 };
@@ -22,14 +20,16 @@ pub const WEFT: &str = env!("CARGO_BIN_EXE_weft");
 pub const PROXY_UID: u32 = 1337;
 /// The applications' uid (curl included): its traffic is redirected.
 pub const APP_UID: u32 = 2000;
-const CP_API: &str = "http://127.0.0.1:5681";
-const TIMEOUT: Duration = Duration::from_secs(30);
+/// What the client host's resolver answers for every name.
+pub const RESOLVER_ANSWER: std::net::Ipv4Addr = std::net::Ipv4Addr::new(192, 0, 2, 55);
+pub(super) const CP_API: &str = "http://127.0.0.1:5681";
+pub(super) const TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Cluster {
     pub net: Network,
     pub dir: PathBuf,
-    processes: Vec<TestProcess>,
-    client_proxy: Option<TestProcess>,
+    pub(super) processes: Vec<TestProcess>,
+    pub(super) client_proxy: Option<TestProcess>,
 }
 
 impl Cluster {
@@ -51,6 +51,14 @@ impl Cluster {
             processes: Vec::new(),
             client_proxy: None,
         };
+        // The client host's resolver, for names outside the mesh: a stand-in
+        // on host 1 that answers everything with RESOLVER_ANSWER.
+        let socket = resolver::bind_udp(cluster.net.host(1), 53).unwrap();
+        tokio::spawn(resolver::answer_all(socket, RESOLVER_ANSWER));
+        cluster
+            .net
+            .set_resolver(cluster.net.host(2), cluster.net.host(1).ip)
+            .unwrap();
         cluster.start_control_plane().await;
         cluster.apply_mesh("passthrough").await;
         cluster.start_workload(2, "client").await;
@@ -59,6 +67,8 @@ impl Cluster {
         }
         let plain = cluster.app(4, "plain", "10.77.0.4", 9090);
         cluster.processes.push(plain);
+        let plain6 = cluster.app(4, "plain6", "fd77::4", 9090);
+        cluster.processes.push(plain6);
         cluster
             .wait_for_client_config(|config| {
                 config["transparent"]["services"]
@@ -71,210 +81,11 @@ impl Cluster {
         cluster
     }
 
-    fn file(&self, name: &str, contents: &str) -> PathBuf {
+    pub(super) fn file(&self, name: &str, contents: &str) -> PathBuf {
         let path = self.dir.join(name);
         std::fs::write(&path, contents).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         path
-    }
-
-    async fn start_control_plane(&mut self) {
-        let key = self.file("ca.key", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=");
-        let args: Vec<String> = [
-            "control-plane",
-            "--store",
-            &format!("sqlite:{}", self.dir.join("store.db").display()),
-            "--api-addr",
-            "127.0.0.1:5681",
-            "--dp-addr",
-            "10.77.0.1:5678",
-            "--ca-key-file",
-            &key.display().to_string(),
-            "--admin-token-file",
-            &self.dir.join("admin-token").display().to_string(),
-            "--cp-ca-file-out",
-            &self.dir.join("cp-ca.pem").display().to_string(),
-            // A host that vanishes must leave the balancers within a second.
-            "--dp-keepalive-interval",
-            "250ms",
-            "--dp-keepalive-timeout",
-            "250ms",
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        let cp = self
-            .net
-            .spawn(
-                self.net.host(1),
-                None,
-                "control-plane",
-                Path::new(WEFT),
-                &args,
-                &self.dir,
-            )
-            .unwrap();
-        self.processes.push(cp);
-        let host = self.net.host(1).clone();
-        let net = &self.net;
-        wait::until("control plane healthy", TIMEOUT, || async {
-            let out = net
-                .exec(&host, None, &["curl", "-sf", &format!("{CP_API}/healthz")])
-                .await
-                .ok()?;
-            out.status.success().then_some(())
-        })
-        .await
-        .unwrap();
-        let pem = self.dir.join("cp-ca.pem");
-        std::fs::set_permissions(&pem, std::fs::Permissions::from_mode(0o644)).unwrap();
-    }
-
-    /// `weft ARGS` on the control plane's host, as the operator.
-    async fn cli(&self, args: &[&str]) -> Output {
-        let token_file = self.dir.join("admin-token").display().to_string();
-        let mut argv = vec![WEFT];
-        argv.extend(args);
-        argv.extend(["--cp", CP_API, "--admin-token-file", &token_file]);
-        let out = self.net.exec(self.net.host(1), None, &argv).await.unwrap();
-        assert!(
-            out.status.success(),
-            "weft {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
-    }
-
-    /// The mesh: strict mTLS, and `outside` for `outsideMesh`.
-    pub async fn apply_mesh(&self, outside: &str) {
-        let file = self.file(
-            &format!("mesh-{outside}.yaml"),
-            &format!(
-                "type: Mesh\nname: default\nmtls: {{ mode: strict }}\n\
-                 transparentProxying: {{ outsideMesh: {outside} }}\n"
-            ),
-        );
-        self.cli(&["apply", "-f", &file.display().to_string()])
-            .await;
-    }
-
-    /// Host `i`: its application, rules and proxy (the app answers with
-    /// `<service>-<i>`).
-    async fn start_workload(&mut self, i: usize, service: &str) {
-        let name = format!("{service}-{i}");
-        let host = self.net.host(i).clone();
-        let app = self.app(i, &name, "127.0.0.1", 8080);
-        self.processes.push(app);
-        let token = self
-            .cli(&[
-                "token",
-                "dataplane",
-                "--mesh",
-                "default",
-                "--service",
-                service,
-            ])
-            .await;
-        let token_file = self.file(
-            &format!("{name}.token"),
-            String::from_utf8_lossy(&token.stdout).trim(),
-        );
-        let dataplane = self.file(
-            &format!("{name}.yaml"),
-            &format!(
-                "type: Dataplane\nmesh: default\nname: {name}\nnetworking:\n  address: {ip}\n  \
-                 inbound:\n    - port: 20001\n      servicePort: 8080\n      \
-                 tags: {{ service: {service}, protocol: http }}\n  \
-                 transparentProxying: {{ redirectPortDns: 15053 }}\n",
-                ip = host.ip
-            ),
-        );
-        let install = self
-            .net
-            .exec(
-                &host,
-                None,
-                &[
-                    WEFT,
-                    "install",
-                    "transparent-proxy",
-                    "--proxy-uid",
-                    &PROXY_UID.to_string(),
-                    "--redirect-dns",
-                ],
-            )
-            .await
-            .unwrap();
-        assert!(
-            install.status.success(),
-            "{}",
-            String::from_utf8_lossy(&install.stderr)
-        );
-        let args: Vec<String> = [
-            "proxy",
-            "--dataplane-file",
-            &dataplane.display().to_string(),
-            "--token-file",
-            &token_file.display().to_string(),
-            "--cp",
-            "https://10.77.0.1:5678",
-            "--cp-ca-file",
-            &self.dir.join("cp-ca.pem").display().to_string(),
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        let proxy = self
-            .net
-            .spawn(
-                &host,
-                Some(PROXY_UID),
-                &format!("proxy-{name}"),
-                Path::new(WEFT),
-                &args,
-                &self.dir,
-            )
-            .unwrap();
-        let net = &self.net;
-        wait::until(&format!("proxy {name} ready"), TIMEOUT, || async {
-            let out = net
-                .exec(&host, None, &["curl", "-sf", "http://127.0.0.1:9901/ready"])
-                .await
-                .ok()?;
-            out.status.success().then_some(())
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", proxy.log_text()));
-        if service == "client" {
-            self.client_proxy = Some(proxy);
-        } else {
-            self.processes.push(proxy);
-        }
-    }
-
-    fn app(&self, i: usize, name: &str, address: &str, port: u16) -> TestProcess {
-        let args: Vec<String> = [
-            "demo-app",
-            "--name",
-            name,
-            "--address",
-            address,
-            "--port",
-            &port.to_string(),
-        ]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-        self.net
-            .spawn(
-                self.net.host(i),
-                Some(APP_UID),
-                &format!("app-{name}"),
-                Path::new(WEFT),
-                &args,
-                &self.dir,
-            )
-            .unwrap()
     }
 
     /// Waits until the client proxy's `/config` satisfies `check`.
@@ -296,30 +107,54 @@ impl Cluster {
 
     /// curl as the application user on `host` (5 s at most).
     pub async fn curl(&self, host: &Host, url: &str) -> Output {
-        self.net
-            .exec(
-                host,
-                Some(APP_UID),
-                &["curl", "-sS", "--fail", "--max-time", "5", url],
-            )
-            .await
-            .unwrap()
+        self.curl_with(host, &[], url).await
+    }
+
+    /// [`Cluster::curl`] with more curl arguments.
+    pub async fn curl_with(&self, host: &Host, extra: &[&str], url: &str) -> Output {
+        let mut argv = vec!["curl", "-g", "-sS", "--fail", "--max-time", "5"];
+        argv.extend(extra);
+        argv.push(url);
+        self.net.exec(host, Some(APP_UID), &argv).await.unwrap()
     }
 
     /// [`Cluster::curl`] that must succeed; returns the body.
     pub async fn curl_ok(&self, host: &Host, url: &str) -> String {
-        let out = self.curl(host, url).await;
+        self.curl_ok_with(host, &[], url).await
+    }
+
+    /// [`Cluster::curl_with`] that must succeed; returns the body.
+    pub async fn curl_ok_with(&self, host: &Host, extra: &[&str], url: &str) -> String {
+        let out = self.curl_with(host, extra, url).await;
         assert!(
             out.status.success(),
             "curl {url} on {}: {}\n--- client proxy log ---\n{}",
             host.ns,
             String::from_utf8_lossy(&out.stderr),
-            self.client_proxy
-                .as_ref()
-                .map(TestProcess::log_text)
-                .unwrap_or_default()
+            self.client_proxy_log()
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Retries until curl (without `--fail`) reports HTTP `status` for `url`.
+    pub async fn wait_for_status(&self, host: &Host, url: &str, status: &str) {
+        let argv = [
+            "curl",
+            "-sS",
+            "--max-time",
+            "5",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            url,
+        ];
+        wait::until(&format!("{url} to answer {status}"), TIMEOUT, || async {
+            let out = self.net.exec(host, Some(APP_UID), &argv).await.ok()?;
+            (String::from_utf8_lossy(&out.stdout) == status).then_some(())
+        })
+        .await
+        .unwrap();
     }
 
     /// Retries [`Cluster::curl`] until it succeeds (a config on its way).
@@ -358,6 +193,24 @@ impl Cluster {
             .await
             .unwrap();
         assert!(!String::from_utf8_lossy(&nat.stdout).contains("WEFT"));
+    }
+
+    /// The value of the counter `series` (name and labels) in the
+    /// `/metrics` of host `i`'s proxy; 0 when absent.
+    pub async fn counter(&self, i: usize, series: &str) -> u64 {
+        let out = self
+            .net
+            .exec(
+                self.net.host(i),
+                None,
+                &["curl", "-sf", "http://127.0.0.1:9901/metrics"],
+            )
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or(0)
     }
 
     pub fn client_proxy_log(&self) -> String {

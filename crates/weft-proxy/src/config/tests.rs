@@ -278,3 +278,62 @@ fn parses_policies_and_names_bad_fields() {
         );
     }
 }
+
+#[test]
+fn transparent_proxy_errors_name_their_fields() {
+    let errors = errors_after(|c| {
+        c.transparent_proxy = Some(proto::TransparentProxy {
+            inbound_port: 0,
+            outbound_port: 15001,
+            dns_port: 70000,
+            dns_suffix: String::new(),
+            outside_mesh: 7,
+            server_first_ports: vec![25, 0],
+            services: vec![proto::MeshService {
+                name: "Bad Name".into(),
+                virtual_ip: "240.0.0.x".into(),
+                protocol: 0,
+                endpoints: vec![],
+                instance_addresses: vec!["10.0.0.2".into()],
+            }],
+        });
+    });
+    let has = |prefix: &str| errors.iter().any(|e| e.starts_with(prefix));
+    for path in [
+        "transparent_proxy.inbound_port: 0 is not a port",
+        "transparent_proxy.dns_port: 70000 is not a port",
+        "transparent_proxy.dns_suffix: required",
+        "transparent_proxy.outside_mesh: 7 is not a choice",
+        "transparent_proxy.server_first_ports[1]: 0 is not a port",
+        "transparent_proxy.services[0].name:",
+        "transparent_proxy.services[0].virtual_ip: \"240.0.0.x\" is not an IP address",
+        "transparent_proxy.services[0].instance_addresses[0]: \"10.0.0.2\" is not an ip:port address",
+    ] {
+        assert!(has(path), "{path} not in {errors:?}");
+    }
+}
+
+#[test]
+fn transparent_proxy_parses_with_an_optional_dns_port_and_virtual_ip() {
+    let mut msg = valid();
+    msg.transparent_proxy = Some(proto::TransparentProxy {
+        inbound_port: 15006,
+        outbound_port: 15001,
+        dns_port: 0,
+        dns_suffix: ".Mesh.".into(),
+        outside_mesh: proto::OutsideMesh::Passthrough.into(),
+        server_first_ports: vec![3306],
+        services: vec![proto::MeshService {
+            name: "backend".into(),
+            virtual_ip: String::new(),
+            protocol: proto::Protocol::Http.into(),
+            endpoints: vec![],
+            instance_addresses: vec!["10.0.0.2:8080".into()],
+        }],
+    });
+    let t = Config::from_proto(msg).unwrap().transparent.unwrap();
+    assert_eq!(t.dns_port, None);
+    assert_eq!(t.dns_suffix, "mesh");
+    assert_eq!(t.services[0].virtual_ip, None);
+    assert_eq!(t.services[0].instance_addresses[0].port(), 8080);
+}

@@ -86,20 +86,18 @@ fn first_a(bytes: &[u8]) -> (ResponseCode, Option<Ipv4Addr>) {
 
 /// `Bound::bind` on port 0 gives UDP and TCP different ports; tests look
 /// both up.
-async fn bound_pair() -> (Server, SocketAddr, SocketAddr) {
+async fn bound_pair() -> (Server, SocketAddr, SocketAddr, Arc<DnsStats>) {
     let bound = Bound::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let udp = bound.udp.local_addr().unwrap();
-    let tcp = bound.tcp.local_addr().unwrap();
-    (
-        bound.start_with(names(), vec![fake_resolver().await]),
-        udp,
-        tcp,
-    )
+    let udp = bound.sockets[0].0.local_addr().unwrap();
+    let tcp = bound.sockets[0].1.local_addr().unwrap();
+    let stats = Arc::new(DnsStats::default());
+    let server = bound.start_with(names(), vec![fake_resolver().await], stats.clone());
+    (server, udp, tcp, stats)
 }
 
 #[tokio::test]
 async fn udp_mesh_names_are_local_and_others_forwarded() {
-    let (_server, udp, _) = bound_pair().await;
+    let (_server, udp, _, stats) = bound_pair().await;
     let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
     client.connect(udp).await.unwrap();
     let mut buf = [0u8; 512];
@@ -117,11 +115,20 @@ async fn udp_mesh_names_are_local_and_others_forwarded() {
         first_a(&buf[..n]),
         (ResponseCode::NoError, Some(Ipv4Addr::new(192, 0, 2, 1)))
     );
+    let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(
+        (
+            count(&stats.local),
+            count(&stats.forwarded),
+            count(&stats.failed)
+        ),
+        (1, 1, 0)
+    );
 }
 
 #[tokio::test]
 async fn tcp_queries_are_answered_in_order_on_one_connection() {
-    let (_server, _, tcp) = bound_pair().await;
+    let (_server, _, tcp, _) = bound_pair().await;
     let mut stream = TcpStream::connect(tcp).await.unwrap();
     upstream::write_framed(&mut stream, &query("backend.mesh."))
         .await

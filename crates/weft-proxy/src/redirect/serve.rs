@@ -18,6 +18,7 @@ use weft_api::mesh::transparent::OutsideMesh;
 use super::{
     detect::{DETECT_TIMEOUT, Detected, detect},
     original_dst::original_dst,
+    stats::RedirectStats,
     table::{ServiceRoute, Table},
 };
 use crate::{drain::Watch, tcp};
@@ -50,23 +51,27 @@ pub fn decide(detected: Detected) -> Decision {
 }
 
 /// Serves one connection captured on its way out of this host.
-pub async fn outbound(table: &Table, stream: TcpStream, drain: Watch) {
-    let Some(dst) = destination(&stream, "outbound") else {
-        return;
+pub async fn outbound(table: &Table, stream: TcpStream, drain: Watch, stats: &RedirectStats) {
+    const DIRECTION: &str = "outbound";
+    let Some(dst) = destination(&stream, DIRECTION) else {
+        return stats.count(DIRECTION, "no_destination", None);
     };
     let Some(service) = table.service_for(dst) else {
-        return outside_mesh(table.outside_mesh, stream, dst, "outbound").await;
+        return outside_mesh(table.outside_mesh, stream, dst, DIRECTION, stats).await;
     };
+    let mut detected = None;
     if needs_detection(service, dst.port(), table) {
-        let detected = match detect(&stream, DETECT_TIMEOUT).await {
+        let found = match detect(&stream, DETECT_TIMEOUT).await {
             Ok(d) => d,
             Err(e) => return debug!(error = %e, "captured connection failed before detection"),
         };
-        debug!(service = %service.name, %dst, ?detected, "captured connection");
-        match decide(detected) {
+        debug!(service = %service.name, %dst, detected = ?found, "captured connection");
+        detected = Some(found);
+        match decide(found) {
             Decision::Serve => {}
-            Decision::Drop => return,
+            Decision::Drop => return stats.count(DIRECTION, "closed", detected),
             Decision::Refuse(what) => {
+                stats.count(DIRECTION, "not_http", detected);
                 return warn!(
                     service = %service.name,
                     %dst,
@@ -76,17 +81,22 @@ pub async fn outbound(table: &Table, stream: TcpStream, drain: Watch) {
             }
         }
     }
+    stats.count(DIRECTION, "mesh", detected);
     service.route.clone().serve(stream, drain).await;
 }
 
 /// Serves one connection captured on its way in to this host.
-pub async fn inbound(table: &Table, stream: TcpStream, drain: Watch) {
-    let Some(dst) = destination(&stream, "inbound") else {
-        return;
+pub async fn inbound(table: &Table, stream: TcpStream, drain: Watch, stats: &RedirectStats) {
+    const DIRECTION: &str = "inbound";
+    let Some(dst) = destination(&stream, DIRECTION) else {
+        return stats.count(DIRECTION, "no_destination", None);
     };
     match table.inbound_for(dst.port()) {
-        Some(route) => route.clone().serve(stream, drain).await,
-        None => outside_mesh(table.outside_mesh, stream, dst, "inbound").await,
+        Some(route) => {
+            stats.count(DIRECTION, "mesh", None);
+            route.clone().serve(stream, drain).await;
+        }
+        None => outside_mesh(table.outside_mesh, stream, dst, DIRECTION, stats).await,
     }
 }
 
@@ -107,18 +117,28 @@ fn destination(stream: &TcpStream, direction: &str) -> Option<SocketAddr> {
     }
 }
 
-async fn outside_mesh(policy: OutsideMesh, stream: TcpStream, dst: SocketAddr, direction: &str) {
+async fn outside_mesh(
+    policy: OutsideMesh,
+    stream: TcpStream,
+    dst: SocketAddr,
+    direction: &'static str,
+    stats: &RedirectStats,
+) {
     match policy {
         OutsideMesh::Refuse => {
+            stats.count(direction, "refused", None);
             debug!(%dst, direction, "destination outside the mesh refused");
         }
-        OutsideMesh::Passthrough => match tcp::connect(dst).await {
-            Ok(upstream) => {
-                debug!(%dst, direction, "passing through");
-                tcp::splice(stream, upstream).await;
+        OutsideMesh::Passthrough => {
+            stats.count(direction, "passthrough", None);
+            match tcp::connect(dst).await {
+                Ok(upstream) => {
+                    debug!(%dst, direction, "passing through");
+                    tcp::splice(stream, upstream).await;
+                }
+                Err(e) => debug!(%dst, direction, error = %e, "passthrough connect failed"),
             }
-            Err(e) => debug!(%dst, direction, error = %e, "passthrough connect failed"),
-        },
+        }
     }
 }
 

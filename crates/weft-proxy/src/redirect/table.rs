@@ -14,6 +14,7 @@ use weft_api::{Protocol, mesh::transparent::OutsideMesh};
 
 use crate::{
     config::{Config, MeshServiceConfig, OutboundConfig, TransparentConfig},
+    drain::Watch,
     listeners::route::{Route, Spec},
     tls::Identity,
 };
@@ -35,6 +36,13 @@ pub struct Table {
     inbounds: HashMap<u16, (Spec, Route)>,
     pub outside_mesh: OutsideMesh,
     pub server_first_ports: BTreeSet<u16>,
+    /// Held by every connection served with this table's stacks; drained
+    /// when a later table replaces a stack, so that connections (pooled
+    /// ones above all) move to the new stacks instead of keeping old
+    /// permissions forever. Set when the table starts running.
+    pub drain: Option<Watch>,
+    /// Whether some stack was built anew rather than carried over.
+    pub new_stacks: bool,
 }
 
 impl Table {
@@ -77,7 +85,10 @@ impl Table {
                     kept.route.update_endpoints(&service.endpoints);
                     kept.route.clone()
                 }
-                None => Route::outbound(&outbound_config(service, config), identity)?,
+                None => {
+                    table.new_stacks = true;
+                    Route::outbound(&outbound_config(service, config), identity)?
+                }
             };
             let index = table.services.len();
             if let Some(ip) = service.virtual_ip {
@@ -101,7 +112,10 @@ impl Table {
             let spec = Spec::inbound(inbound);
             let route = match previous.inbounds.get(&inbound.listen.port()) {
                 Some((kept_spec, kept)) if *kept_spec == spec => kept.clone(),
-                _ => Route::inbound(inbound, identity)?,
+                _ => {
+                    table.new_stacks = true;
+                    Route::inbound(inbound, identity)?
+                }
             };
             for port in [inbound.listen.port(), inbound.service_address.port()] {
                 table
@@ -109,6 +123,12 @@ impl Table {
                     .entry(port)
                     .or_insert_with(|| (spec.clone(), route.clone()));
             }
+        }
+        // A stack that is gone also ends its connections.
+        if table.services.len() != previous.services.len()
+            || table.inbounds.len() != previous.inbounds.len()
+        {
+            table.new_stacks = true;
         }
         Ok(table)
     }

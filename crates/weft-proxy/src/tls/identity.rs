@@ -155,6 +155,8 @@ pub struct Identity {
     authz_stats: AuthzStats,
     /// What traffic policies did, shared by every stack of the proxy.
     policy_stats: Arc<PolicyStats>,
+    /// What became of connections the transparent-proxy rules captured.
+    redirect_stats: crate::redirect::RedirectStats,
 }
 
 impl Identity {
@@ -168,6 +170,7 @@ impl Identity {
             stats: TlsStats::default(),
             authz_stats: AuthzStats::default(),
             policy_stats: Arc::default(),
+            redirect_stats: Default::default(),
         })
     }
 
@@ -239,6 +242,10 @@ impl Identity {
 
     pub fn authz_stats(&self) -> &AuthzStats {
         &self.authz_stats
+    }
+
+    pub fn redirect_stats(&self) -> &crate::redirect::RedirectStats {
+        &self.redirect_stats
     }
 
     fn certified_key(&self) -> Option<Arc<CertifiedKey>> {

@@ -13,6 +13,8 @@ use std::{
 
 use anyhow::{Context, bail};
 
+use super::rules::Family;
+
 /// The pair of commands one backend consists of.
 #[derive(Debug, Clone)]
 pub struct Backend {
@@ -22,20 +24,31 @@ pub struct Backend {
 
 impl Backend {
     /// Finds `iptables-nft-save`/`-restore` on `PATH`, else
-    /// `iptables-save`/`-restore`.
-    pub fn find() -> anyhow::Result<Self> {
-        for (save, restore) in [
-            ("iptables-nft-save", "iptables-nft-restore"),
-            ("iptables-save", "iptables-restore"),
-        ] {
-            if let (Some(save), Some(restore)) = (on_path(save), on_path(restore)) {
-                return Ok(Self { save, restore });
-            }
+    /// `iptables-save`/`-restore` (`ip6tables-*` for IPv6); `None` when
+    /// neither pair is installed.
+    pub fn find(family: Family) -> Option<Self> {
+        let prefix = match family {
+            Family::V4 => "iptables",
+            Family::V6 => "ip6tables",
+        };
+        [format!("{prefix}-nft"), prefix.to_owned()]
+            .iter()
+            .find_map(|base| {
+                let save = on_path(&format!("{base}-save"))?;
+                let restore = on_path(&format!("{base}-restore"))?;
+                Some(Self { save, restore })
+            })
+    }
+
+    /// [`Backend::find`] for IPv4, which transparent proxying cannot do without.
+    pub fn require_v4() -> anyhow::Result<Self> {
+        match Self::find(Family::V4) {
+            Some(backend) => Ok(backend),
+            None => bail!(
+                "iptables-save and iptables-restore were not found on PATH; install iptables \
+                 (e.g. `apt-get install iptables`)"
+            ),
         }
-        bail!(
-            "iptables-save and iptables-restore were not found on PATH; install iptables \
-             (e.g. `apt-get install iptables`)"
-        )
     }
 
     /// The `nat` table as `iptables-save` prints it.

@@ -25,10 +25,31 @@ pub const REDIRECT: &str = "WEFT_REDIRECT";
 /// Sends DNS queries to the proxy's DNS port.
 pub const DNS_REDIRECT: &str = "WEFT_DNS_REDIRECT";
 
-/// The addresses that are never captured on the way out: what an
-/// application sends to loopback stays local (its own services, the
-/// proxy's declared outbound listeners, the proxy's admin port).
-const LOOPBACK: &str = "127.0.0.0/8";
+/// Which table family a rule set is for: `iptables` or `ip6tables`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    /// The addresses that are never captured on the way out: what an
+    /// application sends to loopback stays local (its own services, the
+    /// proxy's declared outbound listeners, the proxy's admin port).
+    fn loopback(self) -> &'static str {
+        match self {
+            Family::V4 => "127.0.0.0/8",
+            Family::V6 => "::1/128",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::V4 => "IPv4",
+            Family::V6 => "IPv6",
+        }
+    }
+}
 
 /// What `weft install transparent-proxy` was asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,8 +112,8 @@ impl Settings {
         Ok(())
     }
 
-    /// The rule set these settings ask for.
-    pub fn rules(&self) -> RuleSet {
+    /// The rule set these settings ask for, in `family`'s tables.
+    pub fn rules(&self, family: Family) -> RuleSet {
         let mut chains = vec![INBOUND, IN_REDIRECT, OUTPUT, REDIRECT];
         let mut rules = Vec::new();
 
@@ -130,7 +151,10 @@ impl Settings {
                 ));
             }
         }
-        rules.push(Rule::new(OUTPUT, format!("-d {LOOPBACK} -j RETURN")));
+        rules.push(Rule::new(
+            OUTPUT,
+            format!("-d {} -j RETURN", family.loopback()),
+        ));
         for port in &self.exclude_outbound_ports {
             rules.push(Rule::new(
                 OUTPUT,

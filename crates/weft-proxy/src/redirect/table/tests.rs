@@ -110,3 +110,19 @@ fn unchanged_services_keep_their_stack() {
     assert!(second.service_for(addr("10.0.0.2:20002")).is_some());
     assert!(second.service_for(addr("10.0.0.2:20001")).is_none());
 }
+
+#[test]
+fn only_new_or_removed_stacks_start_a_new_generation() {
+    let first = build(&config(20001), &Table::default());
+    assert!(first.new_stacks);
+    // Endpoints moved: every stack is carried over.
+    assert!(!build(&config(20002), &first).new_stacks);
+    // The inbound's protocol changed: its stack is new.
+    let mut changed = config(20001);
+    changed.inbounds[0].protocol = Protocol::Tcp;
+    assert!(build(&changed, &first).new_stacks);
+    // A service left the mesh: its stack is gone.
+    let mut fewer = config(20001);
+    fewer.transparent.as_mut().unwrap().services.pop();
+    assert!(build(&fewer, &first).new_stacks);
+}

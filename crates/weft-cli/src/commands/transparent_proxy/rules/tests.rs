@@ -21,7 +21,7 @@ fn specs(rules: &[Rule], chain: &str) -> Vec<String> {
 
 #[test]
 fn inbound_skips_excluded_ports_then_redirects() {
-    let set = settings().rules();
+    let set = settings().rules(Family::V4);
     assert_eq!(
         specs(&set.rules, INBOUND),
         [
@@ -40,7 +40,7 @@ fn the_proxys_own_traffic_is_returned_before_anything_else() {
     let mut s = settings();
     s.dns_port = Some(15053);
     s.exclude_outbound_ports = vec![5432, 6379];
-    let out = specs(&s.rules().rules, OUTPUT);
+    let out = specs(&s.rules(Family::V4).rules, OUTPUT);
     assert_eq!(out[0], "-m owner --uid-owner 1337 -j RETURN");
     assert_eq!(
         out[1..],
@@ -57,13 +57,13 @@ fn the_proxys_own_traffic_is_returned_before_anything_else() {
 
 #[test]
 fn dns_redirection_adds_a_chain_and_a_udp_jump() {
-    let without = settings().rules();
+    let without = settings().rules(Family::V4);
     assert!(!without.chains.contains(&DNS_REDIRECT));
     assert_eq!(without.jumps.len(), 2);
 
     let mut s = settings();
     s.dns_port = Some(15053);
-    let with = s.rules();
+    let with = s.rules(Family::V4);
     assert!(with.chains.contains(&DNS_REDIRECT));
     assert_eq!(
         specs(&with.rules, DNS_REDIRECT),
@@ -138,7 +138,7 @@ fn a_saved_installation_parses_back_to_the_same_rule_set() {
     );
     assert_eq!(installed.jumps.len(), 2, "DOCKER's rule is not ours");
     assert_eq!(
-        installed.differences(&settings().rules()),
+        installed.differences(&settings().rules(Family::V4)),
         Vec::<String>::new()
     );
 }
@@ -149,7 +149,7 @@ fn differences_name_what_is_missing_and_what_is_extra() {
     let mut other = settings();
     other.proxy_uid = 1000;
     other.dns_port = Some(15053);
-    let problems = installed.differences(&other.rules());
+    let problems = installed.differences(&other.rules(Family::V4));
     assert!(
         problems.contains(&"chain WEFT_DNS_REDIRECT is missing".to_owned()),
         "{problems:?}"
@@ -173,15 +173,23 @@ fn reinstalling_replaces_the_old_jumps_and_drops_stale_chains() {
     let mut old = settings();
     old.dns_port = Some(15053);
     let mut saved = String::from("*nat\n");
-    for chain in &old.rules().chains {
+    for chain in &old.rules(Family::V4).chains {
         saved.push_str(&format!(":{chain} - [0:0]\n"));
     }
-    for rule in old.rules().jumps.iter().chain(&old.rules().rules) {
+    for rule in old
+        .rules(Family::V4)
+        .jumps
+        .iter()
+        .chain(&old.rules(Family::V4).rules)
+    {
         saved.push_str(&format!("-A {} {}\n", rule.chain, rule.spec));
     }
     saved.push_str("COMMIT\n");
 
-    let script = render(&Installed::parse(&saved), Some(&settings().rules()));
+    let script = render(
+        &Installed::parse(&saved),
+        Some(&settings().rules(Family::V4)),
+    );
     let lines: Vec<&str> = script.lines().collect();
     assert_eq!(lines[0], "*nat");
     // The stale chain is declared (emptied) first, removed after the jumps.
@@ -196,7 +204,7 @@ fn reinstalling_replaces_the_old_jumps_and_drops_stale_chains() {
     assert!(drop_stale > last_delete, "{script}");
     assert_eq!(
         lines.iter().filter(|l| l.starts_with("-A ")).count(),
-        settings().rules().rules.len() + 2
+        settings().rules(Family::V4).rules.len() + 2
     );
     assert_eq!(lines.last(), Some(&"COMMIT"));
 }
@@ -224,4 +232,19 @@ fn nothing_installed_parses_empty() {
     let installed = Installed::parse("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n");
     assert!(installed.is_empty());
     assert_eq!(render(&installed, None), "*nat\nCOMMIT\n");
+}
+
+#[test]
+fn ipv6_differs_only_in_loopback() {
+    let (v4, v6) = (settings().rules(Family::V4), settings().rules(Family::V6));
+    assert_eq!(v4.chains, v6.chains);
+    assert_eq!(v4.jumps, v6.jumps);
+    let differing: Vec<(&Rule, &Rule)> = v4
+        .rules
+        .iter()
+        .zip(&v6.rules)
+        .filter(|(a, b)| a != b)
+        .collect();
+    assert_eq!(differing.len(), 1);
+    assert_eq!(differing[0].1.spec, "-d ::1/128 -j RETURN");
 }
