@@ -74,13 +74,27 @@ async fn start_and_serve(
         .to_owned();
     let api = ApiClient::new(API_URL, Some(admin_token.clone()), None)?;
     let mesh = ApplyRequest {
-        resources: vec![serde_json::json!({
-            "type": "Mesh",
-            "name": "default",
-            // Permissive: proxies talk mTLS to each other, while a person's
-            // plaintext curl to the frontend is still accepted.
-            "mtls": { "mode": "permissive", "ca": { "type": "builtin" } },
-        })],
+        resources: vec![
+            serde_json::json!({
+                "type": "Mesh",
+                "name": "default",
+                // Permissive: proxies talk mTLS to each other, while a person's
+                // plaintext curl to the frontend is still accepted.
+                "mtls": { "mode": "permissive", "ca": { "type": "builtin" } },
+            }),
+            // Two traffic policies to inspect: the frontend's calls to the
+            // backend get a deadline, and failed tries of them another go.
+            serde_json::json!({
+                "type": "Timeout", "mesh": "default", "name": "frontend-to-backend",
+                "selector": { "from": { "service": "frontend" }, "to": { "service": "backend" } },
+                "spec": { "request": "5s" },
+            }),
+            serde_json::json!({
+                "type": "Retry", "mesh": "default", "name": "backend-retries",
+                "selector": { "to": { "service": "backend" } },
+                "spec": { "attempts": 3 },
+            }),
+        ],
     };
     let _: ApplyResponse = api.post("/apply", &mesh).await?;
 
