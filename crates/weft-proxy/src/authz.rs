@@ -81,45 +81,52 @@ impl Authz {
         self.identity.mode() != MtlsMode::Off
     }
 
-    /// `Err(reason)` if `req` from `peer` is denied (logged and counted).
-    pub fn check_http<B>(&self, peer: &PeerIdentity, req: &Request<B>) -> Result<(), String> {
+    /// The services `peer` proves it is, in this mesh: worked out once per
+    /// connection and passed to the checks below.
+    pub fn services_of(&self, peer: &PeerIdentity) -> Vec<String> {
+        caller_services(peer, self.identity.mesh())
+    }
+
+    /// `Err(reason)` if `req` from `peer` (proving `services`) is denied
+    /// (logged and counted).
+    pub fn check_http<B>(
+        &self,
+        peer: &PeerIdentity,
+        services: &[String],
+        req: &Request<B>,
+    ) -> Result<(), String> {
         if !self.enforced() {
             return Ok(());
         }
-        let services = caller_services(peer, self.identity.mesh());
         let view = RequestView {
             method: req.method().as_str(),
             path: req.uri().path(),
             headers: req.headers(),
         };
-        match decide_http(&self.permissions, &services, &view) {
+        match decide_http(&self.permissions, services, &view) {
             Decision::Allow => Ok(()),
-            Decision::Deny(denial) => Err(self.denied(peer, &services, &denial)),
+            Decision::Deny(denial) => Err(self.denied(peer, services, &denial)),
         }
     }
 
-    /// Whether a TCP connection from `peer` may proceed (a denial is
-    /// logged and counted).
-    pub fn check_tcp(&self, peer: &PeerIdentity) -> bool {
+    /// Whether a TCP connection from `peer` (proving `services`) may
+    /// proceed (a denial is logged and counted).
+    pub fn check_tcp(&self, peer: &PeerIdentity, services: &[String]) -> bool {
         if !self.enforced() {
             return true;
         }
-        let services = caller_services(peer, self.identity.mesh());
-        match decide_tcp(&self.permissions, &services) {
+        match decide_tcp(&self.permissions, services) {
             Decision::Allow => true,
             Decision::Deny(denial) => {
-                self.denied(peer, &services, &denial);
+                self.denied(peer, services, &denial);
                 false
             }
         }
     }
 
     /// The caller's services as policies see them: none without mTLS.
-    pub fn caller_services(&self, peer: &PeerIdentity) -> Vec<String> {
-        if !self.enforced() {
-            return Vec::new();
-        }
-        caller_services(peer, self.identity.mesh())
+    pub fn policy_services<'a>(&self, services: &'a [String]) -> &'a [String] {
+        if self.enforced() { services } else { &[] }
     }
 
     fn denied(&self, peer: &PeerIdentity, services: &[String], denial: &Denial) -> String {

@@ -12,9 +12,17 @@ pub mod upgrade;
 pub use server::serve;
 
 use self::buffered::Buffered;
+use std::time::Duration;
+
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
+
+/// How often HTTP/2 peers (callers and upstreams) are pinged, and how long
+/// they have to answer before their connection is closed: a peer that
+/// vanished without a FIN fails within interval + timeout.
+const H2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+const H2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// What the proxy sends upstream: the caller's body as it streams in, or a
 /// body held in memory (empty when a bodiless request is replayed to another

@@ -92,15 +92,16 @@ pub async fn serve_tcp(inbound: Arc<InboundTcp>, stream: TcpStream) {
         return;
     };
     let peer = accepted.peer();
+    let services = inbound.authz.services_of(&peer);
     debug!(service = %inbound.service, peer = %peer, "inbound TCP connection");
-    if !inbound.authz.check_tcp(&peer) {
+    if !inbound.authz.check_tcp(&peer, &services) {
         // Dropping the stream closes it: TCP has no way to say why.
         return;
     }
     if !inbound.rate_limits.is_empty()
         && let Err(limited) = inbound
             .rate_limits
-            .check(&inbound.authz.caller_services(&peer))
+            .check(inbound.authz.policy_services(&services))
     {
         inbound.stats.count(&inbound.service, Event::RateLimited);
         debug!(service = %inbound.service, peer = %peer, policy = %limited.policy, "connection over the rate limit; closing it");
@@ -134,6 +135,8 @@ pub async fn serve_http(inbound: Arc<InboundHttp>, stream: TcpStream, drain: Wat
         return;
     };
     let peer = accepted.peer();
+    // The peer's identity is fixed for the connection.
+    let services = inbound.authz.services_of(&peer);
     let handler = {
         let drain = drain.clone();
         move |mut req: ::http::Request<hyper::body::Incoming>| {
@@ -142,11 +145,11 @@ pub async fn serve_http(inbound: Arc<InboundHttp>, stream: TcpStream, drain: Wat
             debug!(service = %inbound.service, peer = %peer, path = req.uri().path(), "inbound request");
             // For the authorization layer; cloning is an `Arc` bump.
             req.extensions_mut().insert::<PeerIdentity>(peer.clone());
-            let denied = inbound.authz.check_http(&peer, &req).err();
+            let denied = inbound.authz.check_http(&peer, &services, &req).err();
             let limited = match denied {
                 None if !inbound.rate_limits.is_empty() => inbound
                     .rate_limits
-                    .check(&inbound.authz.caller_services(&peer))
+                    .check(inbound.authz.policy_services(&services))
                     .err(),
                 _ => None,
             };

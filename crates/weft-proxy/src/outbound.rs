@@ -120,6 +120,12 @@ impl OutboundHttp {
         Ok(outbound)
     }
 
+    /// The endpoints requests are balanced over now (without policies).
+    #[cfg(test)]
+    pub fn endpoint_addrs(&self) -> Vec<SocketAddr> {
+        self.balancer.endpoints().iter().map(|u| u.addr()).collect()
+    }
+
     /// Swaps in a new endpoint set. Endpoints that stay keep their
     /// connection pools; requests in flight finish on the set they picked
     /// from.
@@ -153,7 +159,7 @@ pub async fn serve_tcp(outbound: Arc<OutboundTcp>, stream: TcpStream) {
     // The mode of the moment decides for this whole connection.
     let tls = outbound.tls.enabled().then_some(&outbound.tls);
     for &endpoint in pick.candidates(MAX_ATTEMPTS) {
-        match PeerStream::connect(endpoint, tls).await {
+        match PeerStream::connect(endpoint, tls, None).await {
             Ok(upstream) => return tcp::splice(stream, upstream).await,
             Err(e) => {
                 warn!(service = %outbound.service, %endpoint, error = %chain(&e), "cannot connect to endpoint")

@@ -168,6 +168,7 @@ impl Redirect {
                 Some(watch)
             }
         };
+        table.apply_endpoints();
         self.table.store(Arc::new(table));
         for (listeners, direction) in [
             (prepared.inbound, Direction::Inbound),

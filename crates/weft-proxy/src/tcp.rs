@@ -18,16 +18,28 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connects to `addr` with [`CONNECT_TIMEOUT`] and `TCP_NODELAY` set.
 pub async fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-        .await
-        .map_err(|_| {
-            io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("connect timed out after {}s", CONNECT_TIMEOUT.as_secs()),
-            )
-        })??;
+    within(CONNECT_TIMEOUT, open(addr)).await
+}
+
+/// Connects to `addr` with `TCP_NODELAY` set and no time limit of its own:
+/// for callers that bound a longer exchange (connect and handshake).
+pub async fn open(addr: SocketAddr) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect(addr).await?;
     set_nodelay(&stream);
     Ok(stream)
+}
+
+/// Runs a connect, failing with `TimedOut` (naming `limit`) past it.
+pub async fn within<T>(
+    limit: Duration,
+    connect: impl Future<Output = io::Result<T>>,
+) -> io::Result<T> {
+    tokio::time::timeout(limit, connect).await.map_err(|_| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("connect timed out after {limit:?}"),
+        )
+    })?
 }
 
 /// A proxy adds a hop; Nagle's algorithm would add a delay on top of it.

@@ -10,6 +10,7 @@
 //! connections in separate pools (the client pools by scheme and
 //! authority): a mode change never reuses a connection of the other kind.
 
+use super::{H2_KEEPALIVE_INTERVAL, H2_KEEPALIVE_TIMEOUT};
 use std::{
     future::Future,
     io,
@@ -34,12 +35,6 @@ use crate::tls::client::{PeerStream, PeerTls};
 /// How long an idle pooled connection is kept: less than the 30 s after
 /// which the proxy's own inbounds close idle keep-alive connections.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
-/// HTTP/2 pings to upstreams, idle or not: a host that vanished without a
-/// FIN or RST (powered off, cut off) would otherwise hold requests on its
-/// connection until TCP gives up, about 15 minutes later. With them, its
-/// requests fail within interval + timeout, and the pool drops it.
-const H2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
-const H2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A connection pool to one address, speaking HTTP/1.1 or HTTP/2 with
 /// prior knowledge. Cloning shares the pool.
@@ -98,6 +93,9 @@ impl Upstream {
         if http2 {
             builder
                 .http2_only(true)
+                // Pings to upstreams, idle or not: a host that vanished
+                // without a FIN or RST would otherwise hold requests on its
+                // connection until TCP gives up, about 15 minutes later.
                 .http2_keep_alive_interval(H2_KEEPALIVE_INTERVAL)
                 .http2_keep_alive_timeout(H2_KEEPALIVE_TIMEOUT)
                 .http2_keep_alive_while_idle(true);
@@ -178,16 +176,7 @@ impl tower::Service<Uri> for FixedConnector {
         };
         let limit = self.connect_timeout;
         Box::pin(async move {
-            let connect = PeerStream::connect(addr, tls.as_ref());
-            let stream = match limit {
-                None => connect.await?,
-                Some(limit) => tokio::time::timeout(limit, connect).await.map_err(|_| {
-                    io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("connect timed out after {limit:?}"),
-                    )
-                })??,
-            };
+            let stream = PeerStream::connect(addr, tls.as_ref(), limit).await?;
             Ok(TokioIo::new(stream))
         })
     }

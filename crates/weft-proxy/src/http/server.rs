@@ -34,13 +34,9 @@ use tracing::debug;
 
 pub use self::io::Park;
 use self::{cycle::Cycle, detect::Detected, io::Io};
-use super::errors;
+use super::{H2_KEEPALIVE_INTERVAL, H2_KEEPALIVE_TIMEOUT, errors};
 use crate::drain::Watch;
 
-/// How often an idle HTTP/2 peer is pinged, and how long it has to answer
-/// before its connection is closed.
-const H2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
-const H2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a new connection may take to send its first complete request
 /// head before it is closed.
 pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

@@ -10,7 +10,7 @@ use super::{
     endpoints::{Clock, Endpoint, EndpointSet, Snapshot},
     health::Checker,
     lb::{Lb, hash_of},
-    limits::Limit,
+    limits::{Limit, Permit},
     outlier::{self, Outcome},
     stats::{Event, PolicyStats},
 };
@@ -132,6 +132,23 @@ impl<T: Clone> Destination<T> {
 
     pub fn count(&self, event: Event) {
         self.stats.count(&self.service, event);
+    }
+
+    /// A slot for one more app connection, or `Err` (counted as overloaded)
+    /// when the circuit breaker's connection limit is reached: the caller
+    /// closes the connection.
+    pub fn admit_connection(&self) -> Result<Option<Permit>, ()> {
+        let Some(limit) = self.breaker.as_ref().and_then(|b| b.connections.as_ref()) else {
+            return Ok(None);
+        };
+        match limit.try_acquire() {
+            Some(permit) => Ok(Some(permit)),
+            None => {
+                self.count(Event::Overloaded);
+                tracing::debug!(service = %self.service, max = limit.max(), "connection limit reached; closing the connection");
+                Err(())
+            }
+        }
     }
 }
 

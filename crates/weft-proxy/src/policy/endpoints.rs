@@ -26,7 +26,9 @@ pub struct Endpoint<T> {
     pub addr: SocketAddr,
     pub tags: BTreeMap<String, String>,
     pub target: T,
-    pub state: EndpointState,
+    /// Shared with the endpoint's next version when only its tags change,
+    /// so ejection, health and load survive a retag.
+    pub state: Arc<EndpointState>,
 }
 
 /// Counters updated from the request path without locks.
@@ -162,13 +164,13 @@ impl<T> EndpointSet<T> {
                     addr,
                     tags,
                     target: e.target.clone(),
-                    state: EndpointState::default(),
+                    state: Arc::clone(&e.state),
                 }),
                 None => Arc::new(Endpoint {
                     addr,
                     tags,
                     target: make(addr),
-                    state: EndpointState::default(),
+                    state: Arc::default(),
                 }),
             })
             .collect();
@@ -176,5 +178,27 @@ impl<T> EndpointSet<T> {
             .with_ring
             .then(|| Ring::new(endpoints.iter().map(|e| e.addr)));
         self.current.store(Arc::new(Snapshot { endpoints, ring }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retagged_endpoint_keeps_its_ejection_and_health() {
+        let set = EndpointSet::<()>::new(false);
+        let addr: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let tags = |v: &str| BTreeMap::from([("version".to_owned(), v.to_owned())]);
+        set.update([(addr, tags("v1"))], |_| ());
+        let before = Arc::clone(&set.load().endpoints[0]);
+        before.state.ejected_until.store(99, Ordering::Relaxed);
+        before.state.healthy.store(false, Ordering::Relaxed);
+
+        set.update([(addr, tags("v2"))], |_| ());
+        let after = &set.load().endpoints[0];
+        assert_eq!(after.tags, tags("v2"));
+        assert_eq!(after.state.ejected_until.load(Ordering::Relaxed), 99);
+        assert!(!after.state.healthy.load(Ordering::Relaxed));
     }
 }

@@ -135,7 +135,7 @@ pub fn tcp_prober(tls: PeerTls) -> ProbeFn<()> {
 }
 
 async fn tcp_probe(addr: std::net::SocketAddr, tls: &PeerTls) -> bool {
-    PeerStream::connect(addr, tls.enabled().then_some(tls))
+    PeerStream::connect(addr, tls.enabled().then_some(tls), None)
         .await
         .is_ok()
 }
@@ -185,7 +185,9 @@ async fn grpc_probe(upstream: &Upstream, service: &str) -> bool {
         return false;
     };
     let head_status = response.headers().get("grpc-status").cloned();
-    let Ok(collected) = response.into_body().collect().await else {
+    // A health answer is a few bytes; a peer sending more is not healthy.
+    let body = http_body_util::Limited::new(response.into_body(), PROBE_BODY_LIMIT);
+    let Ok(collected) = body.collect().await else {
         return false;
     };
     let status = collected

@@ -112,21 +112,8 @@ impl HttpPolicies {
     /// A slot for one more app connection, or `Err` when the circuit
     /// breaker's connection limit is reached (the connection is closed).
     pub fn admit_connection(&self) -> Result<Option<Guard>, ()> {
-        match self
-            .destination
-            .breaker
-            .as_ref()
-            .and_then(|b| b.connections.as_ref())
-        {
-            None => Ok(None),
-            Some(limit) => match limit.try_acquire() {
-                Some(permit) => Ok(Some(Box::new(permit))),
-                None => {
-                    debug!(service = %self.destination.service, max = limit.max(), "connection limit reached; closing the connection");
-                    Err(())
-                }
-            },
-        }
+        let permit = self.destination.admit_connection()?;
+        Ok(permit.map(|p| Box::new(p) as Guard))
     }
 
     /// Serves one request through the policy layers.

@@ -5,7 +5,7 @@
 //! other endpoints (outlier detection counts refusals) → splice, closed
 //! after the Timeout's `idle`.
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc};
 
 use tokio::net::TcpStream;
 use tracing::{debug, warn};
@@ -64,20 +64,8 @@ impl TcpPolicies {
     pub async fn serve(&self, stream: TcpStream) {
         let destination = &self.destination;
         let service = &destination.service;
-        let _connection = match destination
-            .breaker
-            .as_ref()
-            .and_then(|b| b.connections.as_ref())
-        {
-            None => None,
-            Some(limit) => match limit.try_acquire() {
-                Some(permit) => Some(permit),
-                None => {
-                    destination.count(Event::Overloaded);
-                    debug!(%service, max = limit.max(), "connection limit reached; closing the connection");
-                    return;
-                }
-            },
+        let Ok(_connection) = destination.admit_connection() else {
+            return;
         };
         if let Some(config) = &self.config.fault_injection {
             let faults = fault::decide(config);
@@ -117,7 +105,7 @@ impl TcpPolicies {
                 break;
             };
             tried.push(endpoint.addr);
-            match connect(endpoint.addr, tls, connect_timeout).await {
+            match PeerStream::connect(endpoint.addr, tls, Some(connect_timeout)).await {
                 Ok(upstream) => {
                     destination.record(&snapshot, endpoint, Outcome::Success);
                     let _active = endpoint.track();
@@ -135,19 +123,4 @@ impl TcpPolicies {
         }
         debug!(%service, "no endpoint reachable; closing the connection");
     }
-}
-
-async fn connect(
-    addr: SocketAddr,
-    tls: Option<&PeerTls>,
-    limit: Duration,
-) -> std::io::Result<PeerStream> {
-    tokio::time::timeout(limit, PeerStream::connect(addr, tls))
-        .await
-        .map_err(|_| {
-            std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                format!("connect timed out after {limit:?}"),
-            )
-        })?
 }

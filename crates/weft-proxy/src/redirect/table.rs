@@ -13,7 +13,7 @@ use std::{
 use weft_api::{Protocol, mesh::transparent::OutsideMesh};
 
 use crate::{
-    config::{Config, MeshServiceConfig, OutboundConfig, TransparentConfig},
+    config::{Config, EndpointConfig, MeshServiceConfig, OutboundConfig, TransparentConfig},
     drain::Watch,
     listeners::route::{Route, Spec},
     tls::Identity,
@@ -25,6 +25,9 @@ pub struct ServiceRoute {
     pub name: String,
     pub protocol: Protocol,
     pub route: Route,
+    /// What the stack was built from: a new spec (other policies) builds a
+    /// new stack, as for listeners.
+    spec: Spec,
 }
 
 /// The lookups of one config. Read per connection through an `ArcSwap`.
@@ -43,6 +46,10 @@ pub struct Table {
     pub drain: Option<Watch>,
     /// Whether some stack was built anew rather than carried over.
     pub new_stacks: bool,
+    /// Endpoint sets for stacks carried over, swapped in only when the
+    /// table starts running ([`Table::apply_endpoints`]), so a config that
+    /// fails later leaves the running stacks as they were.
+    endpoint_updates: Vec<(Route, Vec<EndpointConfig>)>,
 }
 
 impl Table {
@@ -61,6 +68,14 @@ impl Table {
         self.inbounds.get(&port).map(|(_, route)| route)
     }
 
+    /// Gives the stacks carried over from the last table their new
+    /// endpoints; called when this table starts running.
+    pub fn apply_endpoints(&mut self) {
+        for (route, endpoints) in self.endpoint_updates.drain(..) {
+            route.update_endpoints(&endpoints);
+        }
+    }
+
     /// The table for `config`, reusing `previous`'s stacks where the spec
     /// is the same. Fails only if rustls rejects our TLS settings.
     pub fn build(
@@ -74,20 +89,24 @@ impl Table {
             server_first_ports: transparent.server_first_ports.clone(),
             ..Table::default()
         };
-        let kept: HashMap<(&str, Protocol), &ServiceRoute> = previous
+        let kept: HashMap<&str, &ServiceRoute> = previous
             .services
             .iter()
-            .map(|s| ((s.name.as_str(), s.protocol), s))
+            .map(|s| (s.name.as_str(), s))
             .collect();
         for service in &transparent.services {
-            let route = match kept.get(&(service.name.as_str(), service.protocol)) {
-                Some(kept) => {
-                    kept.route.update_endpoints(&service.endpoints);
+            let outbound = outbound_config(service, config);
+            let spec = Spec::outbound(&outbound);
+            let route = match kept.get(service.name.as_str()) {
+                Some(kept) if kept.spec == spec => {
+                    table
+                        .endpoint_updates
+                        .push((kept.route.clone(), service.endpoints.clone()));
                     kept.route.clone()
                 }
-                None => {
+                _ => {
                     table.new_stacks = true;
-                    Route::outbound(&outbound_config(service, config), identity)?
+                    Route::outbound(&outbound, identity)?
                 }
             };
             let index = table.services.len();
@@ -106,6 +125,7 @@ impl Table {
                 name: service.name.clone(),
                 protocol: service.protocol,
                 route,
+                spec,
             });
         }
         for inbound in &config.inbounds {

@@ -3,11 +3,14 @@
 //! stream to a peer, plaintext or TLS.
 
 use std::{
-    fmt, io,
+    fmt,
+    future::Future,
+    io,
     net::SocketAddr,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
+    time::Duration,
 };
 
 use rustls::{ClientConfig, client::Resumption, pki_types::ServerName};
@@ -92,9 +95,8 @@ impl PeerTls {
         self.identity.mode() != MtlsMode::Off
     }
 
-    /// Connects to `addr` and runs the handshake.
-    pub async fn connect(&self, addr: SocketAddr) -> io::Result<PeerStream> {
-        let tcp = tcp::connect(addr).await?;
+    /// Runs the handshake on a connection to `addr`.
+    async fn secure(&self, tcp: TcpStream, addr: SocketAddr) -> io::Result<PeerStream> {
         self.handshake(tcp, addr)
             .await
             .map(|tls| PeerStream::Tls(Box::new(tls)))
@@ -137,11 +139,30 @@ pub enum PeerStream {
 }
 
 impl PeerStream {
-    /// Connects to `addr`, with mTLS when `tls` is given.
-    pub async fn connect(addr: SocketAddr, tls: Option<&PeerTls>) -> io::Result<Self> {
+    /// Connects to `addr`, with mTLS when `tls` is given. Without `limit`
+    /// the TCP connect gets [`tcp::CONNECT_TIMEOUT`] and the handshake its
+    /// own timeout; with one (a Timeout policy's `connect`), both together
+    /// must finish within it.
+    pub async fn connect(
+        addr: SocketAddr,
+        tls: Option<&PeerTls>,
+        limit: Option<Duration>,
+    ) -> io::Result<Self> {
+        match limit {
+            Some(limit) => tcp::within(limit, Self::secure(addr, tls, tcp::open(addr))).await,
+            None => Self::secure(addr, tls, tcp::connect(addr)).await,
+        }
+    }
+
+    async fn secure(
+        addr: SocketAddr,
+        tls: Option<&PeerTls>,
+        tcp: impl Future<Output = io::Result<TcpStream>>,
+    ) -> io::Result<Self> {
+        let tcp = tcp.await?;
         match tls {
-            Some(tls) => tls.connect(addr).await,
-            None => tcp::connect(addr).await.map(PeerStream::Plain),
+            Some(tls) => tls.secure(tcp, addr).await,
+            None => Ok(PeerStream::Plain(tcp)),
         }
     }
 }

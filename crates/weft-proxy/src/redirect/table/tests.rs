@@ -126,3 +126,38 @@ fn only_new_or_removed_stacks_start_a_new_generation() {
     fewer.transparent.as_mut().unwrap().services.pop();
     assert!(build(&fewer, &first).new_stacks);
 }
+
+#[test]
+fn a_policy_change_builds_a_new_stack_and_endpoints_wait_for_the_commit() {
+    let first = build(&config(20001), &Table::default());
+    // The Dataplane's own outbound to `backend` gains a Timeout: the
+    // redirect stack for `backend` must carry it, so it is built anew.
+    let mut with_timeout = config(20001);
+    with_timeout.outbounds.push(OutboundConfig {
+        listen: addr("127.0.0.1:30001"),
+        service: "backend".into(),
+        protocol: Protocol::Http,
+        endpoints: vec![],
+        policies: crate::config::OutboundPolicies {
+            timeout: Some(crate::config::policies::TimeoutConfig {
+                name: "t".into(),
+                connect: None,
+                request: None,
+                idle: None,
+                stream_idle: None,
+            }),
+            ..Default::default()
+        },
+    });
+    assert!(build(&with_timeout, &first).new_stacks);
+
+    // Carried-over stacks get new endpoints only when the table runs.
+    let endpoints = |t: &Table| match &t.service_for(addr("240.0.0.1:80")).unwrap().route {
+        Route::OutboundHttp(o) => o.endpoint_addrs(),
+        other => panic!("not an HTTP outbound: {other:?}"),
+    };
+    let mut second = build(&config(20002), &first);
+    assert!(endpoints(&first).contains(&addr("10.0.0.2:20001")));
+    second.apply_endpoints();
+    assert!(endpoints(&second).contains(&addr("10.0.0.2:20002")));
+}
