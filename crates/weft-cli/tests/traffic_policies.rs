@@ -194,14 +194,21 @@ async fn outlier_detection_ejects_a_failing_endpoint_and_returns_it() {
     let ejected_at = Instant::now();
 
     backends[2].behavior.set_fail_percent(0);
+    let burst_at = ejected_at.elapsed();
     let during = burst(&url, 20, 1, |_| vec![]).await;
-    if ejected_at.elapsed() < Duration::from_millis(2500) {
-        assert_eq!(
-            count(&during, |a| a.body == "backend-c"),
-            0,
-            "ejected endpoint got traffic"
-        );
-    }
+    // Only answers sent well inside the 3 s ejection count; a slow runner
+    // shrinks that window but never skips the check.
+    let inside = |a: &&Answer| burst_at + a.sent_at < Duration::from_millis(2500);
+    let in_window: Vec<_> = during.iter().filter(inside).collect();
+    assert!(
+        in_window.len() >= 5,
+        "only {} requests inside the ejection window",
+        in_window.len()
+    );
+    assert!(
+        in_window.iter().all(|a| a.body != "backend-c"),
+        "ejected endpoint got traffic"
+    );
     wait::until(
         "backend-c back in rotation",
         Duration::from_secs(10),

@@ -13,12 +13,8 @@ use clap::{Args, Subcommand};
 
 use self::rules::Settings;
 pub use self::run::{check, install, uninstall};
+use weft_api::dataplane::transparent;
 
-/// Where the proxy accepts redirected inbound connections by default
-/// (`networking.transparentProxying.redirectPortInbound`).
-pub const DEFAULT_INBOUND_PORT: u16 = 15006;
-/// Where the proxy accepts redirected outbound connections by default.
-pub const DEFAULT_OUTBOUND_PORT: u16 = 15001;
 /// Where the proxy answers DNS by default.
 pub const DEFAULT_DNS_PORT: u16 = 15053;
 
@@ -45,10 +41,10 @@ pub enum CheckCommand {
 #[derive(Debug, Args)]
 pub struct RuleArgs {
     /// The proxy's inbound redirect port.
-    #[arg(long, default_value_t = DEFAULT_INBOUND_PORT, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = transparent::DEFAULT_INBOUND_PORT.get(), value_parser = clap::value_parser!(u16).range(1..))]
     pub redirect_inbound_port: u16,
     /// The proxy's outbound redirect port.
-    #[arg(long, default_value_t = DEFAULT_OUTBOUND_PORT, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = transparent::DEFAULT_OUTBOUND_PORT.get(), value_parser = clap::value_parser!(u16).range(1..))]
     pub redirect_outbound_port: u16,
     /// Inbound TCP ports left alone, comma separated. The default keeps SSH
     /// reachable; pass an empty list (`--exclude-inbound-ports ''`) to

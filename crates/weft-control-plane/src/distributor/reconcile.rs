@@ -102,12 +102,7 @@ async fn mesh_tls(
                     if ca_errors.remove(&mesh.name).is_some() {
                         tracing::info!(mesh = %mesh.name, "the mesh CA is available again");
                     }
-                    Ok(Some(MeshTls {
-                        mode: mtls.mode,
-                        trust_bundle_pem: ca.trust_bundle_pem(),
-                        certificate_lifetime: mtls.certificate_lifetime(),
-                        issuer_id: ca.issuer_id().to_owned(),
-                    }))
+                    Ok(Some(MeshTls::new(mtls, &ca)))
                 }
                 Err(e) => {
                     let text = e.to_string();

@@ -75,13 +75,18 @@ pub fn tcp_streams(pcap: &[u8]) -> anyhow::Result<HashMap<Flow, Vec<u8>>> {
 
 fn tcp_segment(frame: &[u8]) -> Option<(Flow, u32, &[u8])> {
     let ip = frame.get(14..)?;
-    if frame.get(12..14)? != [0x08, 0x00] || ip.first()? >> 4 != 4 || *ip.get(9)? != 6 {
+    // A truncated frame (snap length, a cut capture) is skipped, not read past.
+    let header = ip.get(..20)?;
+    if frame.get(12..14)? != [0x08, 0x00] || header[0] >> 4 != 4 || header[9] != 6 {
         return None;
     }
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    let total = usize::from(u16::from_be_bytes([*ip.get(2)?, *ip.get(3)?]));
-    let src = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-    let dst = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
+    let ihl = usize::from(header[0] & 0x0f) * 4;
+    if ihl < 20 {
+        return None;
+    }
+    let total = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    let src = Ipv4Addr::new(header[12], header[13], header[14], header[15]);
+    let dst = Ipv4Addr::new(header[16], header[17], header[18], header[19]);
     let tcp = ip.get(ihl..total.min(ip.len()))?;
     let sport = u16::from_be_bytes([*tcp.first()?, *tcp.get(1)?]);
     let dport = u16::from_be_bytes([*tcp.get(2)?, *tcp.get(3)?]);
@@ -163,6 +168,14 @@ mod tests {
             out.extend(frame);
         }
         out
+    }
+
+    #[test]
+    fn a_truncated_ipv4_frame_is_skipped() {
+        let mut frame = vec![0_u8; 14 + 12];
+        frame[12..14].copy_from_slice(&[0x08, 0x00]);
+        frame[14] = 0x45;
+        assert!(tcp_segment(&frame).is_none());
     }
 
     #[test]
