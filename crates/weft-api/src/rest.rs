@@ -8,6 +8,11 @@
 //! * `POST /apply`: several resources in one transaction
 //! * `GET /status/dataplanes[?mesh=M]`, `GET /meshes/{mesh}/dataplanes/{name}/status`
 //! * `GET /meshes/{mesh}/ca`: the mesh CA's certificate ([`MeshCaResponse`])
+//! * `GET /meshes/{mesh}/dataplanes/{name}/tap[?path=P&method=M]`: the
+//!   requests passing that proxy, as they finish, one [`TapLine`] per line
+//!   (NDJSON), until the client goes away
+//! * `GET /healthz` ([`Health`]): open, for probes; also the API's version
+//!   and clock
 //! * `POST /tokens/dataplane` ([`DataplaneTokenRequest`] → [`DataplaneTokenResponse`]),
 //!   `POST /tokens/revoke` ([`RevokeTokenRequest`] → [`TokenInfo`]),
 //!   `GET /tokens/revoked` ([`TokenList`]),
@@ -138,6 +143,79 @@ pub struct DataplaneStatus {
     /// The inbounds last sent, with the policies the proxy applies there.
     #[serde(default)]
     pub inbounds: Vec<InboundStatus>,
+    /// The proxy's clock minus the control plane's, in milliseconds, as last
+    /// reported by the proxy (its transit time included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew_ms: Option<i64>,
+    /// The workload certificate last issued to this Dataplane by this
+    /// control plane (since it started).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateStatus>,
+}
+
+/// A workload certificate's validity, in [`DataplaneStatus`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateStatus {
+    /// RFC 3339: when the control plane signed it.
+    pub issued_at: String,
+    /// RFC 3339.
+    pub not_after: String,
+}
+
+/// `GET /healthz`: answered after a store round trip.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    pub status: String,
+    pub revision: u64,
+    /// The control plane's version.
+    #[serde(default)]
+    pub version: String,
+    /// The control plane's clock when it answered (unix milliseconds).
+    #[serde(default)]
+    pub time_unix_ms: i64,
+}
+
+/// One line of a tap stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "camelCase")]
+pub enum TapLine {
+    /// The proxy runs the tap: requests finishing from now on are shown.
+    Started { dataplane: String },
+    Request(TapRequest),
+    /// Matching requests left out because the reader fell behind.
+    Dropped { count: u64 },
+    /// The tap is over (the proxy went away or refused it).
+    Ended { reason: String },
+}
+
+/// One finished request, in a [`TapLine`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TapRequest {
+    /// When the request arrived (unix milliseconds).
+    pub start_unix_ms: i64,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    pub source_service: String,
+    pub destination_service: String,
+    pub method: String,
+    pub authority: String,
+    pub path: String,
+    pub status: u16,
+    /// Until the response head.
+    pub head_latency_us: u64,
+    /// Until the end of the response body.
+    pub duration_us: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
 }
 
 /// One inbound and the policies the proxy applies to its callers.

@@ -17,7 +17,7 @@ use axum::{
     routing::{get, post},
 };
 
-use crate::{identity::Identity, sessions::Sessions, store::Store};
+use crate::{identity::Identity, sessions::Sessions, store::Store, taps::Taps};
 
 mod apply;
 pub mod auth;
@@ -25,6 +25,7 @@ mod ca;
 mod error;
 mod resources;
 mod status;
+mod tap;
 mod tokens;
 
 pub use error::ApiError;
@@ -35,6 +36,7 @@ pub struct ApiState {
     pub store: Arc<dyn Store>,
     pub sessions: Arc<Sessions>,
     pub identity: Arc<Identity>,
+    pub taps: Arc<Taps>,
 }
 
 /// The API's routes.
@@ -64,6 +66,7 @@ pub fn router(state: ApiState) -> Router {
                 .delete(resources::delete_in_mesh),
         )
         .route("/meshes/{mesh}/{kinds}/{name}/status", get(status::one))
+        .route("/meshes/{mesh}/{kinds}/{name}/tap", get(tap::tap))
         .route("/meshes/{mesh}/ca", get(ca::get))
         .route("/tokens/dataplane", post(tokens::issue))
         .route("/tokens/revoke", post(tokens::revoke))

@@ -44,12 +44,14 @@ use crate::{
     identity::Identity,
     sessions::Sessions,
     store::{Store, StoreError},
+    taps::Taps,
 };
 
 mod auth;
 mod certificates;
 mod reconcile;
 mod service;
+mod tap;
 mod transparent;
 
 pub use service::DiscoveryService;
@@ -113,6 +115,7 @@ pub struct Distributor {
     sessions: Arc<Sessions>,
     versions: Arc<Versions>,
     identity: Arc<Identity>,
+    taps: Arc<Taps>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
@@ -153,6 +156,7 @@ impl Distributor {
             sessions,
             versions,
             identity,
+            taps: Arc::new(Taps::default()),
             stop,
             task,
         })
@@ -165,7 +169,13 @@ impl Distributor {
             self.sessions.clone(),
             self.versions.clone(),
             self.identity.clone(),
+            self.taps.clone(),
         ))
+    }
+
+    /// The proxies' tap streams, for `weft tap`.
+    pub fn taps(&self) -> &Arc<Taps> {
+        &self.taps
     }
 
     /// The sessions, for status queries.
@@ -177,6 +187,7 @@ impl Distributor {
     /// shutdown does not wait for streams that never end.
     pub async fn shutdown(self) {
         self.sessions.close_all();
+        self.taps.close_all();
         let _ = self.stop.send(true);
         if let Err(e) = self.task.await
             && e.is_panic()

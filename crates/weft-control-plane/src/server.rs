@@ -76,6 +76,7 @@ pub async fn run(
         store: store.clone(),
         sessions: distributor.sessions().clone(),
         identity,
+        taps: distributor.taps().clone(),
     });
     let app = match &config.admin_token_file {
         Some(file) => {

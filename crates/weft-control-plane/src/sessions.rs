@@ -85,6 +85,12 @@ struct Entry {
     /// Why the control plane ended the stream, told to the proxy as its
     /// stream's final status.
     ended: Option<String>,
+    /// The proxy's clock minus ours (ms), from its last report.
+    clock_skew_ms: Option<i64>,
+    /// (issued at, not after) of the certificate last issued to it, in
+    /// unix seconds; kept across its reconnections, since a proxy keeps its
+    /// certificate when its stream breaks.
+    certificate: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Default)]
@@ -186,6 +192,7 @@ impl Sessions {
             });
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let certificate = inner.entries.get(&k).and_then(|e| e.certificate);
         inner.entries.insert(
             k,
             Entry {
@@ -202,6 +209,8 @@ impl Sessions {
                 push: None,
                 auth: None,
                 ended: None,
+                clock_skew_ms: None,
+                certificate,
             },
         );
         Ok(id)
@@ -377,6 +386,34 @@ impl Sessions {
         });
     }
 
+    /// Records the proxy's wall clock (`proxy_unix_ms`, 0 = not reported)
+    /// against ours.
+    pub fn clock(&self, mesh: &str, name: &str, id: SessionId, proxy_unix_ms: i64) {
+        if proxy_unix_ms == 0 {
+            return;
+        }
+        let skew = proxy_unix_ms.saturating_sub(now_unix_ms());
+        self.update(mesh, name, id, |e| e.clock_skew_ms = Some(skew));
+    }
+
+    /// Records a workload certificate issued to a Dataplane (whichever
+    /// stream it has: the proxy asks for certificates on a channel of its
+    /// own).
+    pub fn certificate_issued(&self, mesh: &str, name: &str, issued_at: u64, not_after: u64) {
+        if let Some(e) = self.lock().entries.get_mut(&key(mesh, name)) {
+            e.certificate = Some((issued_at, not_after));
+        }
+    }
+
+    /// The live session of a Dataplane, if it is online.
+    pub fn online_session(&self, mesh: &str, name: &str) -> Option<SessionId> {
+        self.lock()
+            .entries
+            .get(&key(mesh, name))
+            .filter(|e| e.state == State::Online)
+            .map(|e| e.id)
+    }
+
     fn update(&self, mesh: &str, name: &str, id: SessionId, f: impl FnOnce(&mut Entry)) {
         if let Some(e) = self
             .lock()
@@ -387,6 +424,13 @@ impl Sessions {
             f(e);
         }
     }
+}
+
+/// Our wall clock in unix milliseconds (0 before 1970, which no host runs).
+pub fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl Entry {

@@ -102,6 +102,7 @@ impl Running {
                 proxy_version: "test".into(),
                 running_version: 0,
                 token: token.into(),
+                wall_clock_unix_ms: 0,
             })),
         })
         .await

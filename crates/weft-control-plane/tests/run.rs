@@ -60,6 +60,7 @@ async fn serves_and_stops_gracefully_with_a_proxy_connected() {
             proxy_version: "test".into(),
             running_version: 0,
             token: String::new(),
+            wall_clock_unix_ms: 0,
         })),
     })
     .await

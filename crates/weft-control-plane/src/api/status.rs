@@ -7,15 +7,23 @@ use axum::{
     http::StatusCode,
 };
 use serde::Deserialize;
-use serde_json::{Value, json};
-use weft_api::{Kind, ResourceKey, rest::DataplaneStatus};
+use weft_api::{
+    Kind, ResourceKey,
+    rest::{DataplaneStatus, Health},
+};
 
 use super::{ApiError, ApiState, resources::require_mesh};
 
-/// 200 with the store revision once a store round trip worked, else 503.
-pub async fn healthz(State(state): State<ApiState>) -> Result<Json<Value>, ApiError> {
+/// 200 with the store revision once a store round trip worked, else 503;
+/// also the version and clock, for `weft check`.
+pub async fn healthz(State(state): State<ApiState>) -> Result<Json<Health>, ApiError> {
     match state.store.revision().await {
-        Ok(revision) => Ok(Json(json!({"status": "ok", "revision": revision}))),
+        Ok(revision) => Ok(Json(Health {
+            status: "ok".to_owned(),
+            revision,
+            version: weft_api::VERSION.to_owned(),
+            time_unix_ms: crate::sessions::now_unix_ms(),
+        })),
         Err(e) => {
             tracing::warn!(error = %e, "health check failed");
             Err(ApiError::new(

@@ -30,6 +30,7 @@ async fn app_with(ca_key: Option<CaKey>) -> (Router, ApiState) {
         store,
         sessions: Arc::new(Sessions::new([])),
         identity: Arc::new(identity),
+        taps: Arc::new(crate::taps::Taps::default()),
     };
     (router(state.clone()), state)
 }

@@ -87,6 +87,7 @@ impl DiscoveryService {
                 }
             })?;
         let services: Vec<String> = services.into_iter().map(str::to_owned).collect();
+        let now = now_unix();
         let issued = ca
             .issue(
                 &csr_pem,
@@ -94,7 +95,7 @@ impl DiscoveryService {
                 &name,
                 &services,
                 mtls.certificate_lifetime(),
-                now_unix(),
+                now,
             )
             .map_err(|e| match e {
                 CsrError::Sign(_) => {
@@ -110,6 +111,8 @@ impl DiscoveryService {
                 | CsrError::UnsupportedKey(_) => Status::invalid_argument(e.to_string()),
             })?;
         self.identity.count_issued();
+        self.sessions
+            .certificate_issued(&mesh, &name, now, issued.not_after);
         tracing::info!(
             %mesh,
             dataplane = %name,

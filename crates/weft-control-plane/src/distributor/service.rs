@@ -1,5 +1,6 @@
 //! The `DataplaneDiscovery` gRPC service: registration, the config stream,
-//! ACK/NACK, deregistration, and certificates (in `certificates`).
+//! ACK/NACK, deregistration, certificates (in `certificates`) and the
+//! tap stream (in `tap`).
 //!
 //! A `Deregister` only deletes a Dataplane whose stream is over (the proxy
 //! closes its stream first): a live one belongs to a newer instance, which
@@ -31,6 +32,7 @@ use crate::{
     identity::Identity,
     sessions::{ClaimError, SessionId, Sessions},
     store::{Change, Store, StoreError},
+    taps::Taps,
 };
 
 /// A proxy that opened a stream must say who it is within this time.
@@ -47,9 +49,10 @@ pub type ConfigStream = Pin<Box<dyn Stream<Item = Result<ProxyConfig, Status>> +
 #[derive(Debug)]
 pub struct DiscoveryService {
     pub(super) store: Arc<dyn Store>,
-    sessions: Arc<Sessions>,
+    pub(super) sessions: Arc<Sessions>,
     versions: Arc<Versions>,
     pub(super) identity: Arc<Identity>,
+    pub(super) taps: Arc<Taps>,
 }
 
 impl DiscoveryService {
@@ -58,12 +61,14 @@ impl DiscoveryService {
         sessions: Arc<Sessions>,
         versions: Arc<Versions>,
         identity: Arc<Identity>,
+        taps: Arc<Taps>,
     ) -> Self {
         Self {
             store,
             sessions,
             versions,
             identity,
+            taps,
         }
     }
 }
@@ -85,6 +90,14 @@ impl Drop for SessionGuard {
 #[tonic::async_trait]
 impl DataplaneDiscovery for DiscoveryService {
     type StreamStream = ConfigStream;
+    type TapStream = super::tap::TapCommands;
+
+    async fn tap(
+        &self,
+        request: Request<Streaming<weft_api::proto::TapEvent>>,
+    ) -> Result<Response<Self::TapStream>, Status> {
+        self.open_tap(request).await
+    }
 
     async fn stream(
         &self,
@@ -139,6 +152,8 @@ impl DataplaneDiscovery for DiscoveryService {
         if !self.sessions.activate(&mesh, &name, id, tx, auth) {
             return Err(Status::unavailable("the control plane is shutting down"));
         }
+        self.sessions
+            .clock(&mesh, &name, id, hello.wall_clock_unix_ms);
         // A revocation or rotation from now on ends this stream through its
         // session; one that landed since the first check is caught here.
         authenticate(&self.identity, &hello.token, &recheck, "Hello")?;

@@ -147,6 +147,7 @@ fn hello(dataplane: serde_json::Value, token: &str) -> ProxyMessage {
             proxy_version: "0.1.0-test".into(),
             running_version: 0,
             token: token.to_owned(),
+            wall_clock_unix_ms: 0,
         })),
     }
 }

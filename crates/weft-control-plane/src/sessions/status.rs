@@ -4,7 +4,7 @@
 use weft_api::{
     proto,
     rest::{
-        AppliedPolicy, DataplaneStatus, EndpointStatus, InboundStatus, OutboundStatus, rfc3339,
+        AppliedPolicy, CertificateStatus, DataplaneStatus, EndpointStatus, InboundStatus, OutboundStatus, rfc3339,
     },
 };
 
@@ -32,6 +32,13 @@ impl Sessions {
             status.last_nack = e.last_nack.clone();
             status.outbounds = e.sent_outbounds.clone();
             status.inbounds = e.sent_inbounds.clone();
+            status.clock_skew_ms = e.clock_skew_ms;
+            status.certificate = e
+                .certificate
+                .map(|(issued_at, not_after)| CertificateStatus {
+                    issued_at: rfc3339(issued_at),
+                    not_after: rfc3339(not_after),
+                });
         }
         status
     }
