@@ -50,7 +50,9 @@ pub async fn tap(
         .taps
         .watch(&mesh, &name, filter)
         .map_err(|e| match e {
-            TapError::NoStream { .. } => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            TapError::NoStream { .. } => {
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            }
             TapError::Busy { .. } => ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string()),
         })?;
     let mut response = Body::from_stream(lines(watch)).into_response();
@@ -69,7 +71,8 @@ fn filter(query: TapQuery) -> Result<TapFilter, ApiError> {
             query.path
         )));
     }
-    if !query.method.is_empty() && axum::http::Method::from_bytes(query.method.as_bytes()).is_err() {
+    if !query.method.is_empty() && axum::http::Method::from_bytes(query.method.as_bytes()).is_err()
+    {
         return Err(ApiError::bad_request(format!(
             "method {:?} is not an HTTP method",
             query.method

@@ -100,4 +100,5 @@ mod errors;
 mod permissions;
 mod resources;
 mod status;
+mod tap;
 mod tokens;

@@ -138,12 +138,15 @@ impl Reader {
     fn handle(&self, kind: tap_event::Kind) {
         match kind {
             tap_event::Kind::WallClockUnixMs(ms) => {
-                self.sessions.clock(&self.mesh, &self.name, self.session, ms);
+                self.sessions
+                    .clock(&self.mesh, &self.name, self.session, ms);
             }
             tap_event::Kind::Hello(_) => {
                 tracing::debug!(mesh = %self.mesh, dataplane = %self.name, "ignoring a repeated TapHello");
             }
-            other => self.taps.deliver(&self.mesh, &self.name, self.stream, other),
+            other => self
+                .taps
+                .deliver(&self.mesh, &self.name, self.stream, other),
         }
     }
 }

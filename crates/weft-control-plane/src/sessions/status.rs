@@ -4,7 +4,8 @@
 use weft_api::{
     proto,
     rest::{
-        AppliedPolicy, CertificateStatus, DataplaneStatus, EndpointStatus, InboundStatus, OutboundStatus, rfc3339,
+        AppliedPolicy, CertificateStatus, DataplaneStatus, EndpointStatus, InboundStatus,
+        OutboundStatus, rfc3339,
     },
 };
 

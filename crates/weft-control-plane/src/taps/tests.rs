@@ -31,19 +31,53 @@ async fn a_dataplane_without_a_tap_stream_cannot_be_tapped() {
 async fn a_watch_starts_the_tap_routes_its_events_and_stops_it_when_dropped() {
     let taps = Arc::new(Taps::default());
     let mut link = taps.connect("default", "web-1");
-    let mut watch = taps.watch("default", "web-1", filter("/api", "GET")).unwrap();
+    let mut watch = taps
+        .watch("default", "web-1", filter("/api", "GET"))
+        .unwrap();
     let Some(tap_command::Kind::Start(start)) = link.commands.recv().await.unwrap().kind else {
         panic!("expected a start");
     };
-    assert_eq!((start.path_prefix.as_str(), start.method.as_str()), ("/api", "GET"));
+    assert_eq!(
+        (start.path_prefix.as_str(), start.method.as_str()),
+        ("/api", "GET")
+    );
 
     let id = start.tap_id;
-    taps.deliver("default", "web-1", link.stream, tap_event::Kind::Started(TapStarted { tap_id: id }));
+    taps.deliver(
+        "default",
+        "web-1",
+        link.stream,
+        tap_event::Kind::Started(TapStarted { tap_id: id }),
+    );
     // An event for another tap goes nowhere.
-    taps.deliver("default", "web-1", link.stream, tap_event::Kind::Dropped(TapDropped { tap_id: id + 100, count: 1 }));
-    taps.deliver("default", "web-1", link.stream, tap_event::Kind::Dropped(TapDropped { tap_id: id, count: 3 }));
-    assert_eq!(watch.lines.recv().await.unwrap(), TapLine::Started { dataplane: "web-1".into() });
-    assert_eq!(watch.lines.recv().await.unwrap(), TapLine::Dropped { count: 3 });
+    taps.deliver(
+        "default",
+        "web-1",
+        link.stream,
+        tap_event::Kind::Dropped(TapDropped {
+            tap_id: id + 100,
+            count: 1,
+        }),
+    );
+    taps.deliver(
+        "default",
+        "web-1",
+        link.stream,
+        tap_event::Kind::Dropped(TapDropped {
+            tap_id: id,
+            count: 3,
+        }),
+    );
+    assert_eq!(
+        watch.lines.recv().await.unwrap(),
+        TapLine::Started {
+            dataplane: "web-1".into()
+        }
+    );
+    assert_eq!(
+        watch.lines.recv().await.unwrap(),
+        TapLine::Dropped { count: 3 }
+    );
 
     drop(watch);
     let Some(tap_command::Kind::Stop(stop)) = link.commands.recv().await.unwrap().kind else {
@@ -56,15 +90,25 @@ async fn a_watch_starts_the_tap_routes_its_events_and_stops_it_when_dropped() {
 async fn the_proxy_going_away_ends_its_watchers_and_a_stale_stream_changes_nothing() {
     let taps = Arc::new(Taps::default());
     let old = taps.connect("default", "web-1");
-    let mut first = taps.watch("default", "web-1", TapFilter::default()).unwrap();
+    let mut first = taps
+        .watch("default", "web-1", TapFilter::default())
+        .unwrap();
     // The proxy reconnected: the old stream's watchers end.
     let new = taps.connect("default", "web-1");
-    assert!(matches!(first.lines.recv().await, Some(TapLine::Ended { .. })));
+    assert!(matches!(
+        first.lines.recv().await,
+        Some(TapLine::Ended { .. })
+    ));
     assert!(first.lines.recv().await.is_none());
 
-    let mut second = taps.watch("default", "web-1", TapFilter::default()).unwrap();
+    let mut second = taps
+        .watch("default", "web-1", TapFilter::default())
+        .unwrap();
     taps.disconnect("default", "web-1", old.stream);
-    assert!(second.lines.try_recv().is_err(), "a stale disconnect ended a live tap");
+    assert!(
+        second.lines.try_recv().is_err(),
+        "a stale disconnect ended a live tap"
+    );
     taps.disconnect("default", "web-1", new.stream);
     let Some(TapLine::Ended { reason }) = second.lines.recv().await else {
         panic!("expected the tap to end");
@@ -76,13 +120,28 @@ async fn the_proxy_going_away_ends_its_watchers_and_a_stale_stream_changes_nothi
 async fn the_proxy_refusing_a_tap_ends_it() {
     let taps = Arc::new(Taps::default());
     let mut link = taps.connect("default", "web-1");
-    let mut watch = taps.watch("default", "web-1", TapFilter::default()).unwrap();
+    let mut watch = taps
+        .watch("default", "web-1", TapFilter::default())
+        .unwrap();
     let Some(tap_command::Kind::Start(start)) = link.commands.recv().await.unwrap().kind else {
         panic!("expected a start");
     };
-    let ended = TapEnded { tap_id: start.tap_id, reason: "too many taps".into() };
-    taps.deliver("default", "web-1", link.stream, tap_event::Kind::Ended(ended));
-    assert_eq!(watch.lines.recv().await.unwrap(), TapLine::Ended { reason: "too many taps".into() });
+    let ended = TapEnded {
+        tap_id: start.tap_id,
+        reason: "too many taps".into(),
+    };
+    taps.deliver(
+        "default",
+        "web-1",
+        link.stream,
+        tap_event::Kind::Ended(ended),
+    );
+    assert_eq!(
+        watch.lines.recv().await.unwrap(),
+        TapLine::Ended {
+            reason: "too many taps".into()
+        }
+    );
     assert!(watch.lines.recv().await.is_none());
 }
 
@@ -91,7 +150,10 @@ async fn at_most_max_watchers_per_dataplane() {
     let taps = Arc::new(Taps::default());
     let _link = taps.connect("default", "web-1");
     let watches: Vec<_> = (0..MAX_WATCHERS)
-        .map(|_| taps.watch("default", "web-1", TapFilter::default()).unwrap())
+        .map(|_| {
+            taps.watch("default", "web-1", TapFilter::default())
+                .unwrap()
+        })
         .collect();
     let err = taps.watch("default", "web-1", TapFilter::default()).err();
     assert!(matches!(err, Some(TapError::Busy { .. })));

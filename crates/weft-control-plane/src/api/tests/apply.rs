@@ -82,5 +82,5 @@ async fn a_bad_apply_batch_stores_nothing() {
     let (_, meshes) = call(&app, Method::GET, "/meshes", None).await;
     assert_eq!(meshes["items"], json!([]));
     let (_, health) = call(&app, Method::GET, "/healthz", None).await;
-    assert_eq!(health, json!({"status": "ok", "revision": 0}));
+    assert_eq!(health["revision"], 0);
 }

@@ -51,5 +51,16 @@ async fn healthz_reports_the_revision() {
     let app = with_default_mesh().await;
     let (status, body) = call(&app, Method::GET, "/healthz", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(body, json!({"status": "ok", "revision": 1}));
+    assert_eq!(
+        (&body["status"], &body["revision"]),
+        (&json!("ok"), &json!(1))
+    );
+    assert_eq!(body["version"], weft_api::VERSION);
+    // The clock is ours: within a day of the test's is plenty to tell it
+    // from a missing or zero field.
+    let ms = body["timeUnixMs"].as_i64().unwrap();
+    assert!(
+        (ms - crate::sessions::now_unix_ms()).abs() < 86_400_000,
+        "{body}"
+    );
 }
