@@ -182,12 +182,18 @@ pub struct Health {
 #[serde(tag = "event", rename_all = "camelCase")]
 pub enum TapLine {
     /// The proxy runs the tap: requests finishing from now on are shown.
-    Started { dataplane: String },
+    Started {
+        dataplane: String,
+    },
     Request(TapRequest),
     /// Matching requests left out because the reader fell behind.
-    Dropped { count: u64 },
+    Dropped {
+        count: u64,
+    },
     /// The tap is over (the proxy went away or refused it).
-    Ended { reason: String },
+    Ended {
+        reason: String,
+    },
 }
 
 /// One finished request, in a [`TapLine`].

@@ -38,6 +38,7 @@ use crate::{
     http::errors::chain,
     listeners::{ApplyError, Listeners},
     status::Status,
+    tap::{TapHub, TapIdentity},
     tls::Identity,
 };
 
@@ -63,6 +64,19 @@ pub struct Agent {
     token: String,
     identity: Arc<Identity>,
     certs: Arc<Certs>,
+    /// The running taps, fed every finished request; started and stopped
+    /// over the Tap stream of each session.
+    taps: Arc<TapHub>,
+}
+
+/// Aborts a task when dropped: the Tap stream lives as long as the
+/// config stream's session.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// What became of one config.
@@ -120,7 +134,13 @@ impl Agent {
             token,
             identity,
             certs,
+            taps: Arc::new(TapHub::default()),
         })
+    }
+
+    /// The running taps, to feed finished requests to.
+    pub fn taps(&self) -> Arc<TapHub> {
+        self.taps.clone()
     }
 
     /// Issues and renews this proxy's certificate; shared with the renewal
@@ -157,7 +177,7 @@ impl Agent {
             Ok(channel) => channel,
             Err(e) => return Ended::Connect(e),
         };
-        let mut client = DataplaneDiscoveryClient::new(channel);
+        let mut client = DataplaneDiscoveryClient::new(channel.clone());
         let (replies, outgoing) = mpsc::channel(4);
         // Queued before the call so that it is the stream's first message.
         let hello = Kind::Hello(Hello {
@@ -165,6 +185,7 @@ impl Agent {
             proxy_version: VERSION.to_owned(),
             running_version: status.running_version(),
             token: self.token.clone(),
+            wall_clock_unix_ms: now_unix_ms(),
         });
         if replies
             .send(ProxyMessage { kind: Some(hello) })
@@ -178,6 +199,16 @@ impl Agent {
             Err(status) => return Ended::Status(status),
         };
         info!(control_plane = %self.endpoint.uri(), "connected to the control plane");
+        let tap_identity = TapIdentity {
+            mesh: self.mesh.clone(),
+            dataplane: self.name.clone(),
+            token: self.token.clone(),
+        };
+        let _tap = AbortOnDrop(tokio::spawn(crate::tap::run_session(
+            channel,
+            tap_identity,
+            self.taps.clone(),
+        )));
         let mut pending: Option<Pending> = None;
         loop {
             let retry = Pending::due(pending.as_ref());
@@ -306,6 +337,14 @@ impl Agent {
             .map_err(|s| anyhow!("{:?}: {}", s.code(), s.message()))?;
         Ok(())
     }
+}
+
+/// This host's wall clock in unix milliseconds, for the control plane's
+/// clock comparison.
+fn now_unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// The services a Dataplane serves: the `service` tags of its inbounds,

@@ -37,6 +37,7 @@ mod outbound;
 mod policy;
 mod redirect;
 mod status;
+mod tap;
 mod tcp;
 mod tls;
 

@@ -187,6 +187,20 @@ impl DataplaneDiscovery for Service {
         Ok(Response::new(ReceiverStream::new(rx)))
     }
 
+    type TapStream = ReceiverStream<Result<weft_api::proto::TapCommand, Status>>;
+
+    /// Tapping is tested against the real control plane
+    /// (`weft-cli/tests/observability_views.rs`); this one answers like a
+    /// control plane without it, which a proxy must shrug off.
+    async fn tap(
+        &self,
+        _request: Request<Streaming<weft_api::proto::TapEvent>>,
+    ) -> Result<Response<Self::TapStream>, Status> {
+        Err(Status::unimplemented(
+            "no tapping in the fake control plane",
+        ))
+    }
+
     async fn deregister(
         &self,
         request: Request<DeregisterRequest>,
