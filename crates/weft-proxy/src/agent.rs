@@ -124,6 +124,8 @@ impl Agent {
         // itself: renewals must work whatever state the stream is in.
         let source = Arc::new(GrpcSource::new(endpoint.connect_lazy()));
         let certs = Arc::new(Certs::new(source, identity.clone(), requester));
+        let taps = Arc::new(TapHub::default());
+        identity.observer().install("tap", Some(taps.clone()));
         Ok(Self {
             endpoint,
             mesh: dataplane.mesh.clone(),
@@ -134,13 +136,8 @@ impl Agent {
             token,
             identity,
             certs,
-            taps: Arc::new(TapHub::default()),
+            taps,
         })
-    }
-
-    /// The running taps, to feed finished requests to.
-    pub fn taps(&self) -> Arc<TapHub> {
-        self.taps.clone()
     }
 
     /// Issues and renews this proxy's certificate; shared with the renewal

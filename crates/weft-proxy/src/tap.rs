@@ -12,10 +12,13 @@
 mod client;
 mod filter;
 mod hub;
+mod sink;
 
 pub use client::{TapIdentity, run_session};
 pub use filter::TapFilter;
-pub use hub::{MAX_TAPS, TapHub};
+#[cfg(test)]
+pub use hub::MAX_TAPS;
+pub use hub::TapHub;
 
 #[cfg(test)]
 mod tests;

@@ -88,6 +88,7 @@ impl TapHub {
     }
 
     /// How many taps run.
+    #[cfg(test)]
     pub fn running(&self) -> usize {
         self.taps.load().len()
     }

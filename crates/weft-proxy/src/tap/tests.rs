@@ -1,10 +1,13 @@
 //! Tap filters and the hub: matching, bounds, drops and stopping.
 
+use std::{sync::Arc, time::Duration};
+
 use http::Method;
 use tokio::sync::mpsc;
 use weft_api::proto::{TapRequest, tap_event};
 
 use super::{MAX_TAPS, TapFilter, TapHub};
+use crate::observe::{Direction, Edge, RequestRecord, Sink, TraceIds};
 
 fn request(id: u64, path: &str) -> TapRequest {
     TapRequest {
@@ -82,4 +85,62 @@ async fn at_most_max_taps_and_a_stream_ending_stops_its_taps() {
     assert_eq!(hub.running(), 1);
     hub.stop_stream(&other);
     assert_eq!(hub.running(), 0);
+}
+
+#[tokio::test]
+async fn the_sink_turns_a_record_into_the_event_of_each_matching_tap() {
+    let hub = TapHub::default();
+    let (out, mut events) = mpsc::channel(4);
+    hub.start(3, TapFilter::parse("/orders", "POST").unwrap(), out)
+        .unwrap();
+    let record = |method: Method, uri: &str| RequestRecord {
+        edge: Arc::new(Edge {
+            direction: Direction::Outbound,
+            source_service: Arc::from("web"),
+            destination_service: Arc::from("backend"),
+            route: Arc::from(""),
+        }),
+        method,
+        uri: uri.parse().unwrap(),
+        host: Some(http::HeaderValue::from_static("backend.mesh")),
+        status: 201,
+        start: std::time::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123),
+        head_latency: Duration::from_micros(1500),
+        duration: Duration::from_micros(2500),
+        bytes_in: 10,
+        bytes_out: 20,
+        upstream: Some("127.0.0.1:9000".parse().unwrap()),
+        trace: Some(TraceIds {
+            trace_id: [0xab; 16],
+            span_id: [1; 8],
+            parent_span_id: None,
+            sampled: true,
+        }),
+        retries: 0,
+    };
+    hub.request(&record(Method::GET, "/orders/1"));
+    hub.request(&record(Method::POST, "/orders?x=1"));
+    let Some(tap_event::Kind::Request(r)) = events.recv().await.unwrap().kind else {
+        panic!("not a request");
+    };
+    assert!(events.try_recv().is_err(), "the GET did not match");
+    let expected = TapRequest {
+        tap_id: 3,
+        direction: "outbound".into(),
+        source_service: "web".into(),
+        destination_service: "backend".into(),
+        method: "POST".into(),
+        authority: "backend.mesh".into(),
+        path: "/orders".into(),
+        status: 201,
+        start_unix_ms: 1_700_000_000_123,
+        head_latency_us: 1500,
+        duration_us: 2500,
+        bytes_in: 10,
+        bytes_out: 20,
+        upstream: "127.0.0.1:9000".into(),
+        trace_id: "ab".repeat(16),
+        route: String::new(),
+    };
+    assert_eq!(r, expected);
 }
