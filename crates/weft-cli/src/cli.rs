@@ -39,6 +39,9 @@ pub enum Command {
     /// Issue and revoke dataplane tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Watch the requests passing a proxy, live.
+    #[command(subcommand)]
+    Tap(crate::commands::tap::TapCommand),
     /// Start a control plane, three demo services and their proxies on this host.
     Demo(DemoArgs),
     /// A small HTTP service used by `weft demo` (and handy for trying the mesh).
@@ -49,9 +52,9 @@ pub enum Command {
     /// Undo what `weft install` set up.
     #[command(subcommand)]
     Uninstall(crate::commands::transparent_proxy::UninstallCommand),
-    /// Check that this host is set up for the mesh.
-    #[command(subcommand)]
-    Check(crate::commands::transparent_proxy::CheckCommand),
+    /// Diagnose the mesh: control plane, store, CAs, dataplanes, certificates, clocks
+    /// (`weft check transparent-proxy`: this host's rules).
+    Check(crate::commands::check::CheckArgs),
 }
 
 impl Command {

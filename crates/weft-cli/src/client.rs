@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use http::{Method, Request, StatusCode, Uri, header};
+use http::{Method, Request, Response, StatusCode, Uri, header};
+use hyper::body::Incoming;
 use http_body_util::{BodyExt, Full};
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
@@ -101,8 +102,73 @@ impl ApiClient {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> anyhow::Result<Bytes> {
+        let call = async {
+            let resp = self.request(method.clone(), path, body).await?;
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await?.to_bytes();
+            Ok::<_, anyhow::Error>((status, bytes))
+        };
+        let (status, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, call)
+            .await
+            .map_err(|_| anyhow::anyhow!("the control plane at {} did not answer {method} {path} within {REQUEST_TIMEOUT:?}", self.base))?
+            .map_err(|e| anyhow::anyhow!("cannot reach the control plane at {}: {}", self.base, reason(&e)))?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        Err(api_error(status, &bytes))
+    }
+
+    /// A GET that tells "not reached" (the outer error: refused, timed
+    /// out, TLS) from "answered with an error" (the inner one).
+    pub async fn probe<T: DeserializeOwned>(
+        &self,
+        path: &str,
+    ) -> anyhow::Result<anyhow::Result<T>> {
+        let call = async {
+            let resp = self.request(Method::GET, path, None).await?;
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await?.to_bytes();
+            Ok::<_, anyhow::Error>((status, bytes))
+        };
+        let (status, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, call)
+            .await
+            .map_err(|_| anyhow::anyhow!("the control plane at {} did not answer GET {path} within {REQUEST_TIMEOUT:?}", self.base))?
+            .map_err(|e| anyhow::anyhow!("cannot reach the control plane at {}: {}", self.base, reason(&e)))?;
+        if status.is_success() {
+            return Ok(decode(path, &bytes));
+        }
+        Ok(Err(api_error(status, &bytes)))
+    }
+
+    /// A GET whose body is read as it arrives (a tap): the response once
+    /// its head says success, else the API's error.
+    pub async fn get_streaming(&self, path: &str) -> anyhow::Result<Response<Incoming>> {
+        let resp = tokio::time::timeout(REQUEST_TIMEOUT, self.request(Method::GET, path, None))
+            .await
+            .map_err(|_| anyhow::anyhow!("the control plane at {} did not answer GET {path} within {REQUEST_TIMEOUT:?}", self.base))?
+            .map_err(|e| anyhow::anyhow!("cannot reach the control plane at {}: {}", self.base, reason(&e)))?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let bytes = tokio::time::timeout(REQUEST_TIMEOUT, resp.into_body().collect())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Err(api_error(status, &bytes))
+    }
+
+    /// Sends one request and returns the response once its head arrived.
+    async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> anyhow::Result<Response<Incoming>> {
         let uri = format!("{}{}", self.base, path);
-        let mut req = Request::builder().method(method.clone());
+        let mut req = Request::builder().method(method);
         req = match &self.transport {
             Transport::Plain(_) => req.uri(&uri),
             // A connection of its own: origin-form target and a Host header.
@@ -126,23 +192,15 @@ impl ApiClient {
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .with_context(|| format!("cannot build a request for {uri}"))?;
-        let call = async {
-            let resp = match &self.transport {
-                Transport::Plain(http) => http.request(req).await?,
-                Transport::Tls(tls) => tls.send(req).await?,
-            };
-            let status = resp.status();
-            let bytes = resp.into_body().collect().await?.to_bytes();
-            Ok::<_, anyhow::Error>((status, bytes))
-        };
-        let (status, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, call)
-            .await
-            .map_err(|_| anyhow::anyhow!("the control plane at {} did not answer {method} {path} within {REQUEST_TIMEOUT:?}", self.base))?
-            .map_err(|e| anyhow::anyhow!("cannot reach the control plane at {}: {}", self.base, reason(&e)))?;
-        if status.is_success() {
-            return Ok(bytes);
-        }
-        Err(api_error(status, &bytes))
+        Ok(match &self.transport {
+            Transport::Plain(http) => http.request(req).await?,
+            Transport::Tls(tls) => tls.send(req).await?,
+        })
+    }
+
+    /// The API's base URL, for messages.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 }
 

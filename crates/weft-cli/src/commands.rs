@@ -1,11 +1,13 @@
 //! One module per subcommand; `run` dispatches.
 
 mod apply;
+pub mod check;
 mod control_plane;
 mod delete;
 mod get;
 mod inspect;
 mod proxy;
+pub mod tap;
 mod token;
 pub mod transparent_proxy;
 
@@ -20,11 +22,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Delete(args) => delete::run(args).await,
         Command::Inspect(args) => inspect::run(args).await,
         Command::Token(cmd) => token::run(cmd).await,
+        Command::Tap(cmd) => tap::run(cmd).await,
         Command::Demo(args) => crate::demo::run(args).await,
         Command::DemoApp(args) => crate::demo::app::run(args).await,
         Command::Install(cmd) => transparent_proxy::install(cmd),
         Command::Uninstall(cmd) => transparent_proxy::uninstall(cmd),
-        Command::Check(cmd) => transparent_proxy::check(cmd),
+        Command::Check(args) => check::run(args).await,
     }
 }
 
