@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, Uri, header};
-use hyper::body::Incoming;
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper_util::{
     client::legacy::{Client, connect::HttpConnector},
     rt::TokioExecutor,
@@ -132,8 +132,19 @@ impl ApiClient {
         };
         let (status, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, call)
             .await
-            .map_err(|_| anyhow::anyhow!("the control plane at {} did not answer GET {path} within {REQUEST_TIMEOUT:?}", self.base))?
-            .map_err(|e| anyhow::anyhow!("cannot reach the control plane at {}: {}", self.base, reason(&e)))?;
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the control plane at {} did not answer GET {path} within {REQUEST_TIMEOUT:?}",
+                    self.base
+                )
+            })?
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot reach the control plane at {}: {}",
+                    self.base,
+                    reason(&e)
+                )
+            })?;
         if status.is_success() {
             return Ok(decode(path, &bytes));
         }
@@ -145,8 +156,19 @@ impl ApiClient {
     pub async fn get_streaming(&self, path: &str) -> anyhow::Result<Response<Incoming>> {
         let resp = tokio::time::timeout(REQUEST_TIMEOUT, self.request(Method::GET, path, None))
             .await
-            .map_err(|_| anyhow::anyhow!("the control plane at {} did not answer GET {path} within {REQUEST_TIMEOUT:?}", self.base))?
-            .map_err(|e| anyhow::anyhow!("cannot reach the control plane at {}: {}", self.base, reason(&e)))?;
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the control plane at {} did not answer GET {path} within {REQUEST_TIMEOUT:?}",
+                    self.base
+                )
+            })?
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot reach the control plane at {}: {}",
+                    self.base,
+                    reason(&e)
+                )
+            })?;
         if resp.status().is_success() {
             return Ok(resp);
         }

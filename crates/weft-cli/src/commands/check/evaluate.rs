@@ -53,8 +53,7 @@ pub struct Settings {
 /// See [`Settings::cert_warn`].
 pub const CERT_WARN_SHARE: f64 = 0.2;
 
-const HINT_NTP: &str =
-    "keep every host's clock in step with NTP (chrony or systemd-timesyncd); certificates and tokens depend on it";
+const HINT_NTP: &str = "keep every host's clock in step with NTP (chrony or systemd-timesyncd); certificates and tokens depend on it";
 
 impl Check {
     fn new(name: &'static str, summary: impl Into<String>, problems: Vec<Problem>) -> Self {
@@ -72,7 +71,12 @@ impl Check {
     }
 }
 
-fn problem(subject: impl Into<String>, status: Outcome, detail: impl Into<String>, hint: impl Into<String>) -> Problem {
+fn problem(
+    subject: impl Into<String>,
+    status: Outcome,
+    detail: impl Into<String>,
+    hint: impl Into<String>,
+) -> Problem {
     Problem {
         subject: subject.into(),
         status,
@@ -135,7 +139,11 @@ fn reachable(facts: &Facts) -> Check {
                 "use a CLI of the control plane's version",
             )],
         ),
-        (Probe::Ok(health), Ok(_)) => Check::new(NAME, format!("{url} answers (version {})", health.version), vec![]),
+        (Probe::Ok(health), Ok(_)) => Check::new(
+            NAME,
+            format!("{url} answers (version {})", health.version),
+            vec![],
+        ),
         (Probe::Answered(_), Ok(_)) => Check::new(NAME, format!("{url} answers"), vec![]),
     }
 }
@@ -169,12 +177,28 @@ fn cas(facts: &Facts, settings: &Settings, now_ms: i64) -> Check {
         let hint = "rotate to a new CA (README, \"Rotating the CA\"); for a provided CA, check the files of mtls.ca";
         match &mesh.ca {
             Some(Ok(ca)) => {
-                if let Some(p) = expiry(&subject, "its CA certificate", &ca.not_after, now_ms, settings.ca_warn, Outcome::Warn, hint) {
+                if let Some(p) = expiry(
+                    &subject,
+                    "its CA certificate",
+                    &ca.not_after,
+                    now_ms,
+                    settings.ca_warn,
+                    Outcome::Warn,
+                    hint,
+                ) {
                     problems.push(p);
                 }
                 for (i, trusted) in ca.trusted.iter().enumerate() {
                     let what = format!("trusted CA {} (mtls.trustedCas[{i}])", i + 1);
-                    if let Some(p) = expiry(&subject, &what, &trusted.not_after, now_ms, settings.ca_warn, Outcome::Warn, "drop it from mtls.trustedCas once no proxy presents its certificates") {
+                    if let Some(p) = expiry(
+                        &subject,
+                        &what,
+                        &trusted.not_after,
+                        now_ms,
+                        settings.ca_warn,
+                        Outcome::Warn,
+                        "drop it from mtls.trustedCas once no proxy presents its certificates",
+                    ) {
                         problems.push(p);
                     }
                 }
@@ -184,20 +208,49 @@ fn cas(facts: &Facts, settings: &Settings, now_ms: i64) -> Check {
         }
     }
     let names: Vec<&str> = meshes.iter().map(|m| m.name.as_str()).collect();
-    Check::new(NAME, format!("{} checked: {}", names.len(), names.join(", ")), problems)
+    Check::new(
+        NAME,
+        format!("{} checked: {}", names.len(), names.join(", ")),
+        problems,
+    )
 }
 
 /// A problem if `not_after` (RFC 3339) is past (fail) or within `warn`
 /// (`near`); a timestamp that does not parse fails.
-fn expiry(subject: &str, what: &str, not_after: &str, now_ms: i64, warn: Duration, near: Outcome, hint: &str) -> Option<Problem> {
+fn expiry(
+    subject: &str,
+    what: &str,
+    not_after: &str,
+    now_ms: i64,
+    warn: Duration,
+    near: Outcome,
+    hint: &str,
+) -> Option<Problem> {
     let Some(end_ms) = unix_ms(not_after) else {
-        return Some(problem(subject, Outcome::Fail, format!("{what} has an unreadable expiry {not_after:?}"), hint));
+        return Some(problem(
+            subject,
+            Outcome::Fail,
+            format!("{what} has an unreadable expiry {not_after:?}"),
+            hint,
+        ));
     };
     if end_ms <= now_ms {
-        return Some(problem(subject, Outcome::Fail, format!("{what} expired at {not_after}"), hint));
+        return Some(problem(
+            subject,
+            Outcome::Fail,
+            format!("{what} expired at {not_after}"),
+            hint,
+        ));
     }
     let left = Duration::from_millis(u64::try_from(end_ms - now_ms).unwrap_or(0));
-    (left < warn).then(|| problem(subject, near, format!("{what} expires at {not_after}, in {}", human(left)), hint))
+    (left < warn).then(|| {
+        problem(
+            subject,
+            near,
+            format!("{what} expires at {not_after}, in {}", human(left)),
+            hint,
+        )
+    })
 }
 
 fn dataplanes(facts: &Facts) -> Check {
@@ -205,7 +258,16 @@ fn dataplanes(facts: &Facts) -> Check {
     let all = match &facts.dataplanes {
         Ok(all) => all,
         Err(e) => {
-            return Check::new(NAME, "cannot list them", vec![problem("dataplanes", Outcome::Fail, e, "see the control plane's log")]);
+            return Check::new(
+                NAME,
+                "cannot list them",
+                vec![problem(
+                    "dataplanes",
+                    Outcome::Fail,
+                    e,
+                    "see the control plane's log",
+                )],
+            );
         }
     };
     let problems: Vec<Problem> = all.iter().filter_map(dataplane_problem).collect();
@@ -213,7 +275,11 @@ fn dataplanes(facts: &Facts) -> Check {
     let summary = if all.is_empty() {
         "no dataplanes".to_owned()
     } else {
-        format!("{} of {} online with their latest config", all.len() - failing.len(), all.len())
+        format!(
+            "{} of {} online with their latest config",
+            all.len() - failing.len(),
+            all.len()
+        )
     };
     Check::new(NAME, summary, problems)
 }
@@ -223,7 +289,9 @@ fn dataplane_problem(s: &DataplaneStatus) -> Option<Problem> {
     if !s.online {
         let since = match &s.disconnected_at {
             Some(t) => format!("offline since {t}"),
-            None => "offline: its proxy has not connected since the control plane started".to_owned(),
+            None => {
+                "offline: its proxy has not connected since the control plane started".to_owned()
+            }
         };
         let hint = format!(
             "start its proxy (`weft proxy --dataplane-file ...`) and check its log; if it is gone for good: `weft delete dataplane {} -m {}`",
@@ -237,15 +305,25 @@ fn dataplane_problem(s: &DataplaneStatus) -> Option<Problem> {
             subject,
             Outcome::Fail,
             format!("rejected its latest config ({sent}): {}", nack.reason),
-            format!("fix what the reason names (see {inspect} and the proxy's log); it keeps running its last good config"),
+            format!(
+                "fix what the reason names (see {inspect} and the proxy's log); it keeps running its last good config"
+            ),
         )),
         (Some(sent), acked, _) if acked != Some(sent) => Some(problem(
             subject,
             Outcome::Warn,
-            format!("config {sent} sent, {} acknowledged", acked.map_or("none".to_owned(), |a| a.to_string())),
+            format!(
+                "config {sent} sent, {} acknowledged",
+                acked.map_or("none".to_owned(), |a| a.to_string())
+            ),
             format!("a change is on its way; if this stays, see {inspect} and the proxy's log"),
         )),
-        (None, _, _) => Some(problem(subject, Outcome::Warn, "connected, but no config sent yet", "check again in a moment; if this stays, see the control plane's log")),
+        (None, _, _) => Some(problem(
+            subject,
+            Outcome::Warn,
+            "connected, but no config sent yet",
+            "check again in a moment; if this stays, see the control plane's log",
+        )),
         _ => None,
     }
 }
@@ -260,7 +338,11 @@ fn certificates(facts: &Facts, settings: &Settings, now_ms: i64) -> Check {
     let mut problems = Vec::new();
     let mut known = 0;
     let mut nearest: Option<(i64, String)> = None;
-    let online = facts.dataplanes.iter().flatten().filter(|s| s.online && meshes.contains(s.mesh.as_str()));
+    let online = facts
+        .dataplanes
+        .iter()
+        .flatten()
+        .filter(|s| s.online && meshes.contains(s.mesh.as_str()));
     for s in online {
         let subject = format!("{}/{}", s.mesh, s.name);
         let Some(cert) = &s.certificate else {
@@ -274,7 +356,12 @@ fn certificates(facts: &Facts, settings: &Settings, now_ms: i64) -> Check {
         };
         known += 1;
         let (Some(issued), Some(end)) = (unix_ms(&cert.issued_at), unix_ms(&cert.not_after)) else {
-            problems.push(problem(subject, Outcome::Fail, format!("unreadable validity {cert:?}"), hint));
+            problems.push(problem(
+                subject,
+                Outcome::Fail,
+                format!("unreadable validity {cert:?}"),
+                hint,
+            ));
             continue;
         };
         if nearest.as_ref().is_none_or(|(n, _)| end < *n) {
@@ -284,7 +371,15 @@ fn certificates(facts: &Facts, settings: &Settings, now_ms: i64) -> Check {
             Some(d) => d,
             None => Duration::from_millis(((end - issued).max(0) as f64 * CERT_WARN_SHARE) as u64),
         };
-        if let Some(p) = expiry(&subject, "its certificate", &cert.not_after, now_ms, window, Outcome::Fail, hint) {
+        if let Some(p) = expiry(
+            &subject,
+            "its certificate",
+            &cert.not_after,
+            now_ms,
+            window,
+            Outcome::Fail,
+            hint,
+        ) {
             problems.push(p);
         }
     }
@@ -304,17 +399,34 @@ fn clocks(facts: &Facts, settings: &Settings) -> Check {
             let skew = health.time_unix_ms - facts.local_mid_ms;
             // The answer was made somewhere within the round trip.
             if skew.abs() > max + facts.round_trip_ms / 2 {
-                problems.push(problem("control plane", Outcome::Fail, format!("its clock is {} this host's", apart(skew)), HINT_NTP));
+                problems.push(problem(
+                    "control plane",
+                    Outcome::Fail,
+                    format!("its clock is {} this host's", apart(skew)),
+                    HINT_NTP,
+                ));
             }
         }
-        _ => problems.push(problem("control plane", Outcome::Warn, "its clock is not known (no time in /healthz)", "upgrade the control plane")),
+        _ => problems.push(problem(
+            "control plane",
+            Outcome::Warn,
+            "its clock is not known (no time in /healthz)",
+            "upgrade the control plane",
+        )),
     }
     let mut reported = 0;
     for s in facts.dataplanes.iter().flatten().filter(|s| s.online) {
-        let Some(skew) = s.clock_skew_ms else { continue };
+        let Some(skew) = s.clock_skew_ms else {
+            continue;
+        };
         reported += 1;
         if skew.abs() > max {
-            problems.push(problem(format!("{}/{}", s.mesh, s.name), Outcome::Fail, format!("its proxy's clock is {} the control plane's", apart(skew)), HINT_NTP));
+            problems.push(problem(
+                format!("{}/{}", s.mesh, s.name),
+                Outcome::Fail,
+                format!("its proxy's clock is {} the control plane's", apart(skew)),
+                HINT_NTP,
+            ));
         }
     }
     let summary = format!(
@@ -326,13 +438,22 @@ fn clocks(facts: &Facts, settings: &Settings) -> Check {
 
 /// The meshes with mTLS on (their CA was asked for).
 fn mtls_meshes(facts: &Facts) -> Vec<&MeshFacts> {
-    facts.meshes.iter().flatten().filter(|m| m.ca.is_some()).collect()
+    facts
+        .meshes
+        .iter()
+        .flatten()
+        .filter(|m| m.ca.is_some())
+        .collect()
 }
 
 /// "1.5s ahead of" / "3.0s behind".
 fn apart(skew_ms: i64) -> String {
     let d = human(Duration::from_millis(skew_ms.unsigned_abs()));
-    if skew_ms > 0 { format!("{d} ahead of") } else { format!("{d} behind") }
+    if skew_ms > 0 {
+        format!("{d} ahead of")
+    } else {
+        format!("{d} behind")
+    }
 }
 
 fn unix_ms(rfc3339: &str) -> Option<i64> {

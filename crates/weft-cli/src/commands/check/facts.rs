@@ -77,7 +77,12 @@ pub async fn gather(client: &ApiClient, mesh: Option<&str>) -> Facts {
 
 async fn meshes(client: &ApiClient, only: Option<&str>) -> Result<Vec<MeshFacts>, String> {
     let values: Vec<serde_json::Value> = match only {
-        Some(m) => vec![client.get(&format!("/meshes/{m}")).await.map_err(|e| format!("{e:#}"))?],
+        Some(m) => vec![
+            client
+                .get(&format!("/meshes/{m}"))
+                .await
+                .map_err(|e| format!("{e:#}"))?,
+        ],
         None => {
             let list: weft_api::rest::ListResponse =
                 client.get("/meshes").await.map_err(|e| format!("{e:#}"))?;

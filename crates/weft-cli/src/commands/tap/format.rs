@@ -10,7 +10,13 @@ use weft_api::rest::TapRequest;
 /// `time direction source -> destination METHOD authority path status latency`;
 /// unknown parts show as `-`.
 pub fn request_line(r: &TapRequest) -> String {
-    let dash = |s: &str| if s.is_empty() { "-".to_owned() } else { s.to_owned() };
+    let dash = |s: &str| {
+        if s.is_empty() {
+            "-".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
     let start = UNIX_EPOCH + Duration::from_millis(u64::try_from(r.start_unix_ms).unwrap_or(0));
     let stamp = humantime::format_rfc3339_millis(start).to_string();
     // "2026-11-22T08:30:01.123Z" -> "08:30:01.123"
@@ -47,20 +53,24 @@ pub fn filter_note(path: Option<&str>, method: Option<&str>) -> String {
         (None, None) => String::new(),
         (Some(p), None) => format!(", paths starting with {p}"),
         (None, Some(m)) => format!(", {} requests", m.to_ascii_uppercase()),
-        (Some(p), Some(m)) => format!(", {} requests to paths starting with {p}", m.to_ascii_uppercase()),
+        (Some(p), Some(m)) => format!(
+            ", {} requests to paths starting with {p}",
+            m.to_ascii_uppercase()
+        ),
     }
 }
 
 /// Percent-encodes everything but unreserved characters and `/`.
 pub fn encode_query(s: &str) -> String {
-    s.bytes().fold(String::with_capacity(s.len()), |mut out, b| {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-        out
-    })
+    s.bytes()
+        .fold(String::with_capacity(s.len()), |mut out, b| {
+            if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+                out.push(char::from(b));
+            } else {
+                let _ = write!(out, "%{b:02X}");
+            }
+            out
+        })
 }
 
 #[cfg(test)]
@@ -97,6 +107,9 @@ mod tests {
         assert_eq!(latency(850), "850µs");
         assert_eq!(latency(1_240_000), "1.24s");
         assert_eq!(encode_query("/a b&c=d"), "/a%20b%26c%3Dd");
-        assert_eq!(filter_note(Some("/api"), Some("post")), ", POST requests to paths starting with /api");
+        assert_eq!(
+            filter_note(Some("/api"), Some("post")),
+            ", POST requests to paths starting with /api"
+        );
     }
 }
