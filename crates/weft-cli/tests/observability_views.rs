@@ -122,7 +122,7 @@ impl Tap {
 #[tokio::test]
 async fn tap_shows_exactly_the_matching_requests() {
     let mesh = TestMesh::new(BIN);
-    let (cp, _backend, _caller, url) = strict_pair(&mesh).await;
+    let (cp, backend, _caller, url) = strict_pair(&mesh).await;
 
     let mut filtered = tap(
         &mesh,
@@ -185,6 +185,12 @@ async fn tap_shows_exactly_the_matching_requests() {
 
     filtered.interrupt().await;
     everything.interrupt().await;
+    // The control plane noticed the clients leaving and stopped both taps.
+    wait::until("the proxy to stop both taps", LIVENESS, || async {
+        (backend.proxy.log().matches("tap stopped").count() == 2).then_some(())
+    })
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -262,4 +268,9 @@ async fn check_passes_on_a_healthy_mesh_and_names_an_offline_dataplane() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(failed, ["dataplanes online and acknowledged"]);
+
+    let out = mesh.cli(&cp, &["tap", "dataplane", "backend-1"]).await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("default/backend-1 has no tap stream: its proxy is offline"), "{stderr}");
 }
