@@ -185,7 +185,7 @@ pub enum TapLine {
     Started {
         dataplane: String,
     },
-    Request(TapRequest),
+    Request(Box<TapRequest>),
     /// Matching requests left out because the reader fell behind.
     Dropped {
         count: u64,

@@ -149,11 +149,11 @@ impl Taps {
     pub fn disconnect(&self, mesh: &str, name: &str, stream: u64) {
         let key = (mesh.to_owned(), name.to_owned());
         let mut links = self.lock();
-        if links.get(&key).is_some_and(|l| l.stream == stream) {
-            if let Some(link) = links.remove(&key) {
-                drop(links);
-                end_all(link, "the proxy went away");
-            }
+        if links.get(&key).is_some_and(|l| l.stream == stream)
+            && let Some(link) = links.remove(&key)
+        {
+            drop(links);
+            end_all(link, "the proxy went away");
         }
     }
 
@@ -288,7 +288,7 @@ pub fn to_line(dataplane: &str, event: tap_event::Kind) -> Option<(u64, TapLine)
                 dataplane: dataplane.to_owned(),
             },
         ),
-        tap_event::Kind::Request(r) => (r.tap_id, TapLine::Request(request(r))),
+        tap_event::Kind::Request(r) => (r.tap_id, TapLine::Request(Box::new(request(r)))),
         tap_event::Kind::Dropped(d) => (d.tap_id, TapLine::Dropped { count: d.count }),
         tap_event::Kind::Ended(e) => (e.tap_id, TapLine::Ended { reason: e.reason }),
         tap_event::Kind::Hello(_) | tap_event::Kind::WallClockUnixMs(_) => return None,

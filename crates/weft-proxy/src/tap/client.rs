@@ -95,7 +95,7 @@ pub async fn run_session(channel: Channel, who: TapIdentity, hub: Arc<TapHub>) {
             },
             _ = report.tick() => {
                 reports = reports.wrapping_add(1);
-                if reports % CLOCK_EVERY_REPORTS == 0
+                if reports.is_multiple_of(CLOCK_EVERY_REPORTS)
                     && out.send(event(tap_event::Kind::WallClockUnixMs(now_unix_ms()))).await.is_err()
                 {
                     return;
