@@ -203,3 +203,4 @@ async fn wait_for<T>(f: impl Fn() -> Option<T>) -> T {
 mod identity;
 mod pushes;
 mod streams;
+mod tap;
