@@ -263,3 +263,33 @@ fn streams_of_a_revoked_token_or_rotated_key_end_with_the_reason() {
     assert!(b_rx.changed().now_or_never().unwrap().is_err());
     assert!(c_rx.changed().now_or_never().is_none(), "c is still open");
 }
+
+#[test]
+fn clock_skew_and_the_issued_certificate_show_in_the_status() {
+    let s = Sessions::new([]);
+    let (id, _rx) = connect(&s, "web");
+    s.clock("default", "web", id, 0);
+    assert_eq!(
+        s.status("default", "web").clock_skew_ms,
+        None,
+        "0 means not reported"
+    );
+    s.clock("default", "web", id, now_unix_ms() - 3_000);
+    let skew = s.status("default", "web").clock_skew_ms.unwrap();
+    assert!((-3_500..=-3_000).contains(&skew), "{skew}");
+
+    s.certificate_issued("default", "web", 1_000, 87_400);
+    s.disconnect("default", "web", id);
+    // The proxy keeps its certificate when it reconnects, and so does the entry.
+    let (_id, _rx) = connect(&s, "web");
+    let status = s.status("default", "web");
+    let cert = status.certificate.unwrap();
+    assert_eq!(
+        (cert.issued_at.as_str(), cert.not_after.as_str()),
+        ("1970-01-01T00:16:40Z", "1970-01-02T00:16:40Z")
+    );
+    assert_eq!(
+        status.clock_skew_ms, None,
+        "a new stream reports its own clock"
+    );
+}
