@@ -64,6 +64,8 @@ struct Watcher {
 
 struct Link {
     stream: u64,
+    /// The config stream (session) it was opened beside: it ends with it.
+    session: u64,
     commands: mpsc::Sender<TapCommand>,
     /// Dropped with the link: the stream's reader stops on it.
     _alive: watch::Sender<()>,
@@ -122,14 +124,15 @@ impl Taps {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// A proxy opened its Tap stream; an older one of the same Dataplane
-    /// is replaced and its watchers end.
-    pub fn connect(&self, mesh: &str, name: &str) -> Connected {
+    /// A proxy opened its Tap stream beside config stream `session`; an
+    /// older one of the same Dataplane is replaced and its watchers end.
+    pub fn connect(&self, mesh: &str, name: &str, session: u64) -> Connected {
         let (commands_tx, commands) = mpsc::channel(COMMAND_QUEUE);
         let (alive_tx, alive) = watch::channel(());
         let stream = self.next();
         let link = Link {
             stream,
+            session,
             commands: commands_tx,
             _alive: alive_tx,
             watchers: HashMap::new(),
@@ -154,6 +157,20 @@ impl Taps {
         {
             drop(links);
             end_all(link, "the proxy went away");
+        }
+    }
+
+    /// Config stream `session` ended (offline, token revoked): its Tap
+    /// stream ends too, so that a tap never outlives the proxy's right to
+    /// be connected. A no-op if the link belongs to a newer session.
+    pub fn end_session(&self, mesh: &str, name: &str, session: u64) {
+        let key = (mesh.to_owned(), name.to_owned());
+        let mut links = self.lock();
+        if links.get(&key).is_some_and(|l| l.session == session)
+            && let Some(link) = links.remove(&key)
+        {
+            drop(links);
+            end_all(link, "the proxy's config stream ended");
         }
     }
 

@@ -73,9 +73,11 @@ impl DiscoveryService {
     }
 }
 
-/// Marks its session offline when dropped, however the stream ended.
+/// Marks its session offline when dropped, however the stream ended, and
+/// ends the Tap stream opened beside it.
 struct SessionGuard {
     sessions: Arc<Sessions>,
+    taps: Arc<Taps>,
     mesh: String,
     name: String,
     id: SessionId,
@@ -84,6 +86,7 @@ struct SessionGuard {
 impl Drop for SessionGuard {
     fn drop(&mut self) {
         self.sessions.disconnect(&self.mesh, &self.name, self.id);
+        self.taps.end_session(&self.mesh, &self.name, self.id);
     }
 }
 
@@ -119,6 +122,7 @@ impl DataplaneDiscovery for DiscoveryService {
         // From here on, every way out (error, client gone) frees the slot.
         let guard = SessionGuard {
             sessions: self.sessions.clone(),
+            taps: self.taps.clone(),
             mesh: mesh.clone(),
             name: name.clone(),
             id,
@@ -321,6 +325,7 @@ async fn read_answers(
         mesh,
         name,
         id,
+        ..
     } = &session;
     loop {
         let message = tokio::select! {

@@ -70,7 +70,7 @@ impl DiscoveryService {
         };
         self.sessions
             .clock(&mesh, &name, session, wall_clock_unix_ms);
-        let link = self.taps.connect(&mesh, &name);
+        let link = self.taps.connect(&mesh, &name, session);
         tracing::debug!(%mesh, dataplane = %name, "tap stream opened");
         let reader = Reader {
             taps: self.taps.clone(),

@@ -30,7 +30,7 @@ async fn a_dataplane_without_a_tap_stream_cannot_be_tapped() {
 #[tokio::test]
 async fn a_watch_starts_the_tap_routes_its_events_and_stops_it_when_dropped() {
     let taps = Arc::new(Taps::default());
-    let mut link = taps.connect("default", "web-1");
+    let mut link = taps.connect("default", "web-1", 1);
     let mut watch = taps
         .watch("default", "web-1", filter("/api", "GET"))
         .unwrap();
@@ -89,12 +89,12 @@ async fn a_watch_starts_the_tap_routes_its_events_and_stops_it_when_dropped() {
 #[tokio::test]
 async fn the_proxy_going_away_ends_its_watchers_and_a_stale_stream_changes_nothing() {
     let taps = Arc::new(Taps::default());
-    let old = taps.connect("default", "web-1");
+    let old = taps.connect("default", "web-1", 1);
     let mut first = taps
         .watch("default", "web-1", TapFilter::default())
         .unwrap();
     // The proxy reconnected: the old stream's watchers end.
-    let new = taps.connect("default", "web-1");
+    let new = taps.connect("default", "web-1", 1);
     assert!(matches!(
         first.lines.recv().await,
         Some(TapLine::Ended { .. })
@@ -119,7 +119,7 @@ async fn the_proxy_going_away_ends_its_watchers_and_a_stale_stream_changes_nothi
 #[tokio::test]
 async fn the_proxy_refusing_a_tap_ends_it() {
     let taps = Arc::new(Taps::default());
-    let mut link = taps.connect("default", "web-1");
+    let mut link = taps.connect("default", "web-1", 1);
     let mut watch = taps
         .watch("default", "web-1", TapFilter::default())
         .unwrap();
@@ -148,7 +148,7 @@ async fn the_proxy_refusing_a_tap_ends_it() {
 #[tokio::test]
 async fn at_most_max_watchers_per_dataplane() {
     let taps = Arc::new(Taps::default());
-    let _link = taps.connect("default", "web-1");
+    let _link = taps.connect("default", "web-1", 1);
     let watches: Vec<_> = (0..MAX_WATCHERS)
         .map(|_| {
             taps.watch("default", "web-1", TapFilter::default())
@@ -159,4 +159,27 @@ async fn at_most_max_watchers_per_dataplane() {
     assert!(matches!(err, Some(TapError::Busy { .. })));
     drop(watches);
     assert!(taps.watch("default", "web-1", TapFilter::default()).is_ok());
+}
+
+#[tokio::test]
+async fn a_link_ends_with_its_config_session_but_not_with_an_older_one() {
+    let taps = Arc::new(Taps::default());
+    let _link = taps.connect("default", "web-1", 2);
+    let mut watch = taps
+        .watch("default", "web-1", TapFilter::default())
+        .unwrap();
+    taps.end_session("default", "web-1", 1);
+    assert!(
+        watch.lines.try_recv().is_err(),
+        "an older session's end changed nothing"
+    );
+    taps.end_session("default", "web-1", 2);
+    let Some(TapLine::Ended { reason }) = watch.lines.recv().await else {
+        panic!("expected the tap to end");
+    };
+    assert!(reason.contains("config stream ended"), "{reason}");
+    assert!(
+        taps.watch("default", "web-1", TapFilter::default())
+            .is_err()
+    );
 }

@@ -80,7 +80,7 @@ async fn tapping_needs_a_stored_connected_dataplane_and_a_sane_filter() {
 #[tokio::test]
 async fn a_tap_streams_ndjson_lines_and_stops_when_the_client_goes_away() {
     let (app, state) = with_web().await;
-    let mut link = state.taps.connect("default", "web");
+    let mut link = state.taps.connect("default", "web", 1);
     let request = Request::get("/meshes/default/dataplanes/web/tap?path=/api&method=post")
         .body(Body::empty())
         .unwrap();
