@@ -203,6 +203,9 @@ pub struct ProxyArgs {
     /// Allow an `http://` control plane: unverified and unencrypted (tests of other concerns only).
     #[arg(long)]
     pub insecure_plaintext_cp: bool,
+    /// How often the proxy sends its traffic counters to the control plane (`weft stat`).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub stats_interval: Duration,
 }
 
 #[derive(Debug, clap::Args)]

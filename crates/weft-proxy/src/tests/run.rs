@@ -71,6 +71,7 @@ fn start(name: &str, cp: &FakeControlPlane) -> Running {
         cp_ca_pem: None,
         drain_time: Duration::from_millis(20),
         token: None,
+        stats_interval: crate::DEFAULT_STATS_INTERVAL,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(run(options, async move {
@@ -272,6 +273,7 @@ async fn admin_bind_failure_names_the_address() {
         cp_ca_pem: None,
         drain_time: crate::DEFAULT_DRAIN_TIME,
         token: None,
+        stats_interval: crate::DEFAULT_STATS_INTERVAL,
     };
     let error = run(options, std::future::pending()).await.unwrap_err();
     assert!(
