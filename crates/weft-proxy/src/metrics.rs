@@ -48,12 +48,12 @@ impl Metrics {
         let config_version = Gauge::default();
         registry.register(
             "weft_control_plane_connected",
-            "1 while the proxy's stream to the control plane is up, else 0.",
+            "1 while the proxy's stream to the control plane is up, else 0",
             control_plane_connected.clone(),
         );
         registry.register(
             "weft_config_version",
-            "The version of the config the proxy runs (0 before the first).",
+            "The version of the config the proxy runs (0 before the first)",
             config_version.clone(),
         );
         let t = traffic.clone();

@@ -21,7 +21,7 @@ fn one_exposition_with_every_family_and_an_eof() {
         "weft_requests_total{direction=\"outbound\",source_service=\"web\",destination_service=\"backend\",route=\"\",status_code=\"200\"} 1",
         "weft_requests_total{direction=\"outbound\",source_service=\"web\",destination_service=\"backend\",route=\"\",status_code=\"503\"} 1",
         "# TYPE weft_request_duration_seconds histogram",
-        "weft_request_duration_seconds_bucket{direction=\"outbound\",source_service=\"web\",destination_service=\"backend\",route=\"\",le=\"0.005\"} 2",
+        "weft_request_duration_seconds_bucket{le=\"0.005\",direction=\"outbound\",source_service=\"web\",destination_service=\"backend\",route=\"\"} 2",
         "weft_request_duration_seconds_count{direction=\"outbound\",source_service=\"web\",destination_service=\"backend\",route=\"\"} 2",
         "weft_tcp_connections_opened_total{direction=\"inbound\",source_service=\"\",destination_service=\"db\"} 1",
         "weft_tcp_connections_active{direction=\"inbound\",source_service=\"\",destination_service=\"db\"} 1",
@@ -33,6 +33,8 @@ fn one_exposition_with_every_family_and_an_eof() {
     ] {
         assert!(text.lines().any(|l| l == line), "no {line:?} in\n{text}");
     }
+    // Registry::register adds the full stop to help texts itself.
+    assert!(!text.contains(".."), "{text}");
     assert!(text.ends_with("# EOF\n"), "{text}");
     assert_eq!(text.matches("# EOF").count(), 1);
 }
