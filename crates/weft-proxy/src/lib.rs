@@ -118,6 +118,7 @@ pub async fn run(
         stats_interval,
     )?;
     let status = Arc::new(Status::new(identity.clone()));
+    status.metrics().install(&identity);
     let renewal = tokio::spawn(certs::renewal::run(agent.certs()));
     let (stop_admin, admin_stopped) = oneshot::channel::<()>();
     let admin = tokio::spawn(admin::serve(admin_listener, status.clone(), async {

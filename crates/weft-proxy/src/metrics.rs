@@ -15,6 +15,7 @@ pub mod collect;
 pub mod encode;
 pub mod histogram;
 pub mod report;
+pub mod sink;
 pub mod traffic;
 
 use std::{sync::Arc, time::Instant};
@@ -73,8 +74,15 @@ impl Metrics {
         }
     }
 
+    #[cfg(test)]
     pub fn traffic(&self) -> &Arc<Traffic> {
         &self.traffic
+    }
+
+    /// Feeds the traffic counters from `identity`'s observer.
+    pub fn install(&self, identity: &Identity) {
+        let sink = Arc::new(sink::MetricsSink(self.traffic.clone()));
+        identity.observer().install("metrics", Some(sink));
     }
 
     /// Everything, in the OpenMetrics text format.

@@ -36,10 +36,6 @@ impl Status {
         }
     }
 
-    pub fn identity(&self) -> &Arc<Identity> {
-        &self.identity
-    }
-
     /// The proxy's metrics registry.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics

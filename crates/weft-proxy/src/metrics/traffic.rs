@@ -62,10 +62,12 @@ impl RequestCounters {
         })
     }
 
-    /// (requests, requests with a status below 500).
+    /// (requests, successes): a success got an answer below 500. A request
+    /// whose client went away before the answer (status 0) is not one.
     pub fn totals(&self) -> (u64, u64) {
         self.statuses().fold((0, 0), |(all, ok), (code, n)| {
-            (all + n, if code < 500 { ok + n } else { ok })
+            let success = (1..500).contains(&code);
+            (all + n, if success { ok + n } else { ok })
         })
     }
 }
@@ -178,8 +180,10 @@ mod tests {
     fn odd_status_codes_share_the_last_slot() {
         let t = Traffic::default();
         t.request(&key(""), 999, Duration::ZERO);
+        // A client that went away is no success either.
+        t.request(&key(""), 0, Duration::ZERO);
         let map = t.requests.snapshot();
-        assert_eq!(map[&key("")].totals(), (1, 0));
+        assert_eq!(map[&key("")].totals(), (2, 0));
     }
 
     #[test]
