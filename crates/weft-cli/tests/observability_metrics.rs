@@ -56,7 +56,10 @@ impl Prometheus {
         let log = std::fs::File::create(dir.join("prometheus.log")).unwrap();
         let child = Command::new("prometheus")
             .arg(format!("--config.file={}", file.display()))
-            .arg(format!("--storage.tsdb.path={}", dir.join("data").display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .stdout(Stdio::null())
             .stderr(log)
@@ -66,7 +69,10 @@ impl Prometheus {
         let url = format!("http://127.0.0.1:{port}");
         let ready = format!("{url}/-/ready");
         wait::until("prometheus ready", Duration::from_secs(30), || async {
-            servers::http_get(&ready).await.ok().filter(|(s, _)| *s == 200)
+            servers::http_get(&ready)
+                .await
+                .ok()
+                .filter(|(s, _)| *s == 200)
         })
         .await
         .unwrap_or_else(|e| {
@@ -115,8 +121,12 @@ fn encode(s: &str) -> String {
 async fn prometheus_sees_the_rate_sent_on_an_edge() {
     let mesh = TestMesh::new(BIN);
     let (cp, backend, caller, url) = mesh.pair().await.unwrap();
-    let prometheus =
-        Prometheus::start(&mesh.dir.join("prometheus"), &cp, &[&caller, &backend.proxy]).await;
+    let prometheus = Prometheus::start(
+        &mesh.dir.join("prometheus"),
+        &cp,
+        &[&caller, &backend.proxy],
+    )
+    .await;
 
     // 20 requests per second for 16 s; the rate is read while they flow.
     let load = tokio::spawn(async move { load::paced(&url, 20, Duration::from_secs(16)).await });
@@ -152,10 +162,18 @@ async fn prometheus_sees_the_rate_sent_on_an_edge() {
     // the next scrapes took the last ones).
     let sent = answers.len() as f64;
     let inbound = "sum(weft_requests_total{direction=\"inbound\",destination_service=\"backend\"})";
-    wait::until("the backend's count in Prometheus", Duration::from_secs(10), || async {
-        let total = prometheus.query(inbound).await.first().map_or(0.0, |(_, v)| *v);
-        (total >= sent).then_some(())
-    })
+    wait::until(
+        "the backend's count in Prometheus",
+        Duration::from_secs(10),
+        || async {
+            let total = prometheus
+                .query(inbound)
+                .await
+                .first()
+                .map_or(0.0, |(_, v)| *v);
+            (total >= sent).then_some(())
+        },
+    )
     .await
     .unwrap();
 }
@@ -170,7 +188,11 @@ async fn stat(mesh: &TestMesh, cp: &ControlPlane, args: &[&str]) -> Result<Value
         return Err(String::from_utf8_lossy(&out.stderr).into_owned());
     }
     let list: Value = serde_json::from_slice(&out.stdout).unwrap();
-    Ok(list.as_array().and_then(|a| a.first()).cloned().unwrap_or(list))
+    Ok(list
+        .as_array()
+        .and_then(|a| a.first())
+        .cloned()
+        .unwrap_or(list))
 }
 
 fn edge<'a>(stats: &'a Value, source: &str, destination: &str) -> Option<&'a Value> {
@@ -196,47 +218,66 @@ async fn weft_stat_prints_rate_and_success_per_service_and_edge() {
 
     // A clean run: about 20/s on the edge and into the service, all good.
     let last = std::sync::Mutex::new(None);
-    let clean = wait::until("weft stat shows the clean edge", Duration::from_secs(15), || async {
-        let stats = stat(&mesh, &cp, &[]).await.ok()?;
-        *last.lock().unwrap() = Some(stats.clone());
-        let e = edge(&stats, "web", "backend")?;
-        let s = service(&stats, "backend")?;
-        let rps = e["rps"].as_f64()?;
-        let fine = (12.0..=28.0).contains(&rps)
-            && e["successRate"] == 1.0
-            && s["successRate"] == 1.0
-            && (12.0..=28.0).contains(&s["rps"].as_f64()?)
-            && e["p50Ms"].as_f64().is_some();
-        fine.then_some(stats)
-    })
+    let clean = wait::until(
+        "weft stat shows the clean edge",
+        Duration::from_secs(15),
+        || async {
+            let stats = stat(&mesh, &cp, &[]).await.ok()?;
+            *last.lock().unwrap() = Some(stats.clone());
+            let e = edge(&stats, "web", "backend")?;
+            let s = service(&stats, "backend")?;
+            let rps = e["rps"].as_f64()?;
+            let fine = (12.0..=28.0).contains(&rps)
+                && e["successRate"] == 1.0
+                && s["successRate"] == 1.0
+                && (12.0..=28.0).contains(&s["rps"].as_f64()?)
+                && e["p50Ms"].as_f64().is_some();
+            fine.then_some(stats)
+        },
+    )
     .await;
     let clean = clean.unwrap_or_else(|e| panic!("{e}; last: {:?}", last.lock().unwrap()));
-    assert!(edge(&clean, "web", "backend").unwrap()["requests"].as_u64().unwrap() > 0);
+    assert!(
+        edge(&clean, "web", "backend").unwrap()["requests"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 
     let table = mesh.cli(&cp, &["stat", "backend"]).await.unwrap();
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(table.status.success(), "{text}");
     assert!(text.starts_with("SERVICE"), "{text}");
     assert!(
-        text.lines().any(|l| l.starts_with("web ") && l.contains("backend") && l.contains("100.00%")),
+        text.lines()
+            .any(|l| l.starts_with("web ") && l.contains("backend") && l.contains("100.00%")),
         "{text}"
     );
 
     // Half the answers fail: the success rate drops to about one half.
     backend.behavior.set_fail_percent(50);
-    wait::until("weft stat shows the failures", Duration::from_secs(15), || async {
-        let stats = stat(&mesh, &cp, &["backend"]).await.ok()?;
-        let rate = edge(&stats, "web", "backend")?["successRate"].as_f64()?;
-        (0.2..=0.8).contains(&rate).then_some(())
-    })
+    wait::until(
+        "weft stat shows the failures",
+        Duration::from_secs(15),
+        || async {
+            let stats = stat(&mesh, &cp, &["backend"]).await.ok()?;
+            let rate = edge(&stats, "web", "backend")?["successRate"].as_f64()?;
+            (0.2..=0.8).contains(&rate).then_some(())
+        },
+    )
     .await
     .unwrap();
     load.abort();
 
     // Unknown names are errors that say what is unknown.
     let err = stat(&mesh, &cp, &["nosuch"]).await.unwrap_err();
-    assert!(err.contains("service \"nosuch\" does not exist in mesh \"default\""), "{err}");
-    let err = stat(&mesh, &cp, &["--mesh", "elsewhere"]).await.unwrap_err();
+    assert!(
+        err.contains("service \"nosuch\" does not exist in mesh \"default\""),
+        "{err}"
+    );
+    let err = stat(&mesh, &cp, &["--mesh", "elsewhere"])
+        .await
+        .unwrap_err();
     assert!(err.contains("mesh \"elsewhere\" does not exist"), "{err}");
 }
 
@@ -258,7 +299,11 @@ async fn get(url: &str, token: Option<&str>) -> (u16, String, String) {
         .unwrap_or_default()
         .to_owned();
     let body = response.into_body().collect().await.unwrap().to_bytes();
-    (status, content_type, String::from_utf8_lossy(&body).into_owned())
+    (
+        status,
+        content_type,
+        String::from_utf8_lossy(&body).into_owned(),
+    )
 }
 
 /// Checks the OpenMetrics text structure: every sample belongs to a family
@@ -303,7 +348,10 @@ async fn metrics_pages_are_openmetrics_with_the_listed_families() {
 
     let (status, content_type, text) = get(&caller.admin_url("/metrics"), None).await;
     assert_eq!(status, 200, "{text}");
-    assert!(content_type.starts_with("application/openmetrics-text; version=1.0.0"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text; version=1.0.0"),
+        "{content_type}"
+    );
     let families = parse_openmetrics(&text);
     for (name, kind) in [
         ("weft_requests", "counter"),
@@ -336,7 +384,10 @@ async fn metrics_pages_are_openmetrics_with_the_listed_families() {
     assert_eq!(status, 401);
     let (status, content_type, text) = get(&cp_metrics, Some(&cp.admin_token())).await;
     assert_eq!(status, 200, "{text}");
-    assert!(content_type.starts_with("application/openmetrics-text"), "{content_type}");
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
     let families = parse_openmetrics(&text);
     for (name, kind) in [
         ("weft_cp_resources", "gauge"),
@@ -350,8 +401,14 @@ async fn metrics_pages_are_openmetrics_with_the_listed_families() {
             "no {kind} {name} in\n{text}"
         );
     }
-    assert!(text.contains("weft_cp_resources{kind=\"Dataplane\"} 2\n"), "{text}");
-    assert!(text.contains("weft_cp_connected_proxies{mesh=\"default\"} 2\n"), "{text}");
+    assert!(
+        text.contains("weft_cp_resources{kind=\"Dataplane\"} 2\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("weft_cp_connected_proxies{mesh=\"default\"} 2\n"),
+        "{text}"
+    );
     // Each proxy acknowledged at least one config: pushes were timed.
     let pushes = text
         .lines()

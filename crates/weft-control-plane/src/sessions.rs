@@ -10,11 +10,11 @@
 
 use std::{
     collections::{HashMap, HashSet},
-    time::Instant,
     sync::{
         Arc, Mutex, MutexGuard, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
+    time::Instant,
 };
 
 use tokio::sync::{Notify, watch};

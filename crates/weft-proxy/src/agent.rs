@@ -330,13 +330,19 @@ impl Agent {
 /// Sends the traffic counters every `interval` while the stream is up. A
 /// report that finds the queue full is skipped: the next one carries the
 /// same counters, and ACKs must not wait behind reports.
-async fn send_reports(replies: mpsc::Sender<ProxyMessage>, metrics: Arc<Metrics>, interval: Duration) {
+async fn send_reports(
+    replies: mpsc::Sender<ProxyMessage>,
+    metrics: Arc<Metrics>,
+    interval: Duration,
+) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
         let report = Kind::StatsReport(metrics.report());
-        if let Err(mpsc::error::TrySendError::Closed(_)) = replies.try_send(ProxyMessage { kind: Some(report) }) {
+        if let Err(mpsc::error::TrySendError::Closed(_)) =
+            replies.try_send(ProxyMessage { kind: Some(report) })
+        {
             return;
         }
     }

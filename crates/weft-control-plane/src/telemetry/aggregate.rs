@@ -44,11 +44,20 @@ pub fn mesh_stats(mesh: &str, reports: &[Reported]) -> MeshStats {
                     .entry(edge.destination_service.clone())
                     .or_default(),
                 "outbound" => edges
-                    .entry((edge.source_service.clone(), edge.destination_service.clone()))
+                    .entry((
+                        edge.source_service.clone(),
+                        edge.destination_service.clone(),
+                    ))
                     .or_default(),
                 _ => continue,
             };
-            add(sum, edge, reported.previous.as_ref(), &reported.latest, &bounds);
+            add(
+                sum,
+                edge,
+                reported.previous.as_ref(),
+                &reported.latest,
+                &bounds,
+            );
         }
     }
     MeshStats {
@@ -66,7 +75,13 @@ pub fn mesh_stats(mesh: &str, reports: &[Reported]) -> MeshStats {
 
 /// Adds one proxy's view of an edge: its total, and its interval if the
 /// proxy reported before (counters that went down mean a reset: no interval).
-fn add(sum: &mut Sum, edge: &EdgeStats, previous: Option<&StatsReport>, latest: &StatsReport, bounds: &[f64]) {
+fn add(
+    sum: &mut Sum,
+    edge: &EdgeStats,
+    previous: Option<&StatsReport>,
+    latest: &StatsReport,
+    bounds: &[f64],
+) {
     sum.total += edge.requests;
     let Some(previous) = previous else { return };
     let seconds = latest.taken_at_ms.saturating_sub(previous.taken_at_ms) as f64 / 1000.0;

@@ -70,8 +70,47 @@ impl Reports {
             .unwrap_or_else(PoisonError::into_inner);
         live.into_iter()
             .filter_map(|(mesh, name, session)| {
-                map.get(&(mesh, name)).filter(|r| r.session == session).cloned()
+                map.get(&(mesh, name))
+                    .filter(|r| r.session == session)
+                    .cloned()
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(taken_at_ms: u64) -> StatsReport {
+        StatsReport {
+            taken_at_ms,
+            ..StatsReport::default()
+        }
+    }
+
+    fn live(session: SessionId) -> [(String, String, SessionId); 1] {
+        [("default".into(), "web-1".into(), session)]
+    }
+
+    #[test]
+    fn two_reports_per_stream_and_a_new_stream_starts_over() {
+        let reports = Reports::default();
+        reports.record("default", "web-1", 1, report(1_000));
+        reports.record("default", "web-1", 1, report(2_000));
+        reports.record("default", "web-1", 1, report(3_000));
+        let [r] = reports.of(live(1)).try_into().unwrap();
+        assert_eq!(r.previous.map(|p| p.taken_at_ms), Some(2_000));
+        assert_eq!(r.latest.taken_at_ms, 3_000);
+        // A stale session sees nothing; a new one starts without a previous.
+        assert!(reports.of(live(2)).is_empty());
+        reports.record("default", "web-1", 2, report(10));
+        let [r] = reports.of(live(2)).try_into().unwrap();
+        assert!(r.previous.is_none());
+        // Only the stream that owns them forgets them.
+        reports.forget("default", "web-1", 1);
+        assert_eq!(reports.of(live(2)).len(), 1);
+        reports.forget("default", "web-1", 2);
+        assert!(reports.of(live(2)).is_empty());
     }
 }

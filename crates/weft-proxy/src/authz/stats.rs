@@ -86,13 +86,17 @@ impl FetchCounts {
             encoder,
             "weft_authz_jwks_fetches",
             "JWKS fetches from URLs.",
-            by_url.iter().map(|(url, (n, _))| ([("url", url.as_str())], *n)),
+            by_url
+                .iter()
+                .map(|(url, (n, _))| ([("url", url.as_str())], *n)),
         )?;
         encode::counters(
             encoder,
             "weft_authz_jwks_fetch_failures",
             "JWKS fetches from URLs that failed.",
-            by_url.iter().map(|(url, (_, n))| ([("url", url.as_str())], *n)),
+            by_url
+                .iter()
+                .map(|(url, (_, n))| ([("url", url.as_str())], *n)),
         )
     }
 }

@@ -19,18 +19,20 @@ use crate::tls::{Identity, stats::TlsStats};
 /// `weft_requests_total`, `weft_request_duration_seconds` and the TCP families.
 pub fn traffic(traffic: &Traffic, encoder: &mut DescriptorEncoder) -> fmt::Result {
     let requests = traffic.requests.snapshot();
-    let statuses = requests.iter().flat_map(|((direction, source, destination, route), c)| {
-        c.statuses().map(move |(code, n)| {
-            let labels = [
-                ("direction", (*direction).to_owned()),
-                ("source_service", source.to_string()),
-                ("destination_service", destination.to_string()),
-                ("route", route.to_string()),
-                ("status_code", code.to_string()),
-            ];
-            (labels, n)
-        })
-    });
+    let statuses = requests
+        .iter()
+        .flat_map(|((direction, source, destination, route), c)| {
+            c.statuses().map(move |(code, n)| {
+                let labels = [
+                    ("direction", (*direction).to_owned()),
+                    ("source_service", source.to_string()),
+                    ("destination_service", destination.to_string()),
+                    ("route", route.to_string()),
+                    ("status_code", code.to_string()),
+                ];
+                (labels, n)
+            })
+        });
     encode::counters(
         encoder,
         "weft_requests",
@@ -69,13 +71,17 @@ pub fn traffic(traffic: &Traffic, encoder: &mut DescriptorEncoder) -> fmt::Resul
         encoder,
         "weft_tcp_connections_opened",
         "TCP connections opened, by edge.",
-        connections.iter().map(|(k, c)| (labels(k), load(&c.opened))),
+        connections
+            .iter()
+            .map(|(k, c)| (labels(k), load(&c.opened))),
     )?;
     encode::counters(
         encoder,
         "weft_tcp_connections_closed",
         "TCP connections closed, by edge.",
-        connections.iter().map(|(k, c)| (labels(k), load(&c.closed))),
+        connections
+            .iter()
+            .map(|(k, c)| (labels(k), load(&c.closed))),
     )?;
     encode::gauges(
         encoder,
@@ -93,7 +99,10 @@ pub fn traffic(traffic: &Traffic, encoder: &mut DescriptorEncoder) -> fmt::Resul
         connections.iter().flat_map(|(k, c)| {
             let [d, s, t] = labels(k);
             [
-                ([d.clone(), s.clone(), t.clone(), ("flow", "in".to_owned())], load(&c.bytes_in)),
+                (
+                    [d.clone(), s.clone(), t.clone(), ("flow", "in".to_owned())],
+                    load(&c.bytes_in),
+                ),
                 ([d, s, t, ("flow", "out".to_owned())], load(&c.bytes_out)),
             ]
         }),

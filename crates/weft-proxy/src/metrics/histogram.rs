@@ -17,8 +17,8 @@ pub const BUCKETS: usize = BOUNDS_SECONDS.len() + 1;
 
 /// Bucket bounds in microseconds, for comparisons without floating point.
 const BOUNDS_MICROS: [u64; BOUNDS_SECONDS.len()] = [
-    1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
-    2_500_000, 5_000_000, 10_000_000,
+    1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000, 2_500_000,
+    5_000_000, 10_000_000,
 ];
 
 #[derive(Debug, Default)]

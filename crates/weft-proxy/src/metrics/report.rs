@@ -33,14 +33,16 @@ pub fn build(traffic: &Traffic, started: Instant) -> StatsReport {
         latency_bounds_seconds: BOUNDS_SECONDS.to_vec(),
         edges: edges
             .into_iter()
-            .map(|((direction, source, destination), (requests, successes, buckets))| EdgeStats {
-                direction: direction.to_owned(),
-                source_service: source.to_owned(),
-                destination_service: destination.to_owned(),
-                requests,
-                successes,
-                latency_buckets: buckets.to_vec(),
-            })
+            .map(
+                |((direction, source, destination), (requests, successes, buckets))| EdgeStats {
+                    direction: direction.to_owned(),
+                    source_service: source.to_owned(),
+                    destination_service: destination.to_owned(),
+                    requests,
+                    successes,
+                    latency_buckets: buckets.to_vec(),
+                },
+            )
             .collect(),
     }
 }
@@ -65,11 +67,19 @@ mod tests {
         let report = build(&t, Instant::now());
         assert_eq!(report.latency_bounds_seconds.len() + 1, BUCKETS);
         assert_eq!(report.edges.len(), 2);
-        let out = report.edges.iter().find(|e| e.direction == "outbound").unwrap();
+        let out = report
+            .edges
+            .iter()
+            .find(|e| e.direction == "outbound")
+            .unwrap();
         assert_eq!((out.requests, out.successes), (2, 1));
         assert_eq!(out.latency_buckets.iter().sum::<u64>(), 2);
         assert_eq!(out.latency_buckets.len(), BUCKETS);
-        let inbound = report.edges.iter().find(|e| e.direction == "inbound").unwrap();
+        let inbound = report
+            .edges
+            .iter()
+            .find(|e| e.direction == "inbound")
+            .unwrap();
         assert_eq!(inbound.source_service, "");
         assert_eq!(inbound.destination_service, "web");
     }

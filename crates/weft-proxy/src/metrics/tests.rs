@@ -14,7 +14,9 @@ fn one_exposition_with_every_family_and_an_eof() {
     traffic.connection_opened(&conn);
     metrics.control_plane_connected.set(1);
     metrics.set_config_version(42);
-    identity.policy_stats().count("backend", crate::policy::stats::Event::Retry);
+    identity
+        .policy_stats()
+        .count("backend", crate::policy::stats::Event::Retry);
     let text = metrics.encode();
     for line in [
         "# TYPE weft_requests counter",

@@ -2,7 +2,14 @@ use super::*;
 
 const BOUNDS: [f64; 3] = [0.01, 0.1, 1.0];
 
-fn edge(direction: &str, source: &str, destination: &str, requests: u64, successes: u64, buckets: [u64; 4]) -> EdgeStats {
+fn edge(
+    direction: &str,
+    source: &str,
+    destination: &str,
+    requests: u64,
+    successes: u64,
+    buckets: [u64; 4],
+) -> EdgeStats {
     EdgeStats {
         direction: direction.into(),
         source_service: source.into(),
@@ -45,12 +52,27 @@ fn quantiles_interpolate_inside_buckets() {
 
 #[test]
 fn rates_and_success_come_from_the_interval() {
-    let before = report(1_000, vec![edge("outbound", "web", "backend", 100, 100, [100, 0, 0, 0])]);
+    let before = report(
+        1_000,
+        vec![edge("outbound", "web", "backend", 100, 100, [100, 0, 0, 0])],
+    );
     // 2 s later: 40 more requests, 10 of them failed, all slower.
-    let after = report(3_000, vec![edge("outbound", "web", "backend", 140, 130, [100, 40, 0, 0])]);
+    let after = report(
+        3_000,
+        vec![edge(
+            "outbound",
+            "web",
+            "backend",
+            140,
+            130,
+            [100, 40, 0, 0],
+        )],
+    );
     let stats = mesh_stats("default", &[reported(Some(before), after)]);
     assert!(stats.services.is_empty());
-    let [e] = stats.edges.as_slice() else { panic!("{stats:?}") };
+    let [e] = stats.edges.as_slice() else {
+        panic!("{stats:?}")
+    };
     assert_eq!(e.source.as_deref(), Some("web"));
     assert_eq!(e.destination, "backend");
     assert_eq!(e.requests, 140);
@@ -64,14 +86,28 @@ fn rates_and_success_come_from_the_interval() {
 #[test]
 fn services_sum_their_instances() {
     let one = reported(
-        Some(report(0, vec![edge("inbound", "web", "backend", 0, 0, [0; 4])])),
-        report(1_000, vec![edge("inbound", "web", "backend", 10, 10, [10, 0, 0, 0])]),
+        Some(report(
+            0,
+            vec![edge("inbound", "web", "backend", 0, 0, [0; 4])],
+        )),
+        report(
+            1_000,
+            vec![edge("inbound", "web", "backend", 10, 10, [10, 0, 0, 0])],
+        ),
     );
     // A second instance that has reported once: its total counts, its
     // rate is not known yet.
-    let two = reported(None, report(500, vec![edge("inbound", "", "backend", 7, 7, [7, 0, 0, 0])]));
+    let two = reported(
+        None,
+        report(
+            500,
+            vec![edge("inbound", "", "backend", 7, 7, [7, 0, 0, 0])],
+        ),
+    );
     let stats = mesh_stats("default", &[one, two]);
-    let [s] = stats.services.as_slice() else { panic!("{stats:?}") };
+    let [s] = stats.services.as_slice() else {
+        panic!("{stats:?}")
+    };
     assert_eq!(s.source, None);
     assert_eq!(s.requests, 17);
     assert!((s.rps - 10.0).abs() < 1e-9);
@@ -82,14 +118,27 @@ fn services_sum_their_instances() {
 fn an_edge_new_in_the_interval_counts_from_zero_and_resets_are_skipped() {
     let fresh = reported(
         Some(report(0, vec![])),
-        report(1_000, vec![edge("outbound", "web", "db", 5, 5, [5, 0, 0, 0])]),
+        report(
+            1_000,
+            vec![edge("outbound", "web", "db", 5, 5, [5, 0, 0, 0])],
+        ),
     );
     let reset = reported(
-        Some(report(0, vec![edge("outbound", "web", "cache", 50, 50, [50, 0, 0, 0])])),
-        report(1_000, vec![edge("outbound", "web", "cache", 3, 3, [3, 0, 0, 0])]),
+        Some(report(
+            0,
+            vec![edge("outbound", "web", "cache", 50, 50, [50, 0, 0, 0])],
+        )),
+        report(
+            1_000,
+            vec![edge("outbound", "web", "cache", 3, 3, [3, 0, 0, 0])],
+        ),
     );
     let stats = mesh_stats("default", &[fresh, reset]);
-    let cache = stats.edges.iter().find(|e| e.destination == "cache").unwrap();
+    let cache = stats
+        .edges
+        .iter()
+        .find(|e| e.destination == "cache")
+        .unwrap();
     assert_eq!((cache.rps, cache.success_rate), (0.0, None));
     let db = stats.edges.iter().find(|e| e.destination == "db").unwrap();
     assert!((db.rps - 5.0).abs() < 1e-9);
@@ -98,8 +147,14 @@ fn an_edge_new_in_the_interval_counts_from_zero_and_resets_are_skipped() {
 #[test]
 fn no_traffic_in_the_interval_has_no_rate_or_latency() {
     let idle = reported(
-        Some(report(0, vec![edge("outbound", "web", "backend", 9, 9, [9, 0, 0, 0])])),
-        report(1_000, vec![edge("outbound", "web", "backend", 9, 9, [9, 0, 0, 0])]),
+        Some(report(
+            0,
+            vec![edge("outbound", "web", "backend", 9, 9, [9, 0, 0, 0])],
+        )),
+        report(
+            1_000,
+            vec![edge("outbound", "web", "backend", 9, 9, [9, 0, 0, 0])],
+        ),
     );
     let stats = mesh_stats("default", &[idle]);
     let e = &stats.edges[0];
