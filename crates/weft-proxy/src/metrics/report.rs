@@ -11,10 +11,13 @@ use super::{
     traffic::Traffic,
 };
 
+/// (requests, successes, latency buckets) of one edge.
+type Totals = (u64, u64, [u64; BUCKETS]);
+
 /// The report of what `traffic` counted so far; `started` is the clock
 /// origin of `taken_at_ms`.
 pub fn build(traffic: &Traffic, started: Instant) -> StatsReport {
-    let mut edges: BTreeMap<(&str, &str, &str), (u64, u64, [u64; BUCKETS])> = BTreeMap::new();
+    let mut edges: BTreeMap<(&str, &str, &str), Totals> = BTreeMap::new();
     let requests = traffic.requests.snapshot();
     for ((direction, source, destination, _route), counters) in requests.iter() {
         let (all, ok) = counters.totals();
