@@ -335,7 +335,8 @@ async fn send_reports(
     metrics: Arc<Metrics>,
     interval: Duration,
 ) {
-    let mut ticks = tokio::time::interval(interval);
+    // The first report after one interval: at connect there is nothing new.
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
