@@ -14,6 +14,7 @@
 pub mod collect;
 pub mod encode;
 pub mod histogram;
+pub mod labels;
 pub mod report;
 pub mod sink;
 pub mod traffic;

@@ -12,6 +12,7 @@ use prometheus_client::{
 use super::{
     encode,
     histogram::{BOUNDS_SECONDS, Snapshot},
+    labels::{Key, Labels},
     traffic::Traffic,
 };
 use crate::tls::{Identity, stats::TlsStats};
@@ -19,20 +20,19 @@ use crate::tls::{Identity, stats::TlsStats};
 /// `weft_requests_total`, `weft_request_duration_seconds` and the TCP families.
 pub fn traffic(traffic: &Traffic, encoder: &mut DescriptorEncoder) -> fmt::Result {
     let requests = traffic.requests.snapshot();
-    let statuses = requests
-        .iter()
-        .flat_map(|((direction, source, destination, route), c)| {
-            c.statuses().map(move |(code, n)| {
-                let labels = [
-                    ("direction", (*direction).to_owned()),
-                    ("source_service", source.to_string()),
-                    ("destination_service", destination.to_string()),
-                    ("route", route.to_string()),
-                    ("status_code", code.to_string()),
-                ];
-                (labels, n)
-            })
-        });
+    let statuses = requests.iter().flat_map(|(key, c)| {
+        let [direction, source, destination, route] = key.values();
+        c.statuses().map(move |(code, n)| {
+            let labels = [
+                ("direction", direction.to_owned()),
+                ("source_service", source.to_owned()),
+                ("destination_service", destination.to_owned()),
+                ("route", route.to_owned()),
+                ("status_code", code.to_string()),
+            ];
+            (labels, n)
+        })
+    });
     encode::counters(
         encoder,
         "weft_requests",
@@ -45,25 +45,25 @@ pub fn traffic(traffic: &Traffic, encoder: &mut DescriptorEncoder) -> fmt::Resul
         None,
         MetricType::Histogram,
     )?;
-    for ((direction, source, destination, route), counters) in requests.iter() {
+    for (key, counters) in requests.iter() {
+        let [direction, source, destination, route] = key.values();
         let labels = [
-            ("direction", *direction),
-            ("source_service", &**source),
-            ("destination_service", &**destination),
-            ("route", &**route),
+            ("direction", direction),
+            ("source_service", source),
+            ("destination_service", destination),
+            ("route", route),
         ];
         let metric = family.encode_family(&labels)?;
         histogram(&counters.latency.snapshot()).encode(metric)?;
     }
 
     let connections = traffic.connections.snapshot();
-    let labels = |(direction, source, destination): &(&'static str, _, _)| {
-        let (source, destination): (&std::sync::Arc<str>, &std::sync::Arc<str>) =
-            (source, destination);
+    let labels = |key: &Key<3>| {
+        let [direction, source, destination] = key.values();
         [
-            ("direction", (*direction).to_owned()),
-            ("source_service", source.to_string()),
-            ("destination_service", destination.to_string()),
+            ("direction", direction.to_owned()),
+            ("source_service", source.to_owned()),
+            ("destination_service", destination.to_owned()),
         ]
     };
     let load = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);

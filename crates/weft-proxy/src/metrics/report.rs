@@ -8,6 +8,7 @@ use weft_api::proto::{EdgeStats, StatsReport};
 
 use super::{
     histogram::{BOUNDS_SECONDS, BUCKETS},
+    labels::Labels,
     traffic::Traffic,
 };
 
@@ -19,7 +20,8 @@ type Totals = (u64, u64, [u64; BUCKETS]);
 pub fn build(traffic: &Traffic, started: Instant) -> StatsReport {
     let mut edges: BTreeMap<(&str, &str, &str), Totals> = BTreeMap::new();
     let requests = traffic.requests.snapshot();
-    for ((direction, source, destination, _route), counters) in requests.iter() {
+    for (key, counters) in requests.iter() {
+        let [direction, source, destination, _route] = key.values();
         let (all, ok) = counters.totals();
         let latency = counters.latency.snapshot();
         let edge = edges
@@ -59,14 +61,10 @@ mod tests {
     #[test]
     fn routes_are_summed_per_edge() {
         let t = Traffic::default();
-        let key = |route: &str| ("outbound", "web".into(), "backend".into(), route.into());
-        t.request(&key(""), 200, Duration::from_millis(3));
-        t.request(&key("canary"), 503, Duration::from_millis(30));
-        t.request(
-            &("inbound", "".into(), "web".into(), "".into()),
-            200,
-            Duration::from_millis(1),
-        );
+        let key = |route| ["outbound", "web", "backend", route];
+        t.request(key(""), 200, Duration::from_millis(3));
+        t.request(key("canary"), 503, Duration::from_millis(30));
+        t.request(["inbound", "", "web", ""], 200, Duration::from_millis(1));
         let report = build(&t, Instant::now());
         assert_eq!(report.latency_bounds_seconds.len() + 1, BUCKETS);
         assert_eq!(report.edges.len(), 2);

@@ -7,11 +7,10 @@ fn one_exposition_with_every_family_and_an_eof() {
     let identity = Identity::new("default");
     let metrics = Metrics::new(&identity);
     let traffic = metrics.traffic();
-    let key = ("outbound", "web".into(), "backend".into(), "".into());
-    traffic.request(&key, 200, Duration::from_millis(3));
-    traffic.request(&key, 503, Duration::from_millis(3));
-    let conn = ("inbound", "".into(), "db".into());
-    traffic.connection_opened(&conn);
+    let key = ["outbound", "web", "backend", ""];
+    traffic.request(key, 200, Duration::from_millis(3));
+    traffic.request(key, 503, Duration::from_millis(3));
+    traffic.connection_opened(["inbound", "", "db"]);
     metrics.control_plane_connected.set(1);
     metrics.set_config_version(42);
     identity
