@@ -82,8 +82,13 @@ struct MeshLabel {
 /// resources and connected proxies counted now.
 pub async fn metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
     let resources = Family::<KindLabel, Gauge>::default();
+    let counts = state.store.count_by_kind().await?;
+    // Every kind is listed, those without resources at 0.
     for kind in Kind::ALL {
-        let n = state.store.list(kind, None).await?.len();
+        let n = counts
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(0, |(_, n)| *n);
         resources
             .get_or_create(&KindLabel {
                 kind: kind.as_str().to_owned(),
