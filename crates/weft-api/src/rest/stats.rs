@@ -29,8 +29,8 @@ pub struct TrafficStats {
     pub requests: u64,
     /// Requests per second over the last interval.
     pub rps: f64,
-    /// Share of non-5xx answers over the last interval (0–1); none without
-    /// requests in it.
+    /// Share of answers below 500 over the last interval (0–1; a client
+    /// that went away first is no success); none without requests in it.
     pub success_rate: Option<f64>,
     pub p50_ms: Option<f64>,
     pub p95_ms: Option<f64>,
