@@ -6,6 +6,7 @@ mod delete;
 mod get;
 mod inspect;
 mod proxy;
+mod stat;
 mod token;
 pub mod transparent_proxy;
 
@@ -19,6 +20,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Get(args) => get::run(args).await,
         Command::Delete(args) => delete::run(args).await,
         Command::Inspect(args) => inspect::run(args).await,
+        Command::Stat(args) => stat::run(args).await,
         Command::Token(cmd) => token::run(cmd).await,
         Command::Demo(args) => crate::demo::run(args).await,
         Command::DemoApp(args) => crate::demo::app::run(args).await,

@@ -19,6 +19,7 @@ pub mod identity;
 mod server;
 pub mod sessions;
 pub mod store;
+pub mod telemetry;
 
 pub use config::{
     CaKey, ControlPlaneConfig, DEFAULT_API_ADDR, DEFAULT_DP_ADDR, DEFAULT_STARTUP_GRACE, DpAuth,

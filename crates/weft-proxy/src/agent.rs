@@ -37,6 +37,7 @@ use crate::{
     config::Config,
     http::errors::chain,
     listeners::{ApplyError, Listeners},
+    metrics::Metrics,
     status::Status,
     tls::Identity,
 };
@@ -50,6 +51,8 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reconnect delays: short, since the proxy has nothing better to do.
 const RECONNECT_INITIAL: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
+/// How often the proxy sends its traffic counters by default (`weft stat`).
+pub const DEFAULT_STATS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// This proxy's side of the control-plane protocol.
 #[derive(Debug)]
@@ -63,6 +66,8 @@ pub struct Agent {
     token: String,
     identity: Arc<Identity>,
     certs: Arc<Certs>,
+    /// How often a `StatsReport` goes on the stream.
+    stats_interval: Duration,
 }
 
 /// What became of one config.
@@ -90,7 +95,11 @@ impl Agent {
         dataplane: &Dataplane,
         token: Option<String>,
         identity: Arc<Identity>,
+        stats_interval: Duration,
     ) -> anyhow::Result<Self> {
+        if stats_interval.is_zero() {
+            anyhow::bail!("the stats interval must be above zero");
+        }
         let endpoint = Endpoint::from_shared(control_plane.to_owned())
             .with_context(|| format!("invalid control-plane address {control_plane:?}"))?;
         let endpoint = crate::cp_tls::secure(endpoint, cp_ca_pem)?
@@ -120,6 +129,7 @@ impl Agent {
             token,
             identity,
             certs,
+            stats_interval,
         })
     }
 
@@ -136,6 +146,7 @@ impl Agent {
         loop {
             let mut got_config = false;
             let ended = self.session(listeners, status, &mut got_config).await;
+            status.metrics().control_plane_connected.set(0);
             // A session that delivered a config was healthy: whatever broke
             // it is news, so retry soon.
             if got_config {
@@ -178,6 +189,12 @@ impl Agent {
             Err(status) => return Ended::Status(status),
         };
         info!(control_plane = %self.endpoint.uri(), "connected to the control plane");
+        status.metrics().control_plane_connected.set(1);
+        let _reports = AbortOnDrop(tokio::spawn(send_reports(
+            replies.clone(),
+            status.metrics().clone(),
+            self.stats_interval,
+        )));
         let mut pending: Option<Pending> = None;
         loop {
             let retry = Pending::due(pending.as_ref());
@@ -310,6 +327,37 @@ impl Agent {
 
 /// The services a Dataplane serves: the `service` tags of its inbounds,
 /// each once, in order.
+/// Sends the traffic counters every `interval` while the stream is up. A
+/// report that finds the queue full is skipped: the next one carries the
+/// same counters, and ACKs must not wait behind reports.
+async fn send_reports(
+    replies: mpsc::Sender<ProxyMessage>,
+    metrics: Arc<Metrics>,
+    interval: Duration,
+) {
+    // The first report after one interval: at connect there is nothing new.
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let report = Kind::StatsReport(metrics.report());
+        if let Err(mpsc::error::TrySendError::Closed(_)) =
+            replies.try_send(ProxyMessage { kind: Some(report) })
+        {
+            return;
+        }
+    }
+}
+
+/// Aborts a task when the session that started it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn dataplane_services(dataplane: &Dataplane) -> Vec<String> {
     let mut services: Vec<String> = Vec::new();
     for inbound in &dataplane.networking.inbound {

@@ -1,7 +1,8 @@
 //! Weft's data plane: the proxy that runs beside each workload.
 //!
 //! [`run`] wires the parts together:
-//! * the `admin` server (`/ready`, `/config`, `/metrics`), bound first;
+//! * the `admin` server (`/ready`, `/config`, `/metrics`), bound first,
+//!   with the proxy's `metrics` registry;
 //! * the control-plane `agent`, which receives versioned configs and is
 //!   the only writer of the running state — the `listeners` and the
 //!   `status` the admin server reports — and obtains the first
@@ -38,6 +39,7 @@ mod http;
 mod inbound;
 mod listeners;
 mod memory;
+mod metrics;
 pub mod observe;
 mod outbound;
 mod policy;
@@ -77,7 +79,12 @@ pub struct ProxyOptions {
     /// `Deregister` and certificate requests. `None` sends an empty one,
     /// which a control plane that requires tokens refuses.
     pub token: Option<String>,
+    /// How often traffic counters go to the control plane (`weft stat`);
+    /// see [`DEFAULT_STATS_INTERVAL`].
+    pub stats_interval: Duration,
 }
+
+pub use agent::DEFAULT_STATS_INTERVAL;
 
 /// Runs the proxy until `shutdown` resolves, then stops gracefully.
 ///
@@ -95,6 +102,7 @@ pub async fn run(
         cp_ca_pem,
         drain_time,
         token,
+        stats_interval,
     } = options;
     let admin_listener = admin::bind(&dataplane.networking.admin_or_default()).await?;
     if let Ok(addr) = admin_listener.local_addr() {
@@ -110,8 +118,10 @@ pub async fn run(
         &dataplane,
         token,
         identity.clone(),
+        stats_interval,
     )?;
     let status = Arc::new(Status::new(identity.clone()));
+    status.metrics().install(&identity);
     let renewal = tokio::spawn(certs::renewal::run(agent.certs()));
     let trimmer = tokio::spawn(memory::run());
     let (stop_admin, admin_stopped) = oneshot::channel::<()>();
