@@ -17,6 +17,8 @@
 //!   `POST /tokens/revoke` ([`RevokeTokenRequest`] → [`TokenInfo`]),
 //!   `GET /tokens/revoked` ([`TokenList`]),
 //!   `POST /tokens/signing-key/rotate` (→ [`SigningKeyInfo`])
+//! * `GET /meshes/{mesh}/stats[?service=S]`: traffic per service and edge ([`MeshStats`])
+//! * `GET /metrics`: the control plane's metrics (OpenMetrics text, not JSON)
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +26,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::{Kind, Protocol, Resource};
+
+mod stats;
+
+pub use stats::{MeshStats, TrafficStats};
 
 /// What the control plane records about every stored resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -36,6 +36,8 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Show what the control plane knows about a running proxy.
     Inspect(InspectArgs),
+    /// Success rate, requests per second and latency per service and per edge.
+    Stat(StatArgs),
     /// Issue and revoke dataplane tokens.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -206,6 +208,9 @@ pub struct ProxyArgs {
     /// Allow an `http://` control plane: unverified and unencrypted (tests of other concerns only).
     #[arg(long)]
     pub insecure_plaintext_cp: bool,
+    /// How often the proxy sends its traffic counters to the control plane (`weft stat`).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    pub stats_interval: Duration,
 }
 
 #[derive(Debug, clap::Args)]
@@ -256,6 +261,18 @@ pub struct InspectArgs {
     /// `dataplane`.
     pub kind: String,
     pub name: String,
+    #[arg(short, long, default_value = "default")]
+    pub mesh: String,
+    #[arg(short, long, value_enum, default_value_t)]
+    pub output: OutputFormat,
+    #[command(flatten)]
+    pub cp: CpArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct StatArgs {
+    /// Only this service and the edges to and from it.
+    pub service: Option<String>,
     #[arg(short, long, default_value = "default")]
     pub mesh: String,
     #[arg(short, long, value_enum, default_value_t)]

@@ -7,6 +7,7 @@ mod delete;
 mod get;
 mod inspect;
 mod proxy;
+mod stat;
 pub mod tap;
 mod token;
 pub mod transparent_proxy;
@@ -21,6 +22,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Get(args) => get::run(args).await,
         Command::Delete(args) => delete::run(args).await,
         Command::Inspect(args) => inspect::run(args).await,
+        Command::Stat(args) => stat::run(args).await,
         Command::Token(cmd) => token::run(cmd).await,
         Command::Tap(cmd) => tap::run(cmd).await,
         Command::Demo(args) => crate::demo::run(args).await,

@@ -24,6 +24,7 @@ pub mod auth;
 mod ca;
 mod error;
 mod resources;
+mod stats;
 mod status;
 mod tap;
 mod tokens;
@@ -68,6 +69,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/meshes/{mesh}/{kinds}/{name}/status", get(status::one))
         .route("/meshes/{mesh}/{kinds}/{name}/tap", get(tap::tap))
         .route("/meshes/{mesh}/ca", get(ca::get))
+        .route("/meshes/{mesh}/stats", get(stats::mesh))
+        .route("/metrics", get(stats::metrics))
         .route("/tokens/dataplane", post(tokens::issue))
         .route("/tokens/revoke", post(tokens::revoke))
         .route("/tokens/revoked", get(tokens::revoked))

@@ -20,6 +20,7 @@ mod server;
 pub mod sessions;
 pub mod store;
 pub mod taps;
+pub mod telemetry;
 
 pub use config::{
     CaKey, ControlPlaneConfig, DEFAULT_API_ADDR, DEFAULT_DP_ADDR, DEFAULT_STARTUP_GRACE, DpAuth,

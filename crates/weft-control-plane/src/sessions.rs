@@ -11,12 +11,15 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::{
-        Mutex, MutexGuard, PoisonError,
+        Arc, Mutex, MutexGuard, PoisonError,
         atomic::{AtomicU64, Ordering},
     },
+    time::Instant,
 };
 
 use tokio::sync::{Notify, watch};
+
+use crate::telemetry::Telemetry;
 use weft_api::{
     proto,
     rest::{InboundStatus, NackStatus, OutboundStatus, now_unix},
@@ -74,6 +77,8 @@ struct Entry {
     disconnected_at: Option<u64>,
     proxy_version: Option<String>,
     sent_version: Option<u64>,
+    /// When `sent_version` was handed to the stream, until it is answered.
+    sent_at: Option<Instant>,
     sent_outbounds: Vec<OutboundStatus>,
     sent_inbounds: Vec<InboundStatus>,
     acked_version: Option<u64>,
@@ -114,6 +119,8 @@ pub struct Sessions {
     changes: watch::Sender<u64>,
     /// Woken whenever a stream ends, for Deregisters waiting on one.
     ended: Notify,
+    /// Push latency, certificate counters and the proxies' traffic reports.
+    telemetry: Arc<Telemetry>,
 }
 
 /// Which Dataplanes count as online, captured once per recompute.
@@ -152,6 +159,7 @@ impl Sessions {
             next_id: AtomicU64::new(1),
             changes: watch::Sender::new(0),
             ended: Notify::new(),
+            telemetry: Arc::default(),
         }
     }
 
@@ -163,6 +171,10 @@ impl Sessions {
 
     fn changed(&self) {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
     }
 
     /// Notified whenever the set of online Dataplanes changes.
@@ -202,6 +214,7 @@ impl Sessions {
                 disconnected_at: None,
                 proxy_version: (!proxy_version.is_empty()).then(|| proxy_version.to_owned()),
                 sent_version: None,
+                sent_at: None,
                 sent_outbounds: Vec::new(),
                 sent_inbounds: Vec::new(),
                 acked_version: None,
@@ -254,6 +267,7 @@ impl Sessions {
         let Some(e) = inner.entries.get_mut(&k).filter(|e| e.id == id) else {
             return;
         };
+        self.telemetry.reports.forget(mesh, name, id);
         self.ended.notify_waiters();
         match e.state {
             // Registration failed: forget the attempt.
@@ -367,6 +381,7 @@ impl Sessions {
     pub fn record_sent(&self, id: SessionId, config: &proto::ProxyConfig) {
         self.update(&config.mesh, &config.dataplane, id, |e| {
             e.sent_version = Some(config.version);
+            e.sent_at = Some(Instant::now());
             e.sent_outbounds = config
                 .outbounds
                 .iter()
@@ -377,12 +392,16 @@ impl Sessions {
     }
 
     pub fn ack(&self, mesh: &str, name: &str, id: SessionId, version: u64) {
-        self.update(mesh, name, id, |e| e.acked_version = Some(version));
+        self.update(mesh, name, id, |e| {
+            e.acked_version = Some(version);
+            self.answered(e, version);
+        });
     }
 
     pub fn nack(&self, mesh: &str, name: &str, id: SessionId, version: u64, reason: String) {
         self.update(mesh, name, id, |e| {
             e.last_nack = Some(NackStatus { version, reason });
+            self.answered(e, version);
         });
     }
 
@@ -412,6 +431,18 @@ impl Sessions {
             .get(&key(mesh, name))
             .filter(|e| e.state == State::Online)
             .map(|e| e.id)
+    }
+
+    /// Observes the push latency of the config just answered (once: a
+    /// retried config's later ACK is not a push).
+    fn answered(&self, e: &mut Entry, version: u64) {
+        if e.sent_version == Some(version)
+            && let Some(at) = e.sent_at.take()
+        {
+            self.telemetry
+                .push_seconds
+                .observe(at.elapsed().as_secs_f64());
+        }
     }
 
     fn update(&self, mesh: &str, name: &str, id: SessionId, f: impl FnOnce(&mut Entry)) {

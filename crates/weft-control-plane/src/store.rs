@@ -264,6 +264,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     async fn list(&self, kind: Kind, mesh: Option<&str>)
     -> Result<Vec<StoredResource>, StoreError>;
 
+    /// How many resources of each kind are stored (kinds without any are
+    /// absent), without reading them: `/metrics` asks on every scrape.
+    async fn count_by_kind(&self) -> Result<Vec<(Kind, u64)>, StoreError>;
+
     /// Writes `changes` in order, in one transaction with one new revision.
     /// Either every change is applied or none is. A batch that changes
     /// nothing leaves the revision as it is.

@@ -1,14 +1,14 @@
 //! The proxy's admin server: `GET /ready` for readiness probes,
 //! `GET /config` for the config being run, as JSON, and `GET /metrics`
-//! for counters in the Prometheus text format. Anything else is 404.
+//! for the proxy's metrics in the OpenMetrics text format. Anything else is 404.
 
-use std::{fmt::Write as _, future::Future, net::SocketAddr, sync::Arc, time::UNIX_EPOCH};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context as _;
 use axum::{
     Json, Router,
     extract::State,
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -16,8 +16,8 @@ use tokio::net::TcpListener;
 use weft_api::dataplane::Admin;
 
 use crate::{
+    metrics,
     status::{NOT_READY, Status},
-    tls::stats::TlsStats,
 };
 
 /// Binds the admin address of a (validated) Dataplane.
@@ -62,70 +62,10 @@ async fn ready(State(status): State<Arc<Status>>) -> (StatusCode, &'static str) 
     }
 }
 
-/// mTLS and authorization counters, and when the current certificate expires.
-async fn metrics(State(status): State<Arc<Status>>) -> String {
-    let identity = status.identity();
-    let stats = identity.stats();
-    let counters = [
-        (
-            "weft_tls_inbound_mtls_connections_total",
-            "Inbound connections accepted with mTLS.",
-            &stats.inbound_mtls,
-        ),
-        (
-            "weft_tls_inbound_plaintext_connections_total",
-            "Inbound connections served in plaintext.",
-            &stats.inbound_plaintext,
-        ),
-        (
-            "weft_tls_plaintext_refused_total",
-            "Plaintext connections refused because mTLS is strict.",
-            &stats.plaintext_refused,
-        ),
-        (
-            "weft_tls_inbound_handshake_failures_total",
-            "Inbound TLS handshakes that failed.",
-            &stats.inbound_handshake_failures,
-        ),
-        (
-            "weft_tls_outbound_handshake_failures_total",
-            "Outbound TLS handshakes that failed.",
-            &stats.outbound_handshake_failures,
-        ),
-        (
-            "weft_tls_certificates_issued_total",
-            "Workload certificates obtained.",
-            &stats.certificates_issued,
-        ),
-        (
-            "weft_tls_certificate_failures_total",
-            "Workload certificate requests that failed.",
-            &stats.certificate_failures,
-        ),
-    ];
-    let mut text = String::new();
-    for (name, help, counter) in counters {
-        let _ = write!(
-            text,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}\n",
-            TlsStats::get(counter)
-        );
-    }
-    identity.authz_stats().render(&mut text);
-    identity.policy_stats().render(&mut text);
-    identity.redirect_stats().render(&mut text);
-    if let Some(credentials) = identity.credentials() {
-        let not_after = credentials
-            .not_after
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let name = "weft_tls_certificate_expiry_timestamp_seconds";
-        let _ = write!(
-            text,
-            "# HELP {name} When the workload certificate expires (UNIX time).\n# TYPE {name} gauge\n{name} {not_after}\n"
-        );
-    }
-    text
+/// Everything the proxy counts, in the OpenMetrics text format (see `metrics`).
+async fn metrics(State(status): State<Arc<Status>>) -> Response {
+    let text = status.metrics().encode();
+    ([(header::CONTENT_TYPE, metrics::CONTENT_TYPE)], text).into_response()
 }
 
 async fn config(State(status): State<Arc<Status>>) -> Response {

@@ -37,6 +37,7 @@ use crate::{
     config::Config,
     http::errors::chain,
     listeners::{ApplyError, Listeners},
+    metrics::Metrics,
     status::Status,
     tap::{TapHub, TapIdentity},
     tls::Identity,
@@ -51,6 +52,8 @@ const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Reconnect delays: short, since the proxy has nothing better to do.
 const RECONNECT_INITIAL: Duration = Duration::from_millis(100);
 const RECONNECT_MAX: Duration = Duration::from_secs(5);
+/// How often the proxy sends its traffic counters by default (`weft stat`).
+pub const DEFAULT_STATS_INTERVAL: Duration = Duration::from_secs(5);
 
 /// This proxy's side of the control-plane protocol.
 #[derive(Debug)]
@@ -67,16 +70,8 @@ pub struct Agent {
     /// The running taps, fed every finished request; started and stopped
     /// over the Tap stream of each session.
     taps: Arc<TapHub>,
-}
-
-/// Aborts a task when dropped: the Tap stream lives as long as the
-/// config stream's session.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    /// How often a `StatsReport` goes on the stream.
+    stats_interval: Duration,
 }
 
 /// What became of one config.
@@ -104,7 +99,11 @@ impl Agent {
         dataplane: &Dataplane,
         token: Option<String>,
         identity: Arc<Identity>,
+        stats_interval: Duration,
     ) -> anyhow::Result<Self> {
+        if stats_interval.is_zero() {
+            anyhow::bail!("the stats interval must be above zero");
+        }
         let endpoint = Endpoint::from_shared(control_plane.to_owned())
             .with_context(|| format!("invalid control-plane address {control_plane:?}"))?;
         let endpoint = crate::cp_tls::secure(endpoint, cp_ca_pem)?
@@ -137,6 +136,7 @@ impl Agent {
             identity,
             certs,
             taps,
+            stats_interval,
         })
     }
 
@@ -153,6 +153,7 @@ impl Agent {
         loop {
             let mut got_config = false;
             let ended = self.session(listeners, status, &mut got_config).await;
+            status.metrics().control_plane_connected.set(0);
             // A session that delivered a config was healthy: whatever broke
             // it is news, so retry soon.
             if got_config {
@@ -196,6 +197,13 @@ impl Agent {
             Err(status) => return Ended::Status(status),
         };
         info!(control_plane = %self.endpoint.uri(), "connected to the control plane");
+        status.metrics().control_plane_connected.set(1);
+        let _reports = AbortOnDrop(tokio::spawn(send_reports(
+            replies.clone(),
+            status.metrics().clone(),
+            self.stats_interval,
+        )));
+        // The Tap stream lives as long as this session.
         let tap_identity = TapIdentity {
             mesh: self.mesh.clone(),
             dataplane: self.name.clone(),
@@ -346,6 +354,37 @@ fn now_unix_ms() -> i64 {
 
 /// The services a Dataplane serves: the `service` tags of its inbounds,
 /// each once, in order.
+/// Sends the traffic counters every `interval` while the stream is up. A
+/// report that finds the queue full is skipped: the next one carries the
+/// same counters, and ACKs must not wait behind reports.
+async fn send_reports(
+    replies: mpsc::Sender<ProxyMessage>,
+    metrics: Arc<Metrics>,
+    interval: Duration,
+) {
+    // The first report after one interval: at connect there is nothing new.
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let report = Kind::StatsReport(metrics.report());
+        if let Err(mpsc::error::TrySendError::Closed(_)) =
+            replies.try_send(ProxyMessage { kind: Some(report) })
+        {
+            return;
+        }
+    }
+}
+
+/// Aborts a task when the session that started it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 fn dataplane_services(dataplane: &Dataplane) -> Vec<String> {
     let mut services: Vec<String> = Vec::new();
     for inbound in &dataplane.networking.inbound {

@@ -1,13 +1,16 @@
 //! Weft's data plane: the proxy that runs beside each workload.
 //!
 //! [`run`] wires the parts together:
-//! * the `admin` server (`/ready`, `/config`, `/metrics`), bound first;
+//! * the `admin` server (`/ready`, `/config`, `/metrics`), bound first,
+//!   with the proxy's `metrics` registry;
 //! * the control-plane `agent`, which receives versioned configs and is
 //!   the only writer of the running state — the `listeners` and the
 //!   `status` the admin server reports — and obtains the first
 //!   certificate a config with mTLS needs (`certs`);
 //! * with transparent proxying, the `redirect` listeners for what the
 //!   host's iptables rules capture, and the mesh `dns` server;
+//! * the `memory` task, which hands memory freed by idle connections back
+//!   to the operating system;
 //! * the certificate `renewal` task, which keeps that certificate fresh;
 //! * per inbound, the `authz` layer (TrafficPermissions, JWTs) and rate
 //!   limits; per outbound with traffic policies, the `policy` stack;
@@ -35,6 +38,8 @@ mod drain;
 mod http;
 mod inbound;
 mod listeners;
+mod memory;
+mod metrics;
 pub mod observe;
 mod outbound;
 mod policy;
@@ -75,7 +80,12 @@ pub struct ProxyOptions {
     /// `Deregister` and certificate requests. `None` sends an empty one,
     /// which a control plane that requires tokens refuses.
     pub token: Option<String>,
+    /// How often traffic counters go to the control plane (`weft stat`);
+    /// see [`DEFAULT_STATS_INTERVAL`].
+    pub stats_interval: Duration,
 }
+
+pub use agent::DEFAULT_STATS_INTERVAL;
 
 /// Runs the proxy until `shutdown` resolves, then stops gracefully.
 ///
@@ -93,6 +103,7 @@ pub async fn run(
         cp_ca_pem,
         drain_time,
         token,
+        stats_interval,
     } = options;
     let admin_listener = admin::bind(&dataplane.networking.admin_or_default()).await?;
     if let Ok(addr) = admin_listener.local_addr() {
@@ -108,9 +119,12 @@ pub async fn run(
         &dataplane,
         token,
         identity.clone(),
+        stats_interval,
     )?;
     let status = Arc::new(Status::new(identity.clone()));
+    status.metrics().install(&identity);
     let renewal = tokio::spawn(certs::renewal::run(agent.certs()));
+    let trimmer = tokio::spawn(memory::run());
     let (stop_admin, admin_stopped) = oneshot::channel::<()>();
     let admin = tokio::spawn(admin::serve(admin_listener, status.clone(), async {
         let _ = admin_stopped.await;
@@ -129,6 +143,7 @@ pub async fn run(
     info!(?drain_time, "shutting down");
     // Draining connections keep the certificate they have.
     renewal.abort();
+    trimmer.abort();
     status.start_draining();
     match tokio::time::timeout(DEREGISTER_TIMEOUT, agent.deregister()).await {
         Ok(Ok(())) => info!("deregistered from the control plane"),

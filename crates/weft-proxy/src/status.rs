@@ -1,6 +1,6 @@
 //! What the proxy reports about itself on its admin server: the config it
 //! runs (written by the agent after each apply), its workload identity,
-//! and whether it is shutting down.
+//! its metrics, and whether it is shutting down.
 
 use std::sync::{
     Arc,
@@ -9,7 +9,7 @@ use std::sync::{
 
 use arc_swap::ArcSwapOption;
 
-use crate::{config::Config, tls::Identity};
+use crate::{config::Config, metrics::Metrics, tls::Identity};
 
 /// `/ready` before the first config is applied.
 pub const NOT_READY: &str = "not ready: no config from the control plane yet";
@@ -22,6 +22,7 @@ pub const NO_CERTIFICATE: &str = "not ready: no valid workload certificate";
 pub struct Status {
     config: ArcSwapOption<Config>,
     identity: Arc<Identity>,
+    metrics: Arc<Metrics>,
     draining: AtomicBool,
 }
 
@@ -29,13 +30,15 @@ impl Status {
     pub fn new(identity: Arc<Identity>) -> Self {
         Self {
             config: ArcSwapOption::empty(),
+            metrics: Arc::new(Metrics::new(&identity)),
             identity,
             draining: AtomicBool::new(false),
         }
     }
 
-    pub fn identity(&self) -> &Arc<Identity> {
-        &self.identity
+    /// The proxy's metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Ready means: not shutting down, a config applied, and with mTLS on,
@@ -59,6 +62,7 @@ impl Status {
     }
 
     pub fn set_config(&self, config: Arc<Config>) {
+        self.metrics.set_config_version(config.version);
         self.config.store(Some(config));
     }
 

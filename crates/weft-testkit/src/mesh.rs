@@ -360,6 +360,9 @@ impl Proxy {
             self.cp_dp_url.clone(),
             "--token-file".to_owned(),
             self.token_file.display().to_string(),
+            // Traffic counters reach `weft stat` within a second.
+            "--stats-interval".to_owned(),
+            "1s".to_owned(),
         ];
         match &self.cp_ca_file {
             Some(ca) => args.extend(["--cp-ca-file".to_owned(), ca.display().to_string()]),

@@ -16,6 +16,9 @@ use crate::results::{HeldConnections, ManyEndpoints};
 
 /// Opens `n` keep-alive connections to `addr` (one request each), records
 /// the proxies' RSS while they are open, then closes them.
+/// How long the connections are held before the proxies' RSS is read.
+const HOLD_SETTLE: Duration = Duration::from_secs(6);
+
 pub async fn held_connections(
     ctx: &Ctx,
     name: &str,
@@ -41,7 +44,9 @@ pub async fn held_connections(
     let held: usize = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let _failed: usize = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
     let first_error = parts.next().map(str::to_owned).filter(|s| !s.is_empty());
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // The steady state of holding them, not the burst of opening them:
+    // a proxy may give memory back once the connections are idle.
+    tokio::time::sleep(HOLD_SETTLE).await;
     let rss = probe.rss();
     let sockets = probe.sockets();
     proc.close_stdin();

@@ -43,6 +43,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
         cp_ca_pem,
         drain_time: args.drain_time,
         token,
+        stats_interval: args.stats_interval,
     };
     weft_proxy::run(options, shutdown::signal_received())
         .await

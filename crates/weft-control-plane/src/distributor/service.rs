@@ -192,7 +192,13 @@ impl DataplaneDiscovery for DiscoveryService {
         &self,
         request: Request<CertificateRequest>,
     ) -> Result<Response<CertificateResponse>, Status> {
-        self.issue(request.into_inner()).await.map(Response::new)
+        let issued = self.issue(request.into_inner()).await;
+        let telemetry = self.sessions.telemetry();
+        match &issued {
+            Ok(_) => telemetry.certificates_issued.inc(),
+            Err(_) => telemetry.certificate_failures.inc(),
+        };
+        issued.map(Response::new)
     }
 
     async fn deregister(
@@ -352,6 +358,9 @@ async fn read_answers(
                         "proxy rejected its config"
                     );
                     sessions.nack(mesh, name, *id, nack.version, nack.reason);
+                }
+                Some(proxy_message::Kind::StatsReport(report)) => {
+                    sessions.telemetry().reports.record(mesh, name, *id, report);
                 }
                 Some(proxy_message::Kind::Hello(_)) => {
                     tracing::debug!(%mesh, dataplane = %name, "ignoring a repeated Hello");

@@ -191,6 +191,13 @@ fn status_shows_what_was_sent_acked_and_rejected() {
     s.record_sent(id, &config);
     s.ack("default", "web", id, 42);
     s.nack("default", "web", id, 43, "bad".into());
+    // One push timed: the answer to what was sent, not the NACK of a
+    // version this stream never carried.
+    let text = s.telemetry().encode(&Default::default());
+    assert!(
+        text.contains("weft_cp_config_push_seconds_count 1\n"),
+        "{text}"
+    );
     let status = s.status("default", "web");
     assert_eq!(status.proxy_version.as_deref(), Some("0.1.0"));
     assert_eq!(status.config_version_sent, Some(42));

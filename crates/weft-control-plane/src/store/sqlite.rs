@@ -179,6 +179,23 @@ impl Store for SqliteStore {
         rows.iter().map(decode).collect()
     }
 
+    async fn count_by_kind(&self) -> Result<Vec<(Kind, u64)>, StoreError> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT kind, COUNT(*) FROM resources GROUP BY kind")
+                .fetch_all(&self.pool)
+                .await
+                .map_err(|e| StoreError::backend("counting resources", e))?;
+        // A kind this binary does not know (a newer one wrote the store) is
+        // left out rather than failing the scrape.
+        Ok(rows
+            .into_iter()
+            .filter_map(|(kind, n)| {
+                let kind = Kind::ALL.into_iter().find(|k| k.as_str() == kind)?;
+                Some((kind, u64::try_from(n).ok()?))
+            })
+            .collect())
+    }
+
     async fn apply(&self, changes: Vec<Change>) -> Result<ApplyReport, StoreError> {
         let mut tx = self.write_transaction().await?;
         let current = read_revision(&mut tx).await?;

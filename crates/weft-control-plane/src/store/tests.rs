@@ -141,6 +141,9 @@ async fn list_sorts_by_mesh_then_name() {
         .map(|s| format!("{}/{}", s.resource.mesh().unwrap(), s.resource.name()))
         .collect();
     assert_eq!(keys, ["a/x", "a/y", "b/x"]);
+    let mut counts = store.count_by_kind().await.unwrap();
+    counts.sort_by_key(|(kind, _)| kind.as_str());
+    assert_eq!(counts, [(Kind::Dataplane, 3), (Kind::Mesh, 2)]);
 }
 
 #[tokio::test]

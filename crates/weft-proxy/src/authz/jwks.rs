@@ -85,7 +85,7 @@ impl JwksRegistry {
         }
     }
 
-    pub fn counts(&self) -> &FetchCounts {
+    pub fn counts(&self) -> &Arc<FetchCounts> {
         &self.counts
     }
 

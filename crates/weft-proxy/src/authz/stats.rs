@@ -9,9 +9,12 @@
 //! Only denials and fetches take a lock, and the label values are bounded
 //! (this proxy's services × a few reasons; the configured JWKS URLs).
 
-use std::{collections::BTreeMap, fmt::Write as _, sync::Mutex};
+use std::{collections::BTreeMap, fmt, sync::Mutex};
+
+use prometheus_client::encoding::DescriptorEncoder;
 
 use super::jwks::JwksRegistry;
+use crate::metrics::encode;
 
 #[derive(Debug, Default)]
 pub struct AuthzStats {
@@ -31,22 +34,26 @@ impl AuthzStats {
         &self.jwks
     }
 
-    /// The counters in the Prometheus text format.
-    pub fn render(&self, text: &mut String) {
-        let name = "weft_authz_denied_total";
-        let _ = write!(
-            text,
-            "# HELP {name} Requests and connections denied by TrafficPermissions.\n# TYPE {name} counter\n"
-        );
+    /// Writes the counters to `/metrics`.
+    pub fn encode(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
         let denied = self.denied.lock().unwrap_or_else(|p| p.into_inner());
-        for ((service, reason), count) in denied.iter() {
-            let service = escape(service);
-            let _ = writeln!(
-                text,
-                "{name}{{direction=\"inbound\",service=\"{service}\",reason=\"{reason}\"}} {count}"
-            );
-        }
-        self.jwks.counts().render(text);
+        encode::counters(
+            encoder,
+            "weft_authz_denied",
+            "Requests and connections denied by TrafficPermissions.",
+            denied.iter().map(|((service, reason), n)| {
+                (
+                    [
+                        ("direction", "inbound"),
+                        ("service", service.as_str()),
+                        ("reason", *reason),
+                    ],
+                    *n,
+                )
+            }),
+        )?;
+        drop(denied);
+        self.jwks.counts().encode(encoder)
     }
 }
 
@@ -73,30 +80,23 @@ impl FetchCounts {
         by_url.get(url).copied().unwrap_or_default()
     }
 
-    pub fn render(&self, text: &mut String) {
+    pub fn encode(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
         let by_url = self.by_url.lock().unwrap_or_else(|p| p.into_inner());
-        let series = [
-            (
-                "weft_authz_jwks_fetches_total",
-                "JWKS fetches from URLs.",
-                false,
-            ),
-            (
-                "weft_authz_jwks_fetch_failures_total",
-                "JWKS fetches from URLs that failed.",
-                true,
-            ),
-        ];
-        for (name, help, failures) in series {
-            let _ = write!(text, "# HELP {name} {help}\n# TYPE {name} counter\n");
-            for (url, (fetches, failed)) in by_url.iter() {
-                let count = if failures { failed } else { fetches };
-                let _ = writeln!(text, "{name}{{url=\"{}\"}} {count}", escape(url));
-            }
-        }
+        encode::counters(
+            encoder,
+            "weft_authz_jwks_fetches",
+            "JWKS fetches from URLs.",
+            by_url
+                .iter()
+                .map(|(url, (n, _))| ([("url", url.as_str())], *n)),
+        )?;
+        encode::counters(
+            encoder,
+            "weft_authz_jwks_fetch_failures",
+            "JWKS fetches from URLs that failed.",
+            by_url
+                .iter()
+                .map(|(url, (_, n))| ([("url", url.as_str())], *n)),
+        )
     }
-}
-
-fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"")
 }

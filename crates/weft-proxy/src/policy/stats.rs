@@ -2,7 +2,11 @@
 //! `weft_policy_events_total{service, event}`. Counted only when something
 //! happens (a retry, a timeout, an ejection…), never per plain request.
 
-use std::{collections::BTreeMap, fmt::Write as _, sync::Mutex};
+use std::{collections::BTreeMap, fmt, sync::Mutex};
+
+use prometheus_client::encoding::DescriptorEncoder;
+
+use crate::metrics::encode;
 
 /// Something a policy did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,27 +74,21 @@ impl PolicyStats {
         }
     }
 
-    /// The counters in the Prometheus text format.
-    pub fn render(&self, text: &mut String) {
-        let name = "weft_policy_events_total";
-        let _ = write!(
-            text,
-            "# HELP {name} What traffic policies did, per destination service.\n# TYPE {name} counter\n"
-        );
+    /// Writes the counters to `/metrics` (only events that happened).
+    pub fn encode(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
         let by_service = self.by_service.lock().unwrap_or_else(|p| p.into_inner());
-        for (service, counts) in by_service.iter() {
-            for event in Event::ALL {
-                let count = counts[event as usize];
-                if count > 0 {
-                    let service = service.replace('\\', "\\\\").replace('"', "\\\"");
-                    let _ = writeln!(
-                        text,
-                        "{name}{{service=\"{service}\",event=\"{}\"}} {count}",
-                        event.label()
-                    );
-                }
-            }
-        }
+        let series = by_service.iter().flat_map(|(service, counts)| {
+            Event::ALL.into_iter().filter_map(move |event| {
+                let n = counts[event as usize];
+                (n > 0).then(|| ([("service", service.as_str()), ("event", event.label())], n))
+            })
+        });
+        encode::counters(
+            encoder,
+            "weft_policy_events",
+            "What traffic policies did, per destination service.",
+            series,
+        )
     }
 }
 
@@ -100,12 +98,12 @@ mod tests {
 
     #[test]
     fn renders_what_happened() {
-        let stats = PolicyStats::default();
+        let stats = std::sync::Arc::new(PolicyStats::default());
         stats.count("backend", Event::Retry);
         stats.count("backend", Event::Retry);
         stats.count("store", Event::RateLimited);
-        let mut text = String::new();
-        stats.render(&mut text);
+        let shown = stats.clone();
+        let text = encode::text_of(move |e| shown.encode(e));
         assert!(
             text.contains("weft_policy_events_total{service=\"backend\",event=\"retry\"} 2\n"),
             "{text}"
@@ -114,6 +112,6 @@ mod tests {
             text.contains("{service=\"store\",event=\"rate_limited\"} 1\n"),
             "{text}"
         );
-        assert!(!text.contains("timeout"), "{text}");
+        assert!(!text.contains("timeout\""), "{text}");
     }
 }

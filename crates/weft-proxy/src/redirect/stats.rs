@@ -14,14 +14,17 @@
 
 use std::{
     collections::BTreeMap,
-    fmt::Write as _,
+    fmt,
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
     },
 };
 
+use prometheus_client::encoding::DescriptorEncoder;
+
 use super::detect::Detected;
+use crate::metrics::encode;
 
 /// One set of labels.
 type Labels = (&'static str, &'static str, &'static str);
@@ -72,40 +75,35 @@ impl RedirectStats {
         self.dns.clone()
     }
 
-    /// The counters in the Prometheus text format (nothing before the
-    /// first captured connection or DNS query).
-    pub fn render(&self, text: &mut String) {
+    /// Writes the counters to `/metrics`.
+    pub fn encode(&self, encoder: &mut DescriptorEncoder) -> fmt::Result {
         let dns = [
             ("local", &self.dns.local),
             ("forwarded", &self.dns.forwarded),
             ("failed", &self.dns.failed),
         ];
-        if dns.iter().any(|(_, c)| c.load(Ordering::Relaxed) > 0) {
-            let name = "weft_dns_queries_total";
-            let _ = write!(
-                text,
-                "# HELP {name} Queries the mesh DNS server answered, by where the answer came from.\n# TYPE {name} counter\n"
-            );
-            for (answer, counter) in dns {
-                let n = counter.load(Ordering::Relaxed);
-                let _ = writeln!(text, "{name}{{answer=\"{answer}\"}} {n}");
-            }
-        }
+        encode::counters(
+            encoder,
+            "weft_dns_queries",
+            "Queries the mesh DNS server answered, by where the answer came from.",
+            dns.map(|(answer, n)| ([("answer", answer)], n.load(Ordering::Relaxed))),
+        )?;
         let map = self.connections.lock().unwrap_or_else(|p| p.into_inner());
-        if map.is_empty() {
-            return;
-        }
-        let name = "weft_redirect_connections_total";
-        let _ = write!(
-            text,
-            "# HELP {name} Connections captured by the transparent-proxy rules, by what became of them.\n# TYPE {name} counter\n"
-        );
-        for ((direction, outcome, protocol), n) in map.iter() {
-            let _ = writeln!(
-                text,
-                "{name}{{direction=\"{direction}\",outcome=\"{outcome}\",protocol=\"{protocol}\"}} {n}"
-            );
-        }
+        encode::counters(
+            encoder,
+            "weft_redirect_connections",
+            "Connections captured by the transparent-proxy rules, by what became of them.",
+            map.iter().map(|((direction, outcome, protocol), n)| {
+                (
+                    [
+                        ("direction", *direction),
+                        ("outcome", *outcome),
+                        ("protocol", *protocol),
+                    ],
+                    *n,
+                )
+            }),
+        )
     }
 }
 
@@ -115,14 +113,12 @@ mod tests {
 
     #[test]
     fn counts_render_by_labels() {
-        let stats = RedirectStats::default();
-        let mut text = String::new();
-        stats.render(&mut text);
-        assert!(text.is_empty());
+        let stats = Arc::new(RedirectStats::default());
         stats.count("outbound", "mesh", Some(Detected::Http1));
         stats.count("outbound", "mesh", Some(Detected::Http1));
         stats.count("inbound", "passthrough", None);
-        stats.render(&mut text);
+        let shown = stats.clone();
+        let text = encode::text_of(move |e| shown.encode(e));
         assert!(text.contains(
             "weft_redirect_connections_total{direction=\"outbound\",outcome=\"mesh\",protocol=\"http1\"} 2\n"
         ));

@@ -36,7 +36,24 @@ impl Session {
 
     /// The proxy's next ACK or NACK.
     pub async fn reply(&mut self) -> Kind {
-        self.replies.message().await.unwrap().unwrap().kind.unwrap()
+        // Traffic reports come in between; they answer nothing.
+        loop {
+            match self.replies.message().await.unwrap().unwrap().kind.unwrap() {
+                Kind::StatsReport(_) => continue,
+                answer => return answer,
+            }
+        }
+    }
+
+    /// The proxy's next traffic report, skipping any other message.
+    pub async fn report(&mut self) -> weft_api::proto::StatsReport {
+        loop {
+            if let Kind::StatsReport(r) =
+                self.replies.message().await.unwrap().unwrap().kind.unwrap()
+            {
+                return r;
+            }
+        }
     }
 
     /// Pushes `config` and waits for the answer.

@@ -64,6 +64,10 @@ struct Running {
 }
 
 fn start(name: &str, cp: &FakeControlPlane) -> Running {
+    start_reporting(name, cp, crate::DEFAULT_STATS_INTERVAL)
+}
+
+fn start_reporting(name: &str, cp: &FakeControlPlane, stats_interval: Duration) -> Running {
     let admin = free_addr();
     let options = ProxyOptions {
         dataplane: dataplane(name, admin),
@@ -71,6 +75,7 @@ fn start(name: &str, cp: &FakeControlPlane) -> Running {
         cp_ca_pem: None,
         drain_time: Duration::from_millis(20),
         token: None,
+        stats_interval,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(run(options, async move {
@@ -272,10 +277,49 @@ async fn admin_bind_failure_names_the_address() {
         cp_ca_pem: None,
         drain_time: crate::DEFAULT_DRAIN_TIME,
         token: None,
+        stats_interval: crate::DEFAULT_STATS_INTERVAL,
     };
     let error = run(options, std::future::pending()).await.unwrap_err();
     assert!(
         format!("{error:#}").starts_with(&format!("cannot bind the admin server to {busy}: ")),
         "{error:#}"
     );
+}
+
+/// The value of an unlabelled series on `/metrics`.
+async fn gauge(admin: SocketAddr, name: &str) -> Option<i64> {
+    let (_, text) = admin_get(admin, "/metrics").await;
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test]
+async fn reports_traffic_every_interval_and_shows_the_stream_state() {
+    let mut cp = FakeControlPlane::start().await;
+    let proxy = start_reporting("web-1", &cp, Duration::from_millis(50));
+    let mut session = cp.session().await;
+    let reply = session.reply_to(config(7, free_addr())).await;
+    assert!(matches!(reply, Kind::Ack(_)), "{reply:?}");
+    assert_eq!(
+        gauge(proxy.admin, "weft_control_plane_connected").await,
+        Some(1)
+    );
+    assert_eq!(gauge(proxy.admin, "weft_config_version").await, Some(7));
+    let first = session.report().await;
+    let second = session.report().await;
+    assert!(second.taken_at_ms > first.taken_at_ms);
+    assert!(!first.latency_bounds_seconds.is_empty());
+
+    session.fail(tonic::Status::unavailable("going away")).await;
+    let mut connected = Some(1);
+    for _ in 0..100 {
+        connected = gauge(proxy.admin, "weft_control_plane_connected").await;
+        if connected == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(connected, Some(0));
+    proxy.stop.send(()).unwrap();
 }

@@ -59,6 +59,7 @@ fn start(cp: &FakeControlPlane, name: &str, service: &str) -> Proxy {
         cp_ca_pem: None,
         drain_time: Duration::from_millis(20),
         token: Some(TOKEN.into()),
+        stats_interval: crate::DEFAULT_STATS_INTERVAL,
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(run(options, async move {

@@ -169,8 +169,8 @@ async fn tokens_pass_once_the_keys_are_fetched_and_caches_are_shared() {
     let again = registry.keys(&server.url());
     assert_eq!(verify(&again, &issuer), Ok(()));
     assert_eq!(registry.counts().get(&server.url()), (1, 0));
-    let mut text = String::new();
-    registry.counts().render(&mut text);
+    let counts = registry.counts().clone();
+    let text = crate::metrics::encode::text_of(move |e| counts.encode(e));
     assert!(
         text.contains(&format!(
             "weft_authz_jwks_fetches_total{{url=\"{}\"}} 1",

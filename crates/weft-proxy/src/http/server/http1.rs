@@ -107,6 +107,7 @@ pub async fn serve<S, F, Fut, B>(
         };
         #[cfg(test)]
         PARKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        crate::memory::note_parked();
         io = parts.io.into_inner();
         io.unread(parts.read_buf);
         service = parts.service;

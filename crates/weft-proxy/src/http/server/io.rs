@@ -116,6 +116,11 @@ impl<S: AsyncRead + Unpin> AsyncRead for Io<S> {
             let n = self.unread.len().min(buf.remaining());
             buf.put_slice(&self.unread[..n]);
             self.unread.advance(n);
+            if self.unread.is_empty() {
+                // An empty slice would keep its whole buffer alive for as
+                // long as the connection waits.
+                self.unread = Bytes::new();
+            }
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut self.inner).poll_read(cx, buf)
