@@ -39,6 +39,7 @@ mod redirect;
 mod status;
 mod tcp;
 mod tls;
+pub mod trace;
 
 use std::{future::Future, sync::Arc, time::Duration};
 

@@ -85,6 +85,7 @@ fn config(name: &str, version: u64, mtls: Option<proto::Mtls>) -> proto::ProxyCo
         outbounds: vec![],
         mtls,
         transparent_proxy: None,
+        ..Default::default()
     }
 }
 
@@ -105,6 +106,7 @@ fn outbound(
             tags: Default::default(),
         }],
         policies: None,
+        ..Default::default()
     }
 }
 
@@ -123,6 +125,7 @@ fn inbound(listen: SocketAddr, protocol: proto::Protocol, app: SocketAddr) -> pr
             ..Default::default()
         }],
         rate_limits: vec![],
+        ..Default::default()
     }
 }
 
