@@ -12,6 +12,7 @@ pub mod upgrade;
 pub use server::serve;
 
 use self::buffered::Buffered;
+use crate::observe::CallerBody;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -27,7 +28,7 @@ const H2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// What the proxy sends upstream: the caller's body as it streams in, or a
 /// body held in memory (empty when a bodiless request is replayed to another
 /// endpoint; the buffered body of a request a Retry policy may send again).
-pub type RequestBody = Either<Incoming, Buffered>;
+pub type RequestBody = Either<CallerBody, Buffered>;
 
 /// What the proxy answers: the upstream's body as it streams in, or a
 /// message the proxy wrote itself.

@@ -25,6 +25,7 @@ use crate::{
     config::InboundConfig,
     drain::Watch,
     http::{self, client::Upstream, forward},
+    observe::{self, ConnectionObservation, Observer},
     policy::{
         rate_limit::InboundRateLimits,
         responses,
@@ -46,6 +47,7 @@ pub struct InboundTcp {
     authz: Authz,
     rate_limits: InboundRateLimits,
     stats: Arc<PolicyStats>,
+    observer: Arc<Observer>,
 }
 
 /// An inbound that forwards HTTP requests to the local service.
@@ -57,6 +59,7 @@ pub struct InboundHttp {
     authz: Authz,
     rate_limits: InboundRateLimits,
     stats: Arc<PolicyStats>,
+    observer: Arc<Observer>,
 }
 
 impl InboundTcp {
@@ -68,6 +71,7 @@ impl InboundTcp {
             authz: Authz::new(config, identity),
             rate_limits: InboundRateLimits::new(&config.rate_limits),
             stats: identity.policy_stats().clone(),
+            observer: identity.observer().clone(),
         })
     }
 }
@@ -81,6 +85,7 @@ impl InboundHttp {
             authz: Authz::new(config, identity),
             rate_limits: InboundRateLimits::new(&config.rate_limits),
             stats: identity.policy_stats().clone(),
+            observer: identity.observer().clone(),
         })
     }
 }
@@ -88,11 +93,14 @@ impl InboundHttp {
 /// Splices one mesh connection to the local service; closes it if the
 /// caller is refused or the service cannot be reached.
 pub async fn serve_tcp(inbound: Arc<InboundTcp>, stream: TcpStream) {
+    let client = stream.peer_addr().ok();
     let Some(accepted) = inbound.tls.accept(stream).await else {
         return;
     };
     let peer = accepted.peer();
     let services = inbound.authz.services_of(&peer);
+    let edge = observe::inbound_edge(&inbound.service, &services);
+    let observation = inbound.observer.open(&edge, client);
     debug!(service = %inbound.service, peer = %peer, "inbound TCP connection");
     if !inbound.authz.check_tcp(&peer, &services) {
         // Dropping the stream closes it: TCP has no way to say why.
@@ -108,17 +116,23 @@ pub async fn serve_tcp(inbound: Arc<InboundTcp>, stream: TcpStream) {
         return;
     }
     match accepted {
-        Accepted::Plaintext(stream) => splice_to_service(&inbound, stream).await,
-        Accepted::Mtls(stream, _) => splice_to_service(&inbound, stream).await,
+        Accepted::Plaintext(stream) => splice_to_service(&inbound, stream, observation).await,
+        Accepted::Mtls(stream, _) => splice_to_service(&inbound, stream, observation).await,
     }
 }
 
-async fn splice_to_service<S>(inbound: &InboundTcp, stream: S)
-where
+async fn splice_to_service<S>(
+    inbound: &InboundTcp,
+    stream: S,
+    mut observation: ConnectionObservation,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     match tcp::connect(inbound.target).await {
-        Ok(local) => tcp::splice(stream, local).await,
+        Ok(local) => {
+            observation.connected(inbound.target);
+            tcp::splice(observation.count(stream), local).await;
+        }
         Err(e) => warn!(
             service = %inbound.service,
             target = %inbound.target,
@@ -137,6 +151,7 @@ pub async fn serve_http(inbound: Arc<InboundHttp>, stream: TcpStream, drain: Wat
     let peer = accepted.peer();
     // The peer's identity is fixed for the connection.
     let services = inbound.authz.services_of(&peer);
+    let edge = observe::inbound_edge(&inbound.service, &services);
     let handler = {
         let drain = drain.clone();
         move |mut req: ::http::Request<hyper::body::Incoming>| {
@@ -153,15 +168,18 @@ pub async fn serve_http(inbound: Arc<InboundHttp>, stream: TcpStream, drain: Wat
                     .err(),
                 _ => None,
             };
+            let (observation, req) = inbound.observer.begin(&edge, req);
             async move {
-                if let Some(reason) = denied {
-                    return http::errors::denied(reason);
-                }
-                if let Some(limited) = limited {
+                let response = if let Some(reason) = denied {
+                    http::errors::denied(reason)
+                } else if let Some(limited) = limited {
                     inbound.stats.count(&inbound.service, Event::RateLimited);
-                    return responses::rate_limited(&limited.policy, limited.retry_after);
-                }
-                forward::proxy(&inbound.service, iter::once(&inbound.upstream), req, &drain).await
+                    responses::rate_limited(&limited.policy, limited.retry_after)
+                } else {
+                    forward::proxy(&inbound.service, iter::once(&inbound.upstream), req, &drain)
+                        .await
+                };
+                observation.respond(response)
             }
         }
     };

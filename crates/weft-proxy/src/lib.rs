@@ -11,6 +11,8 @@
 //! * the certificate `renewal` task, which keeps that certificate fresh;
 //! * per inbound, the `authz` layer (TrafficPermissions, JWTs) and rate
 //!   limits; per outbound with traffic policies, the `policy` stack;
+//! * `observe`: every stack reports each request and TCP connection to
+//!   the sinks installed there (metrics, access logs, tap, trace spans);
 //! * per listener, an `inbound` or `outbound` stack built from
 //!   `tcp`, `http`, `tls` and the `balancer`, reading endpoint sets and
 //!   the workload identity without locks;
@@ -33,6 +35,7 @@ mod drain;
 mod http;
 mod inbound;
 mod listeners;
+pub mod observe;
 mod outbound;
 mod policy;
 mod redirect;
@@ -96,6 +99,9 @@ pub async fn run(
         info!(address = %addr, "admin server listening");
     }
     let identity = Identity::new(&dataplane.mesh);
+    if let Some(inbound) = dataplane.networking.inbound.first() {
+        identity.observer().set_local_service(inbound.service());
+    }
     let agent = Agent::new(
         &control_plane,
         cp_ca_pem.as_deref(),

@@ -28,6 +28,7 @@ use crate::{
     config::{EndpointConfig, OutboundConfig},
     drain::Watch,
     http::{self, client::Upstream, errors::chain, forward},
+    observe::{Edge, Observer},
     policy::{
         body::Guard,
         http::{HttpPolicies, OutboundBody},
@@ -51,6 +52,8 @@ pub struct OutboundTcp {
     tls: PeerTls,
     balancer: Balancer<SocketAddr>,
     policies: Option<Arc<TcpPolicies>>,
+    observer: Arc<Observer>,
+    edge: Arc<Edge>,
 }
 
 /// An outbound that forwards each HTTP request to an endpoint chosen for
@@ -62,6 +65,19 @@ pub struct OutboundHttp {
     tls: PeerTls,
     balancer: Balancer<Upstream>,
     policies: Option<Arc<HttpPolicies>>,
+    observer: Arc<Observer>,
+    edge: Arc<Edge>,
+}
+
+/// Who this outbound's traffic goes from and to, and the TrafficRoute
+/// that routes it.
+fn outbound_edge(config: &OutboundConfig, identity: &Identity) -> Arc<Edge> {
+    let route = config
+        .policies
+        .traffic_route
+        .as_ref()
+        .map(|r| r.name.as_str());
+    identity.observer().outbound_edge(&config.service, route)
 }
 
 impl OutboundTcp {
@@ -80,6 +96,8 @@ impl OutboundTcp {
             tls,
             balancer: Balancer::new(Vec::new()),
             policies,
+            observer: identity.observer().clone(),
+            edge: outbound_edge(config, identity),
         };
         outbound.update(&config.endpoints);
         Ok(outbound)
@@ -115,6 +133,8 @@ impl OutboundHttp {
             tls,
             balancer: Balancer::new(Vec::new()),
             policies,
+            observer: identity.observer().clone(),
+            edge: outbound_edge(config, identity),
         };
         outbound.update(&config.endpoints);
         Ok(outbound)
@@ -149,8 +169,11 @@ impl OutboundHttp {
 /// Splices one app connection to an endpoint of the service. With no
 /// endpoints, or none reachable, the connection is closed at once.
 pub async fn serve_tcp(outbound: Arc<OutboundTcp>, stream: TcpStream) {
+    let mut observation = outbound
+        .observer
+        .open(&outbound.edge, stream.peer_addr().ok());
     if let Some(policies) = &outbound.policies {
-        return policies.serve(stream).await;
+        return policies.serve(stream, observation).await;
     }
     let Some(pick) = outbound.balancer.pick() else {
         debug!(service = %outbound.service, "no endpoints; closing the connection");
@@ -160,7 +183,10 @@ pub async fn serve_tcp(outbound: Arc<OutboundTcp>, stream: TcpStream) {
     let tls = outbound.tls.enabled().then_some(&outbound.tls);
     for &endpoint in pick.candidates(MAX_ATTEMPTS) {
         match PeerStream::connect(endpoint, tls, None).await {
-            Ok(upstream) => return tcp::splice(stream, upstream).await,
+            Ok(upstream) => {
+                observation.connected(endpoint);
+                return tcp::splice(observation.count(stream), upstream).await;
+            }
             Err(e) => {
                 warn!(service = %outbound.service, %endpoint, error = %chain(&e), "cannot connect to endpoint")
             }
@@ -172,22 +198,23 @@ pub async fn serve_tcp(outbound: Arc<OutboundTcp>, stream: TcpStream) {
 /// Serves HTTP on one app connection, balancing every request.
 pub async fn serve_http(outbound: Arc<OutboundHttp>, stream: TcpStream, drain: Watch) {
     if let Some(policies) = outbound.policies.clone() {
-        return serve_http_with_policies(policies, stream, drain).await;
+        let observed = (outbound.observer.clone(), outbound.edge.clone());
+        return serve_http_with_policies(policies, observed, stream, drain).await;
     }
     let handler = {
         let drain = drain.clone();
         move |req| {
             let outbound = outbound.clone();
             let drain = drain.clone();
+            let (observation, req) = outbound.observer.begin(&outbound.edge, req);
             async move {
                 let pick = outbound.balancer.pick();
                 let candidates = match &pick {
                     Some(pick) => pick.candidates(MAX_ATTEMPTS),
                     None => Candidates::none(),
                 };
-                forward::proxy(&outbound.service, candidates, req, &drain)
-                    .await
-                    .map(OutboundBody::Left)
+                let response = forward::proxy(&outbound.service, candidates, req, &drain).await;
+                observation.respond(response.map(OutboundBody::Left))
             }
         }
     };
@@ -195,7 +222,12 @@ pub async fn serve_http(outbound: Arc<OutboundHttp>, stream: TcpStream, drain: W
 }
 
 /// [`serve_http`] through the policy stack.
-async fn serve_http_with_policies(policies: Arc<HttpPolicies>, stream: TcpStream, drain: Watch) {
+async fn serve_http_with_policies(
+    policies: Arc<HttpPolicies>,
+    (observer, edge): (Arc<Observer>, Arc<Edge>),
+    stream: TcpStream,
+    drain: Watch,
+) {
     let Ok(_connection) = policies.admit_connection() else {
         return;
     };
@@ -208,7 +240,8 @@ async fn serve_http_with_policies(policies: Arc<HttpPolicies>, stream: TcpStream
             let policies = policies.clone();
             let drain = drain.clone();
             let busy = activity.as_ref().map(|a| Box::new(a.busy()) as Guard);
-            async move { policies.handle(req, source, &drain, busy).await }
+            let (observation, req) = observer.begin(&edge, req);
+            async move { observation.respond(policies.handle(req, source, &drain, busy).await) }
         }
     };
     let serve = http::serve(stream, handler, drain);

@@ -11,12 +11,13 @@ use std::{
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
+
+use crate::observe::CallerBody;
 
 #[derive(Debug, Default)]
 pub struct Buffered {
     frames: VecDeque<Frame<Bytes>>,
-    rest: Option<Incoming>,
+    rest: Option<CallerBody>,
 }
 
 impl Buffered {
@@ -34,7 +35,7 @@ impl Buffered {
     }
 
     /// `frames` already read, then whatever `rest` still brings.
-    pub fn resume(frames: VecDeque<Frame<Bytes>>, rest: Option<Incoming>) -> Self {
+    pub fn resume(frames: VecDeque<Frame<Bytes>>, rest: Option<CallerBody>) -> Self {
         Self { frames, rest }
     }
 }

@@ -26,7 +26,10 @@ use tracing::{debug, warn};
 use super::{
     RequestBody, ResponseBody, buffered::Buffered, client::Upstream, errors, headers, upgrade,
 };
-use crate::drain::Watch;
+use crate::{
+    drain::Watch,
+    observe::{CallerBody, UpstreamAddr},
+};
 
 /// Why a request could not be exchanged with one upstream.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +92,7 @@ fn hyper_cause<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a hyper::Err
 pub async fn proxy<'a>(
     service: &str,
     candidates: impl Iterator<Item = &'a Upstream>,
-    mut req: Request<Incoming>,
+    mut req: Request<CallerBody>,
     drain: &Watch,
 ) -> Response<ResponseBody> {
     let mut candidates = candidates.peekable();
@@ -144,7 +147,11 @@ pub async fn send(
     mut req: Request<RequestBody>,
 ) -> Result<Response<Incoming>, ForwardError> {
     target(&mut req, upstream)?;
-    Ok(upstream.client().request(req).await?)
+    let mut response = upstream.client().request(req).await?;
+    response
+        .extensions_mut()
+        .insert(UpstreamAddr(upstream.addr()));
+    Ok(response)
 }
 
 /// Points `req` at `upstream`: an absolute URI (the pooled client needs
@@ -206,7 +213,7 @@ fn relay(
 /// it may be of use (another endpoint to try, or an idempotent method for
 /// a second try on the same one), since copying the headers allocates.
 fn replay_head<'a>(
-    req: &Request<Incoming>,
+    req: &Request<CallerBody>,
     candidates: &mut Peekable<impl Iterator<Item = &'a Upstream>>,
 ) -> Option<Head> {
     if !req.body().is_end_stream() || (candidates.peek().is_none() && !req.method().is_idempotent())

@@ -42,6 +42,7 @@ use crate::{
         forward::{self, ForwardError, Reached},
         headers, upgrade,
     },
+    observe::{CallerBody, Retries},
     outbound::MAX_ATTEMPTS,
     tls::client::PeerTls,
 };
@@ -121,7 +122,7 @@ impl HttpPolicies {
     /// tracking).
     pub async fn handle(
         &self,
-        req: Request<Incoming>,
+        req: Request<CallerBody>,
         source: Option<SocketAddr>,
         drain: &Watch,
         connection: Option<Guard>,
@@ -177,7 +178,7 @@ impl HttpPolicies {
     /// The route, the retry loop and the endpoint choice.
     async fn exchange(
         &self,
-        mut req: Request<Incoming>,
+        mut req: Request<CallerBody>,
         source: Option<SocketAddr>,
         drain: &Watch,
         guards: &mut Vec<Guard>,
@@ -257,7 +258,11 @@ impl HttpPolicies {
                 }
                 None => {
                     guards.push(Box::new(active));
-                    return self.finish(attempt, endpoint.addr);
+                    let mut response = self.finish(attempt, endpoint.addr);
+                    if retries > 0 {
+                        response.extensions_mut().insert(Retries(retries));
+                    }
+                    return response;
                 }
             }
         }

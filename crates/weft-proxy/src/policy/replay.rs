@@ -10,11 +10,11 @@ use bytes::{Bytes, BytesMut};
 use http::{Request, request::Parts};
 use http_body::{Body as _, Frame};
 use http_body_util::{BodyExt, Either};
-use hyper::body::Incoming;
 
 use crate::{
     config::policies::RetryConfig,
     http::{RequestBody, buffered::Buffered},
+    observe::CallerBody,
 };
 
 /// A request body that can be sent again, or only once.
@@ -24,7 +24,7 @@ pub enum Body {
 }
 
 /// Reads the body into memory when a retry may need it again.
-pub async fn buffer(body: Incoming, retry: Option<&RetryConfig>) -> Result<Body, hyper::Error> {
+pub async fn buffer(body: CallerBody, retry: Option<&RetryConfig>) -> Result<Body, hyper::Error> {
     if body.is_end_stream() {
         return Ok(Body::Replayable(Bytes::new()));
     }

@@ -20,6 +20,7 @@ use super::{
 use crate::{
     config::{EndpointConfig, policies::OutboundPolicies},
     http::errors::chain,
+    observe::ConnectionObservation,
     outbound::MAX_ATTEMPTS,
     tcp,
     tls::client::{PeerStream, PeerTls},
@@ -61,7 +62,8 @@ impl TcpPolicies {
     }
 
     /// Splices one app connection to an endpoint chosen by the policies.
-    pub async fn serve(&self, stream: TcpStream) {
+    /// `observation` learns the endpoint and counts the client's bytes.
+    pub async fn serve(&self, stream: TcpStream, mut observation: ConnectionObservation) {
         let destination = &self.destination;
         let service = &destination.service;
         let Ok(_connection) = destination.admit_connection() else {
@@ -109,6 +111,8 @@ impl TcpPolicies {
                 Ok(upstream) => {
                     destination.record(&snapshot, endpoint, Outcome::Success);
                     let _active = endpoint.track();
+                    observation.connected(endpoint.addr);
+                    let stream = observation.count(stream);
                     match timeout.and_then(|t| t.idle) {
                         Some(limit) => idle::splice(stream, upstream, limit.get()).await,
                         None => tcp::splice(stream, upstream).await,

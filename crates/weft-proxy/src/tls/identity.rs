@@ -157,6 +157,8 @@ pub struct Identity {
     policy_stats: Arc<PolicyStats>,
     /// What became of connections the transparent-proxy rules captured.
     redirect_stats: crate::redirect::RedirectStats,
+    /// Where every stack reports its requests and connections.
+    observer: Arc<crate::observe::Observer>,
 }
 
 impl Identity {
@@ -171,6 +173,7 @@ impl Identity {
             authz_stats: AuthzStats::default(),
             policy_stats: Arc::default(),
             redirect_stats: Default::default(),
+            observer: Arc::default(),
         })
     }
 
@@ -246,6 +249,10 @@ impl Identity {
 
     pub fn redirect_stats(&self) -> &crate::redirect::RedirectStats {
         &self.redirect_stats
+    }
+
+    pub fn observer(&self) -> &Arc<crate::observe::Observer> {
+        &self.observer
     }
 
     fn certified_key(&self) -> Option<Arc<CertifiedKey>> {
