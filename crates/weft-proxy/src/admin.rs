@@ -114,6 +114,8 @@ async fn metrics(State(status): State<Arc<Status>>) -> String {
     identity.authz_stats().render(&mut text);
     identity.policy_stats().render(&mut text);
     identity.redirect_stats().render(&mut text);
+    identity.trace_stats().render(&mut text);
+    identity.access_log_stats().render(&mut text);
     if let Some(credentials) = identity.credentials() {
         let not_after = credentials
             .not_after

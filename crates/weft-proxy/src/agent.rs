@@ -38,6 +38,7 @@ use crate::{
     http::errors::chain,
     listeners::{ApplyError, Listeners},
     status::Status,
+    telemetry::Telemetry,
     tls::Identity,
 };
 
@@ -63,6 +64,9 @@ pub struct Agent {
     token: String,
     identity: Arc<Identity>,
     certs: Arc<Certs>,
+    /// Tracing and AccessLog sinks; only `try_apply` touches them, the lock
+    /// is never contended.
+    telemetry: std::sync::Mutex<Telemetry>,
 }
 
 /// What became of one config.
@@ -118,6 +122,7 @@ impl Agent {
                 .to_value()
                 .to_string(),
             token,
+            telemetry: std::sync::Mutex::new(Telemetry::new(identity.clone())),
             identity,
             certs,
         })
@@ -284,6 +289,11 @@ impl Agent {
             ApplyError::Tls(_) => Outcome::Rejected(e.to_string()),
         })?;
         self.identity.apply(&config.mtls);
+        // Poisoned only by a panic mid-apply; the next apply redoes it all.
+        self.telemetry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .apply(&config);
         Ok(config)
     }
 

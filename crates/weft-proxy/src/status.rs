@@ -98,6 +98,7 @@ mod tests {
             outbounds: vec![],
             mtls: mtls(mode, ca),
             transparent: None,
+            tracing: None,
         })
     }
 

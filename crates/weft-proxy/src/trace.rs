@@ -11,10 +11,12 @@ pub mod context;
 pub mod export;
 pub mod otlp;
 mod post;
+mod sink;
 pub mod span;
 mod stats;
 pub mod zipkin;
 
+pub use sink::{HeaderTracer, SpanSink};
 pub use stats::TraceStats;
 
 use http::HeaderMap;
