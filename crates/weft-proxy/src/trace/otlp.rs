@@ -203,3 +203,8 @@ fn span_message(span: &SpanData) -> Span {
         }),
     }
 }
+
+/// Decodes an export request body (for collectors in tests).
+pub fn decode(body: &[u8]) -> Result<ExportTraceServiceRequest, prost::DecodeError> {
+    ExportTraceServiceRequest::decode(body)
+}
