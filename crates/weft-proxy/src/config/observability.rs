@@ -149,3 +149,6 @@ pub fn parse_access_log(
         target,
     })
 }
+
+#[cfg(test)]
+mod tests;
