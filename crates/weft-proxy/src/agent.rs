@@ -39,6 +39,7 @@ use crate::{
     listeners::{ApplyError, Listeners},
     metrics::Metrics,
     status::Status,
+    telemetry::Telemetry,
     tls::Identity,
 };
 
@@ -68,6 +69,9 @@ pub struct Agent {
     certs: Arc<Certs>,
     /// How often a `StatsReport` goes on the stream.
     stats_interval: Duration,
+    /// Tracing and AccessLog sinks; only `try_apply` touches them, the lock
+    /// is never contended.
+    telemetry: std::sync::Mutex<Telemetry>,
 }
 
 /// What became of one config.
@@ -127,6 +131,7 @@ impl Agent {
                 .to_value()
                 .to_string(),
             token,
+            telemetry: std::sync::Mutex::new(Telemetry::new(identity.clone())),
             identity,
             certs,
             stats_interval,
@@ -301,6 +306,11 @@ impl Agent {
             ApplyError::Tls(_) => Outcome::Rejected(e.to_string()),
         })?;
         self.identity.apply(&config.mtls);
+        // Poisoned only by a panic mid-apply; the next apply redoes it all.
+        self.telemetry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .apply(&config);
         Ok(config)
     }
 
