@@ -110,7 +110,7 @@ mod tests {
             .to_string();
         assert_eq!(
             err,
-            "document 1 (Meshy \"a\"): type: \"Meshy\" is not a kind (one of Mesh, Dataplane, TrafficPermission, Timeout, Retry, CircuitBreaker, HealthCheck, LoadBalancer, RateLimit, FaultInjection, TrafficRoute)"
+            "document 1 (Meshy \"a\"): type: \"Meshy\" is not a kind (one of Mesh, Dataplane, TrafficPermission, Timeout, Retry, CircuitBreaker, HealthCheck, LoadBalancer, RateLimit, FaultInjection, TrafficRoute, Tracing, AccessLog)"
         );
     }
 

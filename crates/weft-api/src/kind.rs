@@ -18,10 +18,12 @@ pub enum Kind {
     RateLimit,
     FaultInjection,
     TrafficRoute,
+    Tracing,
+    AccessLog,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Mesh,
         Kind::Dataplane,
         Kind::TrafficPermission,
@@ -33,6 +35,8 @@ impl Kind {
         Kind::RateLimit,
         Kind::FaultInjection,
         Kind::TrafficRoute,
+        Kind::Tracing,
+        Kind::AccessLog,
     ];
 
     /// The `type:` value in documents.
@@ -49,6 +53,8 @@ impl Kind {
             Kind::RateLimit => "RateLimit",
             Kind::FaultInjection => "FaultInjection",
             Kind::TrafficRoute => "TrafficRoute",
+            Kind::Tracing => "Tracing",
+            Kind::AccessLog => "AccessLog",
         }
     }
 
@@ -66,6 +72,8 @@ impl Kind {
             Kind::RateLimit => "rate-limits",
             Kind::FaultInjection => "fault-injections",
             Kind::TrafficRoute => "traffic-routes",
+            Kind::Tracing => "tracings",
+            Kind::AccessLog => "access-logs",
         }
     }
 
@@ -121,6 +129,8 @@ impl FromStr for Kind {
             "trafficroute" | "trafficroutes" | "traffic-route" | "traffic-routes" | "tr" => {
                 Ok(Kind::TrafficRoute)
             }
+            "tracing" | "tracings" => Ok(Kind::Tracing),
+            "accesslog" | "accesslogs" | "access-log" | "access-logs" | "al" => Ok(Kind::AccessLog),
             other => Err(format!(
                 "unknown kind {other:?} (expected one of: {})",
                 Kind::ALL.map(Kind::plural).join(", ")

@@ -8,8 +8,8 @@ use serde_json::Value;
 use crate::{
     Dataplane, FieldError, Kind, Mesh, TrafficPermission, ValidationErrors,
     policies::{
-        CircuitBreaker, FaultInjection, HealthCheck, LoadBalancer, RateLimit, Retry, Timeout,
-        TrafficRoute,
+        AccessLog, CircuitBreaker, FaultInjection, HealthCheck, LoadBalancer, RateLimit, Retry,
+        Timeout, Tracing, TrafficRoute,
     },
 };
 
@@ -33,6 +33,8 @@ pub enum Resource {
     RateLimit(RateLimit),
     FaultInjection(FaultInjection),
     TrafficRoute(TrafficRoute),
+    Tracing(Tracing),
+    AccessLog(AccessLog),
 }
 
 /// Identifies one stored resource. `mesh` is empty for meshes.
@@ -85,6 +87,8 @@ macro_rules! with_policy {
             Resource::RateLimit($p) => $body,
             Resource::FaultInjection($p) => $body,
             Resource::TrafficRoute($p) => $body,
+            Resource::Tracing($p) => $body,
+            Resource::AccessLog($p) => $body,
             $other => $otherwise,
         }
     };
@@ -104,6 +108,8 @@ impl Resource {
             Resource::RateLimit(_) => Kind::RateLimit,
             Resource::FaultInjection(_) => Kind::FaultInjection,
             Resource::TrafficRoute(_) => Kind::TrafficRoute,
+            Resource::Tracing(_) => Kind::Tracing,
+            Resource::AccessLog(_) => Kind::AccessLog,
         }
     }
 
@@ -179,12 +185,17 @@ impl Resource {
             Kind::RateLimit => Resource::RateLimit(typed(value)?),
             Kind::FaultInjection => Resource::FaultInjection(typed(value)?),
             Kind::TrafficRoute => Resource::TrafficRoute(typed(value)?),
+            Kind::Tracing => Resource::Tracing(typed(value)?),
+            Kind::AccessLog => Resource::AccessLog(typed(value)?),
         };
         resource.validate()?;
         Ok(resource)
     }
 
     pub fn validate(&self) -> Result<(), ValidationErrors> {
+        if let Resource::Tracing(t) = self {
+            return validate_tracing(t);
+        }
         with_policy!(self, p => p.validate(), other => match other {
             Resource::Mesh(m) => m.validate(),
             Resource::Dataplane(d) => d.validate(),
@@ -197,6 +208,19 @@ impl Resource {
         // Serializing plain data structs to a Value cannot fail.
         serde_json::to_value(self).unwrap_or(Value::Null)
     }
+}
+
+/// A Tracing is chosen by the proxy's own services only (see
+/// `policies::tracing`): a `from` could never be honoured, so it is refused.
+fn validate_tracing(policy: &Tracing) -> Result<(), ValidationErrors> {
+    let mut errors = policy.validate().err().unwrap_or_default();
+    if !policy.selector.from.is_empty() {
+        errors.push(
+            "selector.from",
+            "a Tracing applies to whole proxies: select them with `to` only",
+        );
+    }
+    errors.into_result()
 }
 
 fn kind_list() -> String {

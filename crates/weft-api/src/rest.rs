@@ -242,6 +242,9 @@ pub struct InboundStatus {
     /// RateLimits that may apply, most specific first.
     #[serde(default)]
     pub rate_limits: Vec<String>,
+    /// AccessLogs that may apply, most specific first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_logs: Vec<String>,
 }
 
 /// A policy that applies, by kind and name.

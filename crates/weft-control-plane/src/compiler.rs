@@ -8,6 +8,7 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
+mod observability;
 mod permissions;
 mod policies;
 pub mod transparent;
@@ -95,6 +96,7 @@ pub fn compile(
             tags: inbound.tags.clone().into_iter().collect(),
             permissions: policies.permissions_for(inbound),
             rate_limits: policies.rate_limits_for(inbound),
+            access_logs: observability::access_logs_for_inbound(&policies.access_logs, inbound),
         })
         .collect();
     let outbounds = networking
@@ -115,6 +117,12 @@ pub fn compile(
             .into(),
             endpoints: endpoints(&outbound.service, mesh_dataplanes, &is_online),
             policies: policies.for_outbound(dataplane, &outbound.service, mesh_dataplanes),
+            access_log: observability::access_log_for_outbound(
+                &policies.access_logs,
+                dataplane,
+                &outbound.service,
+                mesh_dataplanes,
+            ),
         })
         .collect();
     proto::ProxyConfig {
@@ -126,6 +134,7 @@ pub fn compile(
         mtls: mtls.and_then(MeshTls::to_proto),
         // Needs the mesh's virtual IPs: see `transparent::compile`.
         transparent_proxy: None,
+        tracing: observability::tracing_for(&policies.tracings, dataplane),
     }
 }
 

@@ -40,6 +40,7 @@ use crate::{
     metrics::Metrics,
     status::Status,
     tap::{TapHub, TapIdentity},
+    telemetry::Telemetry,
     tls::Identity,
 };
 
@@ -72,6 +73,9 @@ pub struct Agent {
     taps: Arc<TapHub>,
     /// How often a `StatsReport` goes on the stream.
     stats_interval: Duration,
+    /// Tracing and AccessLog sinks; only `try_apply` touches them, the lock
+    /// is never contended.
+    telemetry: std::sync::Mutex<Telemetry>,
 }
 
 /// What became of one config.
@@ -133,6 +137,7 @@ impl Agent {
                 .to_value()
                 .to_string(),
             token,
+            telemetry: std::sync::Mutex::new(Telemetry::new(identity.clone())),
             identity,
             certs,
             taps,
@@ -320,6 +325,11 @@ impl Agent {
             ApplyError::Tls(_) => Outcome::Rejected(e.to_string()),
         })?;
         self.identity.apply(&config.mtls);
+        // Poisoned only by a panic mid-apply; the next apply redoes it all.
+        self.telemetry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .apply(&config);
         Ok(config)
     }
 

@@ -15,9 +15,11 @@ use weft_api::{Protocol, ValidationErrors, dataplane::LOCALHOST, name::name_prob
 pub use self::transparent::{MeshServiceConfig, TransparentConfig};
 use crate::{authz::PermissionConfig, tls::TrustBundle};
 
+mod observability;
 pub mod policies;
 mod transparent;
 
+pub use observability::{AccessLogConfig, LogTarget, TracingBackend, TracingConfig};
 pub use policies::{OutboundPolicies, RateLimitConfig};
 
 /// Tag of an inbound that names its service (as in the Dataplane resource).
@@ -34,6 +36,9 @@ pub struct Config {
     pub mtls: MtlsConfig,
     /// Present when the host redirects traffic to this proxy.
     pub transparent: Option<TransparentConfig>,
+    /// The proxy's Tracing policy; `None`: no spans, headers untouched.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tracing: Option<TracingConfig>,
 }
 
 /// The mesh's mTLS settings for this proxy.
@@ -81,6 +86,9 @@ pub struct InboundConfig {
     /// RateLimits for callers of this inbound, most specific first.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rate_limits: Vec<RateLimitConfig>,
+    /// AccessLogs for callers of this inbound, most specific first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub access_logs: Vec<AccessLogConfig>,
 }
 
 /// A local port on which the workload reaches `service`'s endpoints.
@@ -92,6 +100,8 @@ pub struct OutboundConfig {
     pub protocol: Protocol,
     pub endpoints: Vec<EndpointConfig>,
     pub policies: OutboundPolicies,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_log: Option<AccessLogConfig>,
 }
 
 /// One inbound of another proxy that serves an outbound's service.
@@ -131,6 +141,9 @@ impl Config {
             .collect();
         let mtls = msg.mtls.map(|m| fields.mtls(m)).unwrap_or_default();
         let transparent = msg.transparent_proxy.and_then(|t| fields.transparent(t));
+        let tracing = msg
+            .tracing
+            .and_then(|t| observability::parse_tracing("tracing", t, fields.errors));
         let config = Config {
             version: msg.version,
             mesh: msg.mesh,
@@ -139,6 +152,7 @@ impl Config {
             outbounds,
             mtls,
             transparent,
+            tracing,
         };
         // Listener clashes only make sense once every address parsed.
         if errors.is_empty() {
@@ -233,6 +247,14 @@ impl Fields<'_> {
                 policies::parse_rate_limit(&format!("{path}.rate_limits[{i}]"), r, self.errors)
             })
             .collect();
+        let access_logs = msg
+            .access_logs
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, a)| {
+                observability::parse_access_log(&format!("{path}.access_logs[{i}]"), a, self.errors)
+            })
+            .collect();
         Some(InboundConfig {
             listen: listen?,
             service,
@@ -241,6 +263,7 @@ impl Fields<'_> {
             tags,
             permissions,
             rate_limits,
+            access_logs,
         })
     }
 
@@ -268,12 +291,16 @@ impl Fields<'_> {
             .policies
             .map(|p| policies::parse_outbound(&format!("{path}.policies"), p, self.errors))
             .unwrap_or_default();
+        let access_log = msg.access_log.and_then(|a| {
+            observability::parse_access_log(&format!("{path}.access_log"), a, self.errors)
+        });
         Some(OutboundConfig {
             listen: listen?,
             service: msg.service,
             protocol: protocol?,
             endpoints,
             policies,
+            access_log,
         })
     }
 

@@ -25,6 +25,7 @@
 // Tests may unwrap; the non-test build of the same code is still checked.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod access_log;
 mod admin;
 mod agent;
 mod authz;
@@ -47,7 +48,9 @@ mod redirect;
 mod status;
 mod tap;
 mod tcp;
+mod telemetry;
 mod tls;
+pub mod trace;
 
 use std::{future::Future, sync::Arc, time::Duration};
 

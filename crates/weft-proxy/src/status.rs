@@ -102,6 +102,7 @@ mod tests {
             outbounds: vec![],
             mtls: mtls(mode, ca),
             transparent: None,
+            tracing: None,
         })
     }
 

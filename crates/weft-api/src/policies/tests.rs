@@ -159,3 +159,90 @@ fn selector_rules_are_shared() {
     let text = "type: Retry\nmesh: default\nname: p\nselector: { from: { version: v1 } }\nspec: { attempts: 2 }\n";
     assert!(error(text).contains("selector.from.version: only the `service` tag"));
 }
+
+#[test]
+fn observability_kinds_parse_with_defaults() {
+    let text = "type: Tracing\nmesh: default\nname: t\nselector: { to: { service: web } }\n\
+                spec: { backend: { type: otlp, url: \"http://127.0.0.1:4318/v1/traces\" }, tags: { env: prod } }\n";
+    let Resource::Tracing(t) = parse(text).unwrap() else {
+        panic!("not a Tracing")
+    };
+    assert_eq!(t.spec.sampling.ppm(), 1_000_000, "default sampling is 100%");
+    assert_eq!(
+        t.spec.max_queue_spans,
+        super::tracing::DEFAULT_MAX_QUEUE_SPANS
+    );
+    assert_eq!(t.spec.tags["env"], "prod");
+    let again = Resource::from_value(Resource::Tracing(t.clone()).to_value()).unwrap();
+    assert_eq!(again, Resource::Tracing(t));
+
+    let text = "type: AccessLog\nmesh: default\nname: a\nspec: { path: /var/log/weft.jsonl }\n";
+    let Resource::AccessLog(a) = parse(text).unwrap() else {
+        panic!("not an AccessLog")
+    };
+    assert_eq!(a.spec.path.as_deref(), Some("/var/log/weft.jsonl"));
+    assert!(!a.spec.stdout);
+    let again = Resource::from_value(Resource::AccessLog(a.clone()).to_value()).unwrap();
+    assert_eq!(again, Resource::AccessLog(a));
+}
+
+#[test]
+fn observability_errors_name_the_field() {
+    let tracing = |spec: &str| format!("type: Tracing\nmesh: default\nname: t\nspec: {spec}\n");
+    let cases = [
+        (
+            tracing("{ backend: { type: jaeger, url: \"http://c:1/\" } }"),
+            "spec.backend.type: unknown variant `jaeger`",
+        ),
+        (
+            tracing("{ backend: { type: otlp, url: \"https://c/v1/traces\" } }"),
+            "spec.backend.url: \"https://c/v1/traces\" must start with http://",
+        ),
+        (
+            tracing("{ backend: { type: zipkin, url: \"http://c:99999/\" } }"),
+            "spec.backend.url: \"http://c:99999/\" has an invalid port",
+        ),
+        (
+            tracing("{ backend: { type: otlp, url: \"http:///x\" } }"),
+            "has no valid host",
+        ),
+        (
+            tracing("{ backend: { type: otlp, url: \"http://c/\" }, sampling: 101 }"),
+            "spec.sampling: 101 is not a percentage",
+        ),
+        (
+            tracing("{ backend: { type: otlp, url: \"http://c/\" }, maxBatchSpans: 0 }"),
+            "spec.maxBatchSpans: must be at least 1",
+        ),
+        (
+            tracing("{ backend: { type: otlp, url: \"http://c/\" }, exportTimeout: 2h }"),
+            "spec.exportTimeout:",
+        ),
+        (
+            "type: Tracing\nmesh: default\nname: t\nselector: { from: { service: web } }\n\
+             spec: { backend: { type: otlp, url: \"http://c/\" } }\n"
+                .to_owned(),
+            "selector.from: a Tracing applies to whole proxies",
+        ),
+        (
+            doc("AccessLog", "{}"),
+            "spec: exactly one of path, stdout: true",
+        ),
+        (
+            doc("AccessLog", "{ path: /x, stdout: true }"),
+            "spec: exactly one of path, stdout: true",
+        ),
+        (
+            doc("AccessLog", "{ path: logs/a.jsonl }"),
+            "spec.path: \"logs/a.jsonl\" must be an absolute path",
+        ),
+        (doc("AccessLog", "{ file: /x }"), "unknown field `file`"),
+    ];
+    for (text, expected) in cases {
+        let err = error(&text);
+        assert!(
+            err.contains(expected),
+            "{text}\nexpected {expected:?} in {err:?}"
+        );
+    }
+}

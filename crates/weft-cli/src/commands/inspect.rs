@@ -99,7 +99,8 @@ fn inbounds(s: &DataplaneStatus) -> String {
             .permissions
             .iter()
             .map(|n| ("TrafficPermission", n.as_str()))
-            .chain(i.rate_limits.iter().map(|n| ("RateLimit", n.as_str())));
+            .chain(i.rate_limits.iter().map(|n| ("RateLimit", n.as_str())))
+            .chain(i.access_logs.iter().map(|n| ("AccessLog", n.as_str())));
         table.row(vec![
             format!("  {}", i.port),
             i.service.clone(),

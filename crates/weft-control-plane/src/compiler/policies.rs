@@ -10,8 +10,8 @@ use weft_api::{
     Dataplane, Resource, TrafficPermission,
     dataplane::{Inbound, SERVICE_TAG},
     policies::{
-        CircuitBreaker, FaultInjection, HealthCheck, LoadBalancer, RateLimit, Retry, Timeout,
-        TrafficRoute, load_balancer::LbKind, retry::RetryOn,
+        AccessLog, CircuitBreaker, FaultInjection, HealthCheck, LoadBalancer, RateLimit, Retry,
+        Timeout, Tracing, TrafficRoute, load_balancer::LbKind, retry::RetryOn,
     },
     policy::{Policy, Selector, precedence, select, sort_by_precedence},
     proto,
@@ -31,6 +31,8 @@ pub struct MeshPolicies {
     pub rate_limits: Vec<RateLimit>,
     pub fault_injections: Vec<FaultInjection>,
     pub traffic_routes: Vec<TrafficRoute>,
+    pub tracings: Vec<Tracing>,
+    pub access_logs: Vec<AccessLog>,
 }
 
 impl MeshPolicies {
@@ -46,6 +48,8 @@ impl MeshPolicies {
             Resource::RateLimit(p) => self.rate_limits.push(p),
             Resource::FaultInjection(p) => self.fault_injections.push(p),
             Resource::TrafficRoute(p) => self.traffic_routes.push(p),
+            Resource::Tracing(p) => self.tracings.push(p),
+            Resource::AccessLog(p) => self.access_logs.push(p),
             Resource::Mesh(_) | Resource::Dataplane(_) => {}
         }
     }
@@ -58,13 +62,7 @@ impl MeshPolicies {
         service: &str,
         mesh_dataplanes: &[Dataplane],
     ) -> Option<proto::OutboundPolicies> {
-        let sources: Vec<BTreeMap<String, String>> = dataplane
-            .networking
-            .inbound
-            .iter()
-            .map(|i| BTreeMap::from([(SERVICE_TAG.to_owned(), i.service().to_owned())]))
-            .chain(std::iter::once(BTreeMap::new()))
-            .collect();
+        let sources = caller_sources(dataplane);
         let destination = destination_tags(service, mesh_dataplanes);
         let pick = Pick {
             sources: &sources,
@@ -113,9 +111,24 @@ impl MeshPolicies {
     }
 }
 
+/// The caller's possible source tags: one per service the Dataplane serves,
+/// and none (for policies whose `from` matches anyone).
+pub(super) fn caller_sources(dataplane: &Dataplane) -> Vec<BTreeMap<String, String>> {
+    dataplane
+        .networking
+        .inbound
+        .iter()
+        .map(|i| BTreeMap::from([(SERVICE_TAG.to_owned(), i.service().to_owned())]))
+        .chain(std::iter::once(BTreeMap::new()))
+        .collect()
+}
+
 /// The tags every inbound serving `service` has (registered ones, online or
 /// not): what a `to` selector can rely on for the service as a whole.
-fn destination_tags(service: &str, dataplanes: &[Dataplane]) -> BTreeMap<String, String> {
+pub(super) fn destination_tags(
+    service: &str,
+    dataplanes: &[Dataplane],
+) -> BTreeMap<String, String> {
     let mut serving = dataplanes
         .iter()
         .flat_map(|d| d.networking.inbound.iter())
@@ -132,14 +145,14 @@ fn destination_tags(service: &str, dataplanes: &[Dataplane]) -> BTreeMap<String,
 
 /// The caller's possible source tags (one per service it serves, and none
 /// for callers known only by "anyone") and the destination's tags.
-struct Pick<'a> {
-    sources: &'a [BTreeMap<String, String>],
-    destination: &'a BTreeMap<String, String>,
+pub(super) struct Pick<'a> {
+    pub(super) sources: &'a [BTreeMap<String, String>],
+    pub(super) destination: &'a BTreeMap<String, String>,
 }
 
 impl Pick<'_> {
     /// The winning policy over all the caller's services.
-    fn one<'p, S>(&self, policies: &'p [Policy<S>]) -> Option<&'p Policy<S>> {
+    pub(super) fn one<'p, S>(&self, policies: &'p [Policy<S>]) -> Option<&'p Policy<S>> {
         self.sources
             .iter()
             .filter_map(|source| select(policies, source, self.destination))

@@ -5,6 +5,7 @@ use weft_api::{Dataplane, Resource, proto};
 
 use super::{MeshPolicies, MeshTls, compile};
 
+mod observability;
 mod policies;
 mod rotation;
 

@@ -60,7 +60,17 @@ pub(super) fn outbound_status(o: &proto::Outbound) -> OutboundStatus {
                 port: u16::try_from(e.port).unwrap_or(0),
             })
             .collect(),
-        policies: o.policies.as_ref().map(applied).unwrap_or_default(),
+        policies: o
+            .policies
+            .as_ref()
+            .map(applied)
+            .unwrap_or_default()
+            .into_iter()
+            .chain(o.access_log.as_ref().map(|a| AppliedPolicy {
+                kind: "AccessLog".to_owned(),
+                name: a.name.clone(),
+            }))
+            .collect(),
     }
 }
 
@@ -74,6 +84,7 @@ pub(super) fn inbound_status(i: &proto::Inbound) -> InboundStatus {
             .unwrap_or_default(),
         permissions: i.permissions.iter().map(|p| p.name.clone()).collect(),
         rate_limits: i.rate_limits.iter().map(|p| p.name.clone()).collect(),
+        access_logs: i.access_logs.iter().map(|p| p.name.clone()).collect(),
     }
 }
 

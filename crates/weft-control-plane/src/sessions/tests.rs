@@ -186,7 +186,9 @@ fn status_shows_what_was_sent_acked_and_rejected() {
                 dataplane: "backend-1".into(),
                 tags: Default::default(),
             }],
+            ..Default::default()
         }],
+        ..Default::default()
     };
     s.record_sent(id, &config);
     s.ack("default", "web", id, 42);

@@ -32,7 +32,9 @@ fn valid() -> proto::ProxyConfig {
                 tags: Default::default(),
             }],
             policies: None,
+            ..Default::default()
         }],
+        ..Default::default()
     }
 }
 

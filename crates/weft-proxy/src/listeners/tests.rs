@@ -22,6 +22,7 @@ fn config(version: u64, outbounds: Vec<OutboundConfig>) -> Config {
         outbounds,
         mtls: Default::default(),
         transparent: None,
+        tracing: None,
     }
 }
 

@@ -200,5 +200,7 @@ pub fn identity(identity: &Identity, encoder: &mut DescriptorEncoder) -> fmt::Re
     }
     identity.authz_stats().encode(encoder)?;
     identity.policy_stats().encode(encoder)?;
-    identity.redirect_stats().encode(encoder)
+    identity.redirect_stats().encode(encoder)?;
+    identity.trace_stats().encode(encoder)?;
+    identity.access_log_stats().encode(encoder)
 }

@@ -160,18 +160,14 @@ impl Table {
 /// when it declares one; the control plane does not resolve them for
 /// services reached only through redirection yet.
 fn outbound_config(service: &MeshServiceConfig, config: &Config) -> OutboundConfig {
-    let policies = config
-        .outbounds
-        .iter()
-        .find(|o| o.service == service.name)
-        .map(|o| o.policies.clone())
-        .unwrap_or_default();
+    let declared = config.outbounds.iter().find(|o| o.service == service.name);
     OutboundConfig {
         listen: SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
         service: service.name.clone(),
         protocol: service.protocol,
         endpoints: service.endpoints.clone(),
-        policies,
+        policies: declared.map(|o| o.policies.clone()).unwrap_or_default(),
+        access_log: declared.and_then(|o| o.access_log.clone()),
     }
 }
 

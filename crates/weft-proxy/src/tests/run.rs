@@ -53,7 +53,9 @@ fn config(version: u64, listen: SocketAddr) -> proto::ProxyConfig {
             protocol: proto::Protocol::Tcp.into(),
             endpoints: vec![],
             policies: None,
+            ..Default::default()
         }],
+        ..Default::default()
     }
 }
 

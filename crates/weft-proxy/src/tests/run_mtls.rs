@@ -86,6 +86,7 @@ fn config(name: &str, version: u64, mtls: Option<proto::Mtls>) -> proto::ProxyCo
         outbounds: vec![],
         mtls,
         transparent_proxy: None,
+        ..Default::default()
     }
 }
 
@@ -106,6 +107,7 @@ fn outbound(
             tags: Default::default(),
         }],
         policies: None,
+        ..Default::default()
     }
 }
 
@@ -124,6 +126,7 @@ fn inbound(listen: SocketAddr, protocol: proto::Protocol, app: SocketAddr) -> pr
             ..Default::default()
         }],
         rate_limits: vec![],
+        ..Default::default()
     }
 }
 

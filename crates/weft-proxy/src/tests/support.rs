@@ -65,6 +65,7 @@ pub fn inbound_config(
         tags: [("service".to_owned(), "backend".to_owned())].into(),
         permissions: vec![allow_all()],
         rate_limits: vec![],
+        access_logs: vec![],
     }
 }
 
@@ -89,6 +90,7 @@ pub fn outbound_config(
         protocol,
         endpoints: endpoints_config(endpoints),
         policies: Default::default(),
+        access_log: None,
     }
 }
 

@@ -159,6 +159,9 @@ pub struct Identity {
     redirect_stats: crate::redirect::RedirectStats,
     /// Where every stack reports its requests and connections.
     observer: Arc<crate::observe::Observer>,
+    /// Span export and access log counters, kept across policy changes.
+    trace_stats: Arc<crate::trace::TraceStats>,
+    access_log_stats: Arc<crate::access_log::AccessLogStats>,
 }
 
 impl Identity {
@@ -174,6 +177,8 @@ impl Identity {
             policy_stats: Arc::default(),
             redirect_stats: Default::default(),
             observer: Arc::default(),
+            trace_stats: Arc::default(),
+            access_log_stats: Arc::default(),
         })
     }
 
@@ -249,6 +254,14 @@ impl Identity {
 
     pub fn redirect_stats(&self) -> &crate::redirect::RedirectStats {
         &self.redirect_stats
+    }
+
+    pub fn trace_stats(&self) -> &Arc<crate::trace::TraceStats> {
+        &self.trace_stats
+    }
+
+    pub fn access_log_stats(&self) -> &Arc<crate::access_log::AccessLogStats> {
+        &self.access_log_stats
     }
 
     pub fn observer(&self) -> &Arc<crate::observe::Observer> {

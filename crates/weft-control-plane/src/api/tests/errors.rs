@@ -9,13 +9,13 @@ async fn unknown_kinds_paths_and_methods_get_json_errors() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
         body["error"],
-        "unknown resource kind \"gateways\" in a mesh (expected one of: dataplanes, traffic-permissions, timeouts, retries, circuit-breakers, health-checks, load-balancers, rate-limits, fault-injections, traffic-routes)"
+        "unknown resource kind \"gateways\" in a mesh (expected one of: dataplanes, traffic-permissions, timeouts, retries, circuit-breakers, health-checks, load-balancers, rate-limits, fault-injections, traffic-routes, tracings, access-logs)"
     );
     let (status, body) = call(&app, Method::GET, "/gateways", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(
         body["error"],
-        "unknown resource kind \"gateways\" (expected one of: meshes, dataplanes, traffic-permissions, timeouts, retries, circuit-breakers, health-checks, load-balancers, rate-limits, fault-injections, traffic-routes)"
+        "unknown resource kind \"gateways\" (expected one of: meshes, dataplanes, traffic-permissions, timeouts, retries, circuit-breakers, health-checks, load-balancers, rate-limits, fault-injections, traffic-routes, tracings, access-logs)"
     );
     let (status, _) = call(&app, Method::GET, "/meshes/default/meshes", None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);

@@ -148,6 +148,7 @@ fn a_policy_change_builds_a_new_stack_and_endpoints_wait_for_the_commit() {
             }),
             ..Default::default()
         },
+        access_log: None,
     });
     assert!(build(&with_timeout, &first).new_stacks);
 
