@@ -1,8 +1,6 @@
 //! Counters of the access log writers, shown on the admin `/metrics`.
 
-use std::{
-    sync::atomic::{AtomicU64, Ordering},
-};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One per proxy; survives AccessLog policy changes.
 #[derive(Debug, Default)]

@@ -1,8 +1,6 @@
 //! Counters of the span pipeline, shown on the admin `/metrics`.
 
-use std::{
-    sync::atomic::{AtomicU64, Ordering},
-};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// One per proxy; survives Tracing policy changes.
 #[derive(Debug, Default)]
