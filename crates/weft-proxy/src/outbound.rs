@@ -199,7 +199,9 @@ pub async fn serve_tcp(outbound: Arc<OutboundTcp>, stream: TcpStream) {
 pub async fn serve_http(outbound: Arc<OutboundHttp>, stream: TcpStream, drain: Watch) {
     if let Some(policies) = outbound.policies.clone() {
         let observed = (outbound.observer.clone(), outbound.edge.clone());
-        return serve_http_with_policies(policies, observed, stream, drain).await;
+        // Boxed: inline, its state would make every plain outbound
+        // connection's task as large, idle ones included.
+        return Box::pin(serve_http_with_policies(policies, observed, stream, drain)).await;
     }
     let handler = {
         let drain = drain.clone();

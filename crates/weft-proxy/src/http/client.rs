@@ -36,6 +36,12 @@ use crate::tls::client::{PeerStream, PeerTls};
 /// which the proxy's own inbounds close idle keep-alive connections.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How many idle connections one pool keeps: a burst of concurrent
+/// requests opens as many connections as it needs, and all but these are
+/// closed once idle, rather than holding their buffers (about 20 KB each)
+/// until the idle timeout.
+const POOL_MAX_IDLE: usize = 64;
+
 /// A connection pool to one address, speaking HTTP/1.1 or HTTP/2 with
 /// prior knowledge. Cloning shares the pool.
 #[derive(Clone, Debug)]
@@ -86,7 +92,8 @@ impl Upstream {
         builder
             .pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT);
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(POOL_MAX_IDLE);
         // The request's Host header is the app's; the client only adds one
         // when the request has none (it came in over HTTP/2).
         builder.set_host(true);

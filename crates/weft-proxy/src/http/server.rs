@@ -60,13 +60,20 @@ where
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let deadline = Instant::now() + FIRST_REQUEST_TIMEOUT;
-    let detected = tokio::select! {
-        detected = detect::detect(&mut stream) => detected,
-        () = tokio::time::sleep_until(deadline) => {
-            debug!(timeout = ?FIRST_REQUEST_TIMEOUT, "no request on a new connection in time; closing it");
-            return;
+    // Boxed: the detection's state (a timer, the drain watch, the read)
+    // would otherwise stay in the task's size for the connection's life.
+    let detection = Box::pin(async {
+        tokio::select! {
+            detected = detect::detect(&mut stream) => Some(detected),
+            () = tokio::time::sleep_until(deadline) => {
+                debug!(timeout = ?FIRST_REQUEST_TIMEOUT, "no request on a new connection in time; closing it");
+                None
+            }
+            () = drain.signaled() => None,
         }
-        () = drain.signaled() => return,
+    });
+    let Some(detected) = detection.await else {
+        return;
     };
     let handler = Arc::new(handler);
     match detected {

@@ -73,12 +73,6 @@ pub async fn serve<S, F, Fut, B>(
     B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let mut builder = Builder::new();
-    // The timer enables hyper's header-read timeout: a request head must
-    // arrive in full within it once a spell started.
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(KEEP_ALIVE_TIMEOUT);
     let cycle = Arc::new(Cycle::default());
     let parks = stream.can_park();
     let mut service = {
@@ -95,7 +89,7 @@ pub async fn serve<S, F, Fut, B>(
     loop {
         // Boxed, so that between spells the task holds only the socket.
         let connection = Box::pin(
-            builder
+            builder()
                 .serve_connection(TokioIo::new(io), service)
                 .with_upgrades(),
         );
@@ -108,23 +102,62 @@ pub async fn serve<S, F, Fut, B>(
         #[cfg(test)]
         PARKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         crate::memory::note_parked();
-        io = parts.io.into_inner();
-        io.unread(parts.read_buf);
-        service = parts.service;
+        (io, service) = take_apart(parts);
         if io.has_unread() {
             // Part of the next request is here already.
             cycle.keep_until_next_request();
             continue;
         }
-        tokio::select! {
-            () = io.get_ref().readable() => {}
-            () = tokio::time::sleep(KEEP_ALIVE_TIMEOUT) => {
-                debug!(timeout = ?KEEP_ALIVE_TIMEOUT, "keep-alive connection idle too long; closing it");
-                return;
-            }
-            () = drain.signaled() => return,
+        if !next_request(&io, &mut drain).await {
+            return;
         }
     }
+}
+
+/// The socket (with the bytes hyper read of the next request put back)
+/// and the service of an idle connection. A function of its own so that
+/// what is left of `parts` is not kept in the task while it waits.
+fn take_apart<S, Svc>(parts: Parts<S, Svc>) -> (Io<S>, Svc) {
+    let mut io = parts.io.into_inner();
+    io.unread(parts.read_buf);
+    (io, parts.service)
+}
+
+/// A builder for one spell's hyper connection. The timer enables hyper's
+/// header-read timeout: a request head must arrive in full within it once
+/// a spell started. Made per spell (it is a few fields) rather than kept
+/// in every waiting connection's task.
+fn builder() -> Builder {
+    let mut builder = Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(KEEP_ALIVE_TIMEOUT);
+    builder
+}
+
+/// Waits on a parked connection until the peer sends again (`true`), or it
+/// stayed idle for [`KEEP_ALIVE_TIMEOUT`], or the listener drains (`false`).
+/// This wait is what thousands of idle connections sit in, so it holds as
+/// little as it can: the socket's readiness is polled, not awaited.
+async fn next_request<S: Park>(io: &Io<S>, drain: &mut Watch) -> bool {
+    let idle_limit = tokio::time::sleep(KEEP_ALIVE_TIMEOUT);
+    tokio::pin!(idle_limit);
+    let signaled = drain.signaled();
+    tokio::pin!(signaled);
+    poll_fn(|cx| {
+        if io.get_ref().poll_readable(cx).is_ready() {
+            return Poll::Ready(true);
+        }
+        if idle_limit.as_mut().poll(cx).is_ready() {
+            debug!(timeout = ?KEEP_ALIVE_TIMEOUT, "keep-alive connection idle too long; closing it");
+            return Poll::Ready(false);
+        }
+        if signaled.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(false);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Why [`spell`] stopped polling its connection.

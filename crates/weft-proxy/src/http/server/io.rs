@@ -4,7 +4,6 @@
 //! socket can wait for its next request without hyper's buffers.
 
 use std::{
-    future::Future,
     io,
     pin::Pin,
     sync::Arc,
@@ -25,9 +24,10 @@ pub trait Park {
     /// Whether [`Park::readable`] works for this stream.
     fn can_park(&self) -> bool;
 
-    /// Resolves once the peer sent something, closed, or the socket
-    /// failed: the next read will not wait.
-    fn readable(&self) -> impl Future<Output = ()> + Send + '_;
+    /// Ready once the peer sent something, closed, or the socket failed:
+    /// the next read will not wait. A poll function rather than a future,
+    /// so that a waiting connection's task stores no waiter for it.
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()>;
 }
 
 impl Park for TcpStream {
@@ -35,9 +35,9 @@ impl Park for TcpStream {
         true
     }
 
-    async fn readable(&self) {
+    fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()> {
         // An error also means "reading will not wait": the read reports it.
-        let _ = TcpStream::readable(self).await;
+        self.poll_read_ready(cx).map(|_| ())
     }
 }
 
@@ -48,8 +48,8 @@ impl Park for Box<TlsStream<TcpStream>> {
         false
     }
 
-    async fn readable(&self) {
-        std::future::pending().await
+    fn poll_readable(&self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
     }
 }
 
@@ -59,8 +59,8 @@ impl Park for DuplexStream {
         false
     }
 
-    async fn readable(&self) {
-        std::future::pending().await
+    fn poll_readable(&self, _cx: &mut Context<'_>) -> Poll<()> {
+        Poll::Pending
     }
 }
 
