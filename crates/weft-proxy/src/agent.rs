@@ -362,8 +362,6 @@ fn now_unix_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// The services a Dataplane serves: the `service` tags of its inbounds,
-/// each once, in order.
 /// Sends the traffic counters every `interval` while the stream is up. A
 /// report that finds the queue full is skipped: the next one carries the
 /// same counters, and ACKs must not wait behind reports.
@@ -395,6 +393,8 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// The services a Dataplane serves: the `service` tags of its inbounds,
+/// each once, in order.
 fn dataplane_services(dataplane: &Dataplane) -> Vec<String> {
     let mut services: Vec<String> = Vec::new();
     for inbound in &dataplane.networking.inbound {
