@@ -108,14 +108,39 @@ impl ApiClient {
             let bytes = resp.into_body().collect().await?.to_bytes();
             Ok::<_, anyhow::Error>((status, bytes))
         };
-        let (status, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, call)
-            .await
-            .map_err(|_| anyhow::anyhow!("the control plane at {} did not answer {method} {path} within {REQUEST_TIMEOUT:?}", self.base))?
-            .map_err(|e| anyhow::anyhow!("cannot reach the control plane at {}: {}", self.base, reason(&e)))?;
+        let (status, bytes) = self.within(&method, path, call).await?;
         if status.is_success() {
             return Ok(bytes);
         }
         Err(api_error(status, &bytes))
+    }
+
+    /// `call` within [`REQUEST_TIMEOUT`], its failure to reach the control
+    /// plane named with `method` and `path`.
+    async fn within<T, E>(
+        &self,
+        method: &Method,
+        path: &str,
+        call: impl Future<Output = Result<T, E>>,
+    ) -> anyhow::Result<T>
+    where
+        E: Into<anyhow::Error>,
+    {
+        tokio::time::timeout(REQUEST_TIMEOUT, call)
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "the control plane at {} did not answer {method} {path} within {REQUEST_TIMEOUT:?}",
+                    self.base
+                )
+            })?
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot reach the control plane at {}: {}",
+                    self.base,
+                    reason(&e.into())
+                )
+            })
     }
 
     /// A GET that tells "not reached" (the outer error: refused, timed
@@ -130,21 +155,7 @@ impl ApiClient {
             let bytes = resp.into_body().collect().await?.to_bytes();
             Ok::<_, anyhow::Error>((status, bytes))
         };
-        let (status, bytes) = tokio::time::timeout(REQUEST_TIMEOUT, call)
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "the control plane at {} did not answer GET {path} within {REQUEST_TIMEOUT:?}",
-                    self.base
-                )
-            })?
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot reach the control plane at {}: {}",
-                    self.base,
-                    reason(&e)
-                )
-            })?;
+        let (status, bytes) = self.within(&Method::GET, path, call).await?;
         if status.is_success() {
             return Ok(decode(path, &bytes));
         }
@@ -154,21 +165,9 @@ impl ApiClient {
     /// A GET whose body is read as it arrives (a tap): the response once
     /// its head says success, else the API's error.
     pub async fn get_streaming(&self, path: &str) -> anyhow::Result<Response<Incoming>> {
-        let resp = tokio::time::timeout(REQUEST_TIMEOUT, self.request(Method::GET, path, None))
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "the control plane at {} did not answer GET {path} within {REQUEST_TIMEOUT:?}",
-                    self.base
-                )
-            })?
-            .map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot reach the control plane at {}: {}",
-                    self.base,
-                    reason(&e)
-                )
-            })?;
+        let resp = self
+            .within(&Method::GET, path, self.request(Method::GET, path, None))
+            .await?;
         if resp.status().is_success() {
             return Ok(resp);
         }
