@@ -124,6 +124,57 @@ async fn mesh_tls(
     Ok(resolved)
 }
 
+/// One mesh's Dataplanes, indexed once per pass so that compiling each
+/// proxy's config costs what that proxy calls, not the size of the mesh.
+struct MeshIndex<'a> {
+    by_name: HashMap<&'a str, &'a Dataplane>,
+    /// The Dataplanes with an inbound of each service.
+    by_service: HashMap<&'a str, Vec<&'a Dataplane>>,
+}
+
+impl<'a> MeshIndex<'a> {
+    fn new(dataplanes: &'a [Dataplane]) -> Self {
+        let mut by_service: HashMap<&str, Vec<&Dataplane>> = HashMap::new();
+        for dp in dataplanes {
+            let mut services: Vec<&str> =
+                dp.networking.inbound.iter().map(|i| i.service()).collect();
+            services.sort_unstable();
+            services.dedup();
+            for service in services {
+                by_service.entry(service).or_default().push(dp);
+            }
+        }
+        Self {
+            by_name: dataplanes.iter().map(|d| (d.name.as_str(), d)).collect(),
+            by_service,
+        }
+    }
+
+    /// The Dataplanes serving what `dataplane` calls: all that `compile`
+    /// reads of the mesh (endpoints, protocols and destination tags of its
+    /// outbounds' services), in store order.
+    fn serving_callees(&self, dataplane: &Dataplane) -> Vec<Dataplane> {
+        let mut callees: Vec<&str> = dataplane
+            .networking
+            .outbound
+            .iter()
+            .map(|o| o.service.as_str())
+            .collect();
+        callees.sort_unstable();
+        callees.dedup();
+        let mut serving: Vec<&Dataplane> = callees
+            .iter()
+            .filter_map(|s| self.by_service.get(s))
+            .flatten()
+            .copied()
+            .collect();
+        // A Dataplane serving two called services is listed once.
+        serving.sort_unstable_by_key(|d| std::ptr::from_ref(*d));
+        serving.dedup_by_key(|d| std::ptr::from_ref(*d));
+        serving.into_iter().cloned().collect()
+    }
+}
+
 /// Recompiles every connected proxy's config and pushes those that changed.
 async fn pass(
     store: &dyn Store,
@@ -150,12 +201,17 @@ async fn pass(
         }
     }
     let transparent = transparent::load(store, &by_mesh).await?;
+    let indexes: HashMap<&str, MeshIndex> = by_mesh
+        .iter()
+        .map(|(mesh, dps)| (mesh.as_str(), MeshIndex::new(dps)))
+        .collect();
     let no_policies = MeshPolicies::default();
     let online = sessions.online_view();
     let connected = sessions.connected();
     for session in &connected {
         let mesh_dataplanes = by_mesh.get(&session.mesh).map_or(&[][..], Vec::as_slice);
-        let Some(dataplane) = mesh_dataplanes.iter().find(|d| d.name == session.name) else {
+        let index = indexes.get(session.mesh.as_str());
+        let Some(dataplane) = index.and_then(|i| i.by_name.get(session.name.as_str())) else {
             // Deleted from the store while its proxy is connected: the proxy
             // keeps its last config until it reconnects and re-registers.
             continue;
@@ -172,13 +228,10 @@ async fn pass(
         };
         let mesh_policies = policies.get(&session.mesh).unwrap_or(&no_policies);
         let is_online = |name: &str| online.is_online(&session.mesh, name);
-        let mut config = compile(
-            dataplane,
-            mesh_dataplanes,
-            session_tls,
-            mesh_policies,
-            is_online,
-        );
+        let called = index
+            .map(|i| i.serving_callees(dataplane))
+            .unwrap_or_default();
+        let mut config = compile(dataplane, &called, session_tls, mesh_policies, is_online);
         if let Some(t) = transparent.get(&session.mesh) {
             config.transparent_proxy = compiler::transparent::compile(
                 dataplane,
