@@ -2,6 +2,8 @@
 //! demo and the command-line interface. This file only parses arguments and
 //! dispatches; the work lives in the library crates and `commands/`.
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod allocator;
 mod cli;
 mod client;
 mod commands;
