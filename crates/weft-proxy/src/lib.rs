@@ -9,8 +9,6 @@
 //!   certificate a config with mTLS needs (`certs`);
 //! * with transparent proxying, the `redirect` listeners for what the
 //!   host's iptables rules capture, and the mesh `dns` server;
-//! * the `memory` task, which hands memory freed by idle connections back
-//!   to the operating system;
 //! * the certificate `renewal` task, which keeps that certificate fresh;
 //! * per inbound, the `authz` layer (TrafficPermissions, JWTs) and rate
 //!   limits; per outbound with traffic policies, the `policy` stack;
@@ -39,7 +37,6 @@ mod drain;
 mod http;
 mod inbound;
 mod listeners;
-mod memory;
 mod metrics;
 pub mod observe;
 mod outbound;
@@ -127,7 +124,6 @@ pub async fn run(
     let status = Arc::new(Status::new(identity.clone()));
     status.metrics().install(&identity);
     let renewal = tokio::spawn(certs::renewal::run(agent.certs()));
-    let trimmer = tokio::spawn(memory::run());
     let (stop_admin, admin_stopped) = oneshot::channel::<()>();
     let admin = tokio::spawn(admin::serve(admin_listener, status.clone(), async {
         let _ = admin_stopped.await;
@@ -146,7 +142,6 @@ pub async fn run(
     info!(?drain_time, "shutting down");
     // Draining connections keep the certificate they have.
     renewal.abort();
-    trimmer.abort();
     status.start_draining();
     match tokio::time::timeout(DEREGISTER_TIMEOUT, agent.deregister()).await {
         Ok(Ok(())) => info!("deregistered from the control plane"),

@@ -101,7 +101,6 @@ pub async fn serve<S, F, Fut, B>(
         };
         #[cfg(test)]
         PARKED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        crate::memory::note_parked();
         (io, service) = take_apart(parts);
         if io.has_unread() {
             // Part of the next request is here already.
