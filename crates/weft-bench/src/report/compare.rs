@@ -267,8 +267,16 @@ pub(crate) mod tests {
                         run("http1-max", false, 0.0, 0.0, 12_000.0, Some(10_000.0)),
                     ],
                 ),
+                topology(
+                    "weft-mtls",
+                    vec![run("http1-1k", true, 190.0, 420.0, 1000.0, None)],
+                ),
+                topology(
+                    "haproxy-tls",
+                    vec![run("http1-1k", true, 210.0, 520.0, 1000.0, None)],
+                ),
                 TopologyResult {
-                    id: "weft-mtls".into(),
+                    id: "nginx".into(),
                     available: false,
                     note: Some("not available yet".into()),
                     ..Default::default()
@@ -281,7 +289,7 @@ pub(crate) mod tests {
     #[test]
     fn latency_rows_compare_to_direct_and_haproxy() {
         let rows = latency(&sample());
-        assert_eq!(rows.len(), 3);
+        assert_eq!(rows.len(), 5);
         let weft = rows.iter().find(|r| r.topology == "weft").unwrap();
         assert_eq!(weft.added_p50_us, Some(80.0));
         assert_eq!(weft.added_p99_us, Some(200.0));

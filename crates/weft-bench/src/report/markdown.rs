@@ -225,6 +225,6 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("### http1-max"));
-        assert!(md.contains("* **weft-mtls**: not available yet"));
+        assert!(md.contains("* **nginx**: not available yet"));
     }
 }
