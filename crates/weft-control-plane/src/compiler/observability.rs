@@ -11,11 +11,11 @@ use weft_api::{
     Dataplane,
     dataplane::Inbound,
     policies::{AccessLog, Tracing, tracing::BackendKind},
-    policy::{Selector, precedence, sort_by_precedence},
+    policy::precedence,
     proto,
 };
 
-use super::policies::{Pick, caller_sources, destination_tags};
+use super::policies::{Pick, caller_sources, destination_tags, selecting_inbound};
 
 /// The Tracing of `dataplane`, if one selects it.
 pub fn tracing_for(tracings: &[Tracing], dataplane: &Dataplane) -> Option<proto::TracingConfig> {
@@ -75,18 +75,10 @@ pub fn access_logs_for_inbound(
     logs: &[AccessLog],
     inbound: &Inbound,
 ) -> Vec<proto::AccessLogPolicy> {
-    let mut applicable: Vec<&AccessLog> = logs
-        .iter()
-        .filter(|p| {
-            Selector {
-                from: BTreeMap::new(),
-                to: p.selector.to.clone(),
-            }
-            .matches(&BTreeMap::new(), &inbound.tags)
-        })
-        .collect();
-    sort_by_precedence(&mut applicable);
-    applicable.into_iter().map(access_log).collect()
+    selecting_inbound(logs, inbound)
+        .into_iter()
+        .map(access_log)
+        .collect()
 }
 
 fn access_log(p: &AccessLog) -> proto::AccessLogPolicy {

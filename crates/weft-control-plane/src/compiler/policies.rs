@@ -82,19 +82,7 @@ impl MeshPolicies {
 
     /// The RateLimits whose `to` selects `inbound`, most specific first.
     pub fn rate_limits_for(&self, inbound: &Inbound) -> Vec<proto::RateLimitPolicy> {
-        let mut applicable: Vec<&RateLimit> = self
-            .rate_limits
-            .iter()
-            .filter(|p| {
-                Selector {
-                    from: BTreeMap::new(),
-                    to: p.selector.to.clone(),
-                }
-                .matches(&BTreeMap::new(), &inbound.tags)
-            })
-            .collect();
-        sort_by_precedence(&mut applicable);
-        applicable
+        selecting_inbound(&self.rate_limits, inbound)
             .into_iter()
             .map(|p| proto::RateLimitPolicy {
                 name: p.name.clone(),
@@ -113,6 +101,26 @@ impl MeshPolicies {
 
 /// The caller's possible source tags: one per service the Dataplane serves,
 /// and none (for policies whose `from` matches anyone).
+/// The policies whose `to` selects `inbound`, most specific first; their
+/// `from` is left for the proxy to match against each caller.
+pub(super) fn selecting_inbound<'a, Spec>(
+    policies: &'a [Policy<Spec>],
+    inbound: &Inbound,
+) -> Vec<&'a Policy<Spec>> {
+    let mut applicable: Vec<&Policy<Spec>> = policies
+        .iter()
+        .filter(|p| {
+            Selector {
+                from: BTreeMap::new(),
+                to: p.selector.to.clone(),
+            }
+            .matches(&BTreeMap::new(), &inbound.tags)
+        })
+        .collect();
+    sort_by_precedence(&mut applicable);
+    applicable
+}
+
 pub(super) fn caller_sources(dataplane: &Dataplane) -> Vec<BTreeMap<String, String>> {
     dataplane
         .networking
