@@ -25,7 +25,7 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use http::{HeaderMap, HeaderValue, Method, Uri};
 
 pub use self::{
-    connection::{ConnectionObservation, Counted as CountedStream},
+    connection::ConnectionObservation,
     request::{CallerBody, Observation, Observed},
 };
 

@@ -103,11 +103,6 @@ impl Observer {
 }
 
 impl Observation {
-    /// The trace this request joined, for code that logs it.
-    pub fn trace(&self) -> Option<&super::TraceIds> {
-        self.record.trace.as_ref()
-    }
-
     /// Wraps the response the client gets; the record is finished when
     /// its body is.
     pub fn respond<B>(mut self, response: Response<B>) -> Response<Observed<B>> {
