@@ -97,6 +97,10 @@ pub struct SuiteArgs {
     pub out: PathBuf,
     #[arg(long)]
     pub weft: PathBuf,
+    /// The executable the Weft proxies run as [default: `weft-proxy` beside
+    /// `--weft` when it exists, else `weft proxy`].
+    #[arg(long)]
+    pub weft_proxy: Option<PathBuf>,
     #[arg(long, default_value = "oha")]
     pub oha: PathBuf,
     /// The repository (for the commit in the report).
@@ -230,6 +234,7 @@ async fn run_suite(a: SuiteArgs) -> anyhow::Result<()> {
         quick: a.quick,
         out: a.out.clone(),
         repo: a.repo,
+        proxy: suite::ProxyExe::choose(a.weft_proxy, &a.weft),
         weft: a.weft,
         oha: a.oha,
         me: std::env::current_exe().context("cannot find this binary")?,

@@ -39,6 +39,9 @@ pub struct Settings {
     pub pinning: String,
     pub hold_connections: usize,
     pub endpoints: usize,
+    /// How the Weft proxies were started (`weft-proxy` or `weft proxy`).
+    #[serde(default)]
+    pub proxy_executable: String,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -18,3 +18,4 @@ pub mod weftcli;
 pub mod workloads;
 
 pub use run::{Options, run};
+pub use weft::ProxyExe;

@@ -6,8 +6,6 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 /// Where CLI verbs find the control plane's API when neither `--cp` nor `WEFT_CP` is given.
 pub const DEFAULT_CP_URL: &str = "http://127.0.0.1:5681";
-/// Where proxies find the control plane's data-plane stream by default.
-pub const DEFAULT_CP_DP_URL: &str = "https://127.0.0.1:5678";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,8 +24,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the control plane: store, REST API and config distribution to proxies.
     ControlPlane(ControlPlaneArgs),
-    /// Run a proxy beside one workload.
-    Proxy(ProxyArgs),
+    /// Run a proxy beside one workload (the same as the `weft-proxy` executable).
+    Proxy(weft_sidecar::ProxyArgs),
     /// Create or update resources from a YAML or JSON file.
     Apply(ApplyArgs),
     /// List or show resources.
@@ -60,6 +58,15 @@ pub enum Command {
 }
 
 impl Command {
+    /// How many runtime worker threads this command asks for; `None` leaves
+    /// the choice to the runtime (one per usable CPU).
+    pub fn workers(&self) -> Option<usize> {
+        match self {
+            Command::Proxy(args) => Some(args.workers()),
+            _ => None,
+        }
+    }
+
     /// Long-running servers log at info level by default.
     pub fn is_server(&self) -> bool {
         matches!(
@@ -185,32 +192,6 @@ pub struct ControlPlaneArgs {
     /// [default: $WEFT_HOME/cp-ca.pem, else ~/.config/weft/cp-ca.pem].
     #[arg(long)]
     pub cp_ca_file_out: Option<PathBuf>,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct ProxyArgs {
-    /// The Dataplane resource this proxy serves (YAML or JSON).
-    #[arg(long)]
-    pub dataplane_file: PathBuf,
-    /// The control plane's data-plane address.
-    #[arg(long = "cp", env = "WEFT_CP_DP", default_value = DEFAULT_CP_DP_URL)]
-    pub cp: String,
-    /// On stop: how long to keep serving after deregistering, so callers move away first.
-    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
-    pub drain_time: Duration,
-    /// File holding this proxy's dataplane token (`weft token dataplane`).
-    #[arg(long, env = "WEFT_DATAPLANE_TOKEN_FILE")]
-    pub token_file: Option<PathBuf>,
-    /// The CA certificate an https control plane is verified against
-    /// [default: the file the control plane writes, e.g. ~/.config/weft/cp-ca.pem, if it exists].
-    #[arg(long, env = "WEFT_CP_CA_FILE")]
-    pub cp_ca_file: Option<PathBuf>,
-    /// Allow an `http://` control plane: unverified and unencrypted (tests of other concerns only).
-    #[arg(long)]
-    pub insecure_plaintext_cp: bool,
-    /// How often the proxy sends its traffic counters to the control plane (`weft stat`).
-    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
-    pub stats_interval: Duration,
 }
 
 #[derive(Debug, clap::Args)]

@@ -6,7 +6,6 @@ mod control_plane;
 mod delete;
 mod get;
 mod inspect;
-mod proxy;
 mod stat;
 pub mod tap;
 mod token;
@@ -17,7 +16,7 @@ use crate::cli::{Cli, Command};
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::ControlPlane(args) => control_plane::run(args).await,
-        Command::Proxy(args) => proxy::run(args).await,
+        Command::Proxy(args) => weft_sidecar::run(args).await,
         Command::Apply(args) => apply::run(args).await,
         Command::Get(args) => get::run(args).await,
         Command::Delete(args) => delete::run(args).await,

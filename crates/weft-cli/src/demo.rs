@@ -14,9 +14,9 @@ use crate::{
     cli::DemoArgs,
     client::{ApiClient, get_text},
     process::SelfChild,
-    shutdown,
 };
 use topology::{API_URL, DEMO_SERVICES, DemoService, ENTRY_URL};
+use weft_sidecar::shutdown;
 
 /// How long each part may take to become ready.
 const READY_TIMEOUT: Duration = Duration::from_secs(20);

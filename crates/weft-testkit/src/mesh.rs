@@ -29,6 +29,8 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct TestMesh {
     pub bin: PathBuf,
     pub dir: PathBuf,
+    /// What proxies run as: `weft proxy` unless a test picks `weft-proxy`.
+    proxy_command: Vec<String>,
 }
 
 impl TestMesh {
@@ -50,7 +52,15 @@ impl TestMesh {
         Self {
             bin: bin.into(),
             dir,
+            proxy_command: vec![bin.to_owned(), "proxy".to_owned()],
         }
+    }
+
+    /// Proxies run as `command` (the executable, then its leading arguments)
+    /// instead of `weft proxy`: e.g. `weft-proxy --workers 1`.
+    pub fn with_proxy_command(mut self, command: &[&str]) -> Self {
+        self.proxy_command = command.iter().map(|a| a.to_string()).collect();
+        self
     }
 
     /// A dataplane token for `services` in `mesh`, from `weft token dataplane`.
@@ -137,7 +147,7 @@ impl TestMesh {
         let mut proxy = Proxy {
             token_file: token_file.to_owned(),
             spec: spec.clone(),
-            bin: self.bin.clone(),
+            command: self.proxy_command.clone(),
             dir: self.dir.clone(),
             cp_dp_url: cp.dp_url(),
             cp_ca_file: cp_ca_file.map(Path::to_owned),
@@ -337,7 +347,8 @@ impl ControlPlane {
 pub struct Proxy {
     pub spec: DataplaneSpec,
     token_file: PathBuf,
-    bin: PathBuf,
+    /// The executable and its leading arguments (`weft proxy`).
+    command: Vec<String>,
     dir: PathBuf,
     cp_dp_url: String,
     cp_ca_file: Option<PathBuf>,
@@ -352,8 +363,12 @@ impl Proxy {
     fn spawn(&mut self) -> anyhow::Result<()> {
         let file = self.dir.join(format!("{}.yaml", self.spec.name));
         std::fs::write(&file, self.spec.yaml())?;
-        let mut args = vec![
-            "proxy".to_owned(),
+        let (bin, leading) = self
+            .command
+            .split_first()
+            .context("the proxy command is empty")?;
+        let mut args = leading.to_vec();
+        args.extend([
             "--dataplane-file".to_owned(),
             file.display().to_string(),
             "--cp".to_owned(),
@@ -363,13 +378,19 @@ impl Proxy {
             // Traffic counters reach `weft stat` within a second.
             "--stats-interval".to_owned(),
             "1s".to_owned(),
-        ];
+        ]);
         match &self.cp_ca_file {
             Some(ca) => args.extend(["--cp-ca-file".to_owned(), ca.display().to_string()]),
             None => args.push("--insecure-plaintext-cp".to_owned()),
         }
         let name = format!("proxy-{}", self.spec.name);
-        self.process = Some(TestProcess::spawn(&self.bin, &name, &args, &self.dir, &[])?);
+        self.process = Some(TestProcess::spawn(
+            Path::new(bin),
+            &name,
+            &args,
+            &self.dir,
+            &[],
+        )?);
         Ok(())
     }
 
@@ -392,6 +413,11 @@ impl Proxy {
             Some(p) => p.terminate(Duration::from_secs(15)).await,
             None => true,
         }
+    }
+
+    /// The proxy's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.process.as_ref().and_then(TestProcess::pid)
     }
 
     /// Whether the proxy process is still running (it did not crash).

@@ -57,6 +57,13 @@ pub fn render(s: &Summary) -> String {
          and the least disturbed attempt kept.\n",
         s.settings.duration_s, s.settings.warmup_s, s.settings.pinning
     );
+    if !s.settings.proxy_executable.is_empty() {
+        let _ = writeln!(
+            o,
+            "Weft proxies run as `{}`.\n",
+            s.settings.proxy_executable
+        );
+    }
     for (k, v) in &m.versions {
         let _ = writeln!(o, "* {k}: {v}");
     }

@@ -27,6 +27,8 @@ pub struct Options {
     pub out: PathBuf,
     pub repo: PathBuf,
     pub weft: PathBuf,
+    /// What the Weft proxies run as.
+    pub proxy: super::ProxyExe,
     pub oha: PathBuf,
     pub me: PathBuf,
     /// Pin the backend and proxies to CPU 0 and clients to CPU 1.
@@ -55,6 +57,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
         dir: opts.out.clone(),
         logs: opts.out.join("logs"),
         weft: opts.weft.clone(),
+        proxy: opts.proxy.clone(),
         oha: opts.oha.clone(),
         me: opts.me.clone(),
         proxy_cpus: pin.then(|| "0".to_owned()),
@@ -77,6 +80,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
             },
             hold_connections: opts.hold_connections,
             endpoints: opts.endpoints,
+            proxy_executable: opts.proxy.describe(),
         },
         ..Results::default()
     };

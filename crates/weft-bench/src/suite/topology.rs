@@ -77,6 +77,8 @@ pub struct Ctx {
     pub dir: PathBuf,
     pub logs: PathBuf,
     pub weft: PathBuf,
+    /// What the Weft proxies run as.
+    pub proxy: super::ProxyExe,
     pub oha: PathBuf,
     /// This binary (`weft-bench`).
     pub me: PathBuf,

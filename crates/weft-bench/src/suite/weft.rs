@@ -12,7 +12,10 @@
 //! plane runs with `--dp-auth none` (see [`super::weftcli`]); with tokens,
 //! [`proxy_args`] would pass `--token-file`.
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use anyhow::Context;
 use serde_json::{Value, json};
@@ -121,15 +124,54 @@ pub fn caller_dataplane(ports: &Ports) -> Value {
     })
 }
 
-/// Arguments of `weft proxy` for a Dataplane file.
-pub fn proxy_args(file: &Path, cp_dp: &str, caps: &Capabilities) -> Vec<String> {
-    let mut args = vec![
-        "proxy".into(),
+/// The executable Weft proxies run as: `weft-proxy`, or the all-in-one
+/// `weft` with its `proxy` subcommand.
+#[derive(Debug, Clone)]
+pub struct ProxyExe {
+    pub path: PathBuf,
+    /// Whether `proxy` goes before the arguments.
+    pub subcommand: bool,
+}
+
+impl ProxyExe {
+    /// `explicit` if given; else `weft-proxy` beside `weft` when it exists,
+    /// since that is what runs beside workloads; else `weft proxy`.
+    pub fn choose(explicit: Option<PathBuf>, weft: &Path) -> Self {
+        let sibling = weft.with_file_name("weft-proxy");
+        let path = explicit.unwrap_or_else(|| {
+            if sibling.is_file() {
+                sibling
+            } else {
+                weft.to_path_buf()
+            }
+        });
+        let subcommand = path.file_name().is_none_or(|name| name != "weft-proxy");
+        Self { path, subcommand }
+    }
+
+    /// For the report: `weft-proxy` or `weft proxy`.
+    pub fn describe(&self) -> String {
+        let name = self.path.file_name().map_or_else(
+            || self.path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
+        if self.subcommand {
+            format!("{name} proxy")
+        } else {
+            name
+        }
+    }
+}
+
+/// Arguments of the proxy executable for a Dataplane file.
+pub fn proxy_args(exe: &ProxyExe, file: &Path, cp_dp: &str, caps: &Capabilities) -> Vec<String> {
+    let mut args: Vec<String> = exe.subcommand.then(|| "proxy".into()).into_iter().collect();
+    args.extend([
         "--dataplane-file".into(),
         file.display().to_string(),
         "--cp".into(),
         cp_dp.into(),
-    ];
+    ]);
     args.extend(caps.proxy_args());
     args
 }
@@ -158,8 +200,8 @@ pub async fn start(ctx: &Ctx, backend: &Backend, security: Security) -> anyhow::
     ] {
         let file = ctx.dir.join(format!("weft-{role}.json"));
         std::fs::write(&file, serde_json::to_string_pretty(&dataplane)?)?;
-        let proc = Spawn::new(&format!("weft-proxy-{role}"), &ctx.weft, &ctx.logs)
-            .args(proxy_args(&file, &cp.dp, &cp.caps))
+        let proc = Spawn::new(&format!("weft-proxy-{role}"), &ctx.proxy.path, &ctx.logs)
+            .args(proxy_args(&ctx.proxy, &file, &cp.dp, &cp.caps))
             .cpus(ctx.proxy_cpus.as_deref())
             .env("RUST_LOG", "info")
             .start()?;

@@ -3,7 +3,8 @@
 use anyhow::Context;
 use weft_control_plane::{CaKey, CertFiles, ControlPlaneConfig, StoreUrl, TlsConfig};
 
-use crate::{cli::ControlPlaneArgs, shutdown};
+use crate::cli::ControlPlaneArgs;
+use weft_sidecar::shutdown;
 
 pub async fn run(args: ControlPlaneArgs) -> anyhow::Result<()> {
     let store = match args.store {

@@ -59,7 +59,7 @@ pub async fn run(command: TapCommand) -> anyhow::Result<()> {
     let mut buffer = Vec::new();
     loop {
         let frame = tokio::select! {
-            () = crate::shutdown::signal_received() => return Ok(()),
+            () = weft_sidecar::shutdown::signal_received() => return Ok(()),
             frame = body.frame() => frame,
         };
         let Some(frame) = frame else {

@@ -12,7 +12,8 @@ use hyper::{body::Incoming, service::service_fn};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 
-use crate::{cli::DemoAppArgs, client::get_text, shutdown};
+use crate::{cli::DemoAppArgs, client::get_text};
+use weft_sidecar::shutdown;
 
 pub async fn run(args: DemoAppArgs) -> anyhow::Result<()> {
     let addr = SocketAddr::new(args.address, args.port);

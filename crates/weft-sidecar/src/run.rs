@@ -1,11 +1,12 @@
-//! `weft proxy`: runs one workload's proxy until SIGINT or SIGTERM.
+//! Runs one workload's proxy until SIGINT or SIGTERM.
 
 use anyhow::{Context, bail};
 use weft_api::{Resource, document::parse_resources};
 use weft_proxy::ProxyOptions;
 
-use crate::{cli::ProxyArgs, shutdown};
+use crate::{ProxyArgs, shutdown};
 
+/// Reads the Dataplane file and the credentials, then runs the proxy.
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
     let path = &args.dataplane_file;
     let text =

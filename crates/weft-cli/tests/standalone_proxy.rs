@@ -1,0 +1,110 @@
+//! `weft-proxy`, the proxy-only executable, in a strict-mTLS mesh: both
+//! proxies of a pair run it single-threaded (`--workers 1`, tokio's
+//! current-thread runtime), carry HTTP/1.1 and TCP traffic, and
+//! apply a Retry policy, as `weft proxy` does.
+//!
+//! `weft-proxy` is built by the workspace build the test command runs; it
+//! sits beside the `weft` binary.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::{path::PathBuf, time::Duration};
+
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::TcpStream,
+};
+use weft_testkit::{
+    DataplaneSpec, Proxy, TestMesh, free_port,
+    load::{burst, count},
+    servers,
+};
+
+const BIN: &str = env!("CARGO_BIN_EXE_weft");
+
+fn standalone_proxy() -> PathBuf {
+    let path = PathBuf::from(BIN).with_file_name("weft-proxy");
+    assert!(
+        path.is_file(),
+        "{} is missing: build the workspace (cargo build --workspace) before the tests",
+        path.display()
+    );
+    path
+}
+
+/// Threads named by tokio's multi-thread runtime: none on a current-thread one.
+fn runtime_worker_threads(proxy: &Proxy) -> usize {
+    let pid = proxy.pid().expect("the proxy runs");
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.trim() == "tokio-runtime-w")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn single_threaded_weft_proxy_carries_mtls_traffic_and_policies() {
+    let exe = standalone_proxy();
+    let mesh = TestMesh::new(BIN).with_proxy_command(&[exe.to_str().unwrap(), "--workers", "1"]);
+    let cp = mesh.control_plane().await.unwrap();
+    mesh.apply_ok(
+        &cp,
+        "type: Mesh\nname: default\nmtls:\n  mode: strict\n  ca: { type: builtin }\n",
+    )
+    .await
+    .unwrap();
+    let backend = mesh
+        .backend(&cp, "backend-1", "backend", &[])
+        .await
+        .unwrap();
+    let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
+    let echo = servers::tcp_echo_server().await;
+    let echo_proxy = mesh
+        .proxy(&cp, &DataplaneSpec::new("echo-1", "echo", "tcp", echo.port))
+        .await
+        .unwrap();
+    let mut spec = DataplaneSpec::new("tcp-caller-1", "tcp-caller", "tcp", free_port());
+    let tcp_port = spec.outbound("echo");
+    let tcp_caller = mesh.proxy(&cp, &spec).await.unwrap();
+    for proxy in [&backend.proxy, &caller, &echo_proxy, &tcp_caller] {
+        assert_eq!(
+            runtime_worker_threads(proxy),
+            0,
+            "{} should run on a current-thread runtime",
+            proxy.spec.name
+        );
+    }
+
+    // HTTP/1.1 over mTLS, 16 at a time through one thread per proxy.
+    let served_before = backend.behavior.requests();
+    let answers = burst(&url, 400, 16, |_| vec![]).await;
+    assert_eq!(count(&answers, |a| a.status == 200), 400);
+    assert_eq!(backend.behavior.requests() - served_before, 400);
+
+    // A Retry policy reaches the single-threaded caller and is applied.
+    mesh.apply_policy(
+        &cp,
+        &caller,
+        "retry-5xx",
+        "type: Retry\nmesh: default\nname: retry-5xx\n\
+         selector: { from: { service: web }, to: { service: backend } }\n\
+         spec: { attempts: 6, retryOn: [5xx], budget: { percent: 50 }, backoff: { base: 2ms, max: 20ms } }\n",
+    )
+    .await
+    .unwrap();
+    backend.behavior.set_fail_percent(20);
+    let answers = burst(&url, 400, 16, |_| vec![]).await;
+    let ok = count(&answers, |a| a.status == 200);
+    assert!(ok >= 398, "success {ok}/400 with retries");
+    backend.behavior.set_fail_percent(0);
+
+    // Opaque TCP over mTLS.
+    let mut conn = TcpStream::connect(("127.0.0.1", tcp_port)).await.unwrap();
+    conn.write_all(b"weft over one thread").await.unwrap();
+    let mut echoed = [0u8; 20];
+    tokio::time::timeout(Duration::from_secs(10), conn.read_exact(&mut echoed))
+        .await
+        .expect("the echo comes back")
+        .unwrap();
+    assert_eq!(&echoed, b"weft over one thread");
+}

@@ -1,0 +1,36 @@
+//! `weft-proxy`: the proxy alone, the executable to run beside each
+//! workload. It takes the same arguments as `weft proxy`.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "weft-proxy",
+    version,
+    about = "Weft proxy: runs beside one workload (the same as `weft proxy`)"
+)]
+struct Cli {
+    #[command(flatten)]
+    args: weft_sidecar::ProxyArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    weft_sidecar::init_logging("info");
+    let runtime = match weft_sidecar::runtime(Some(cli.args.workers())) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(weft_sidecar::run(cli.args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
