@@ -5,10 +5,17 @@
 //! says. That lets the URI keep the authority the app sent (HTTP/2 sends it
 //! as `:authority`) while connections are still pooled per endpoint.
 //!
-//! Towards a peer with mTLS on, requests carry the `https` scheme, which
-//! tells the connector to run the handshake and keeps TLS and plaintext
-//! connections in separate pools (the client pools by scheme and
-//! authority): a mode change never reuses a connection of the other kind.
+//! HTTP/1.1 goes through the proxy's own pool ([`h1_pool`]): hyper's
+//! connections, handed requests directly, with no task, boxed future or
+//! hashed pool key per request. HTTP/2 shares one connection per endpoint
+//! through hyper-util's client.
+//!
+//! Towards a peer with mTLS on, requests go over TLS connections, pooled
+//! apart from plaintext ones (HTTP/2 requests carry the `https` scheme,
+//! which tells the connector to run the handshake and keys hyper-util's
+//! pool): a mode change never reuses a connection of the other kind.
+
+pub mod h1_pool;
 
 use super::{H2_KEEPALIVE_INTERVAL, H2_KEEPALIVE_TIMEOUT};
 use std::{
@@ -16,6 +23,7 @@ use std::{
     io,
     net::SocketAddr,
     pin::Pin,
+    sync::Arc,
     task::{Context, Poll},
     time::Duration,
 };
@@ -29,18 +37,9 @@ use hyper_util::{
     rt::{TokioExecutor, TokioIo, TokioTimer},
 };
 
+use self::h1_pool::{H1Pool, IDLE_TIMEOUT, MAX_IDLE};
 use super::RequestBody;
 use crate::tls::client::{PeerStream, PeerTls};
-
-/// How long an idle pooled connection is kept: less than the 30 s after
-/// which the proxy's own inbounds close idle keep-alive connections.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// How many idle connections one pool keeps: a burst of concurrent
-/// requests opens as many connections as it needs, and all but these are
-/// closed once idle, rather than holding their buffers (about 20 KB each)
-/// until the idle timeout.
-const POOL_MAX_IDLE: usize = 64;
 
 /// A connection pool to one address, speaking HTTP/1.1 or HTTP/2 with
 /// prior knowledge. Cloning shares the pool.
@@ -50,10 +49,17 @@ pub struct Upstream {
     /// `addr` as an authority, made once so requests that need one don't
     /// format it each time.
     authority: Authority,
-    http2: bool,
     /// Set for peer proxies: mTLS whenever the mesh's mode says so.
     tls: Option<PeerTls>,
-    client: Client<FixedConnector, RequestBody>,
+    transport: Transport,
+}
+
+/// How requests reach the upstream.
+#[derive(Clone, Debug)]
+pub enum Transport {
+    Http1(Arc<H1Pool>),
+    /// With prior knowledge: one shared connection.
+    Http2(Box<Client<FixedConnector, RequestBody>>),
 }
 
 impl Upstream {
@@ -84,42 +90,23 @@ impl Upstream {
         tls: Option<PeerTls>,
         connect_timeout: Option<Duration>,
     ) -> Self {
-        let mut builder = Client::builder(TokioExecutor::new());
-        // Idle connections are dropped before the peer drops them: an
-        // inbound (hyper) closes idle keep-alive connections after 30 s,
-        // and a request sent as its FIN arrives fails. Requests that lose
-        // that race anyway are sent again (see `forward`).
-        builder
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(POOL_MAX_IDLE);
-        // The request's Host header is the app's; the client only adds one
-        // when the request has none (it came in over HTTP/2).
-        builder.set_host(true);
-        if http2 {
-            builder
-                .http2_only(true)
-                // Pings to upstreams, idle or not: a host that vanished
-                // without a FIN or RST would otherwise hold requests on its
-                // connection until TCP gives up, about 15 minutes later.
-                .http2_keep_alive_interval(H2_KEEPALIVE_INTERVAL)
-                .http2_keep_alive_timeout(H2_KEEPALIVE_TIMEOUT)
-                .http2_keep_alive_while_idle(true);
-        }
+        let transport = if http2 {
+            Transport::Http2(Box::new(http2_client(FixedConnector {
+                addr,
+                tls: tls.clone(),
+                connect_timeout,
+            })))
+        } else {
+            Transport::Http1(H1Pool::new(addr, tls.clone(), connect_timeout))
+        };
         // A SocketAddr always formats as a valid authority ("[::1]:80").
         let authority = Authority::try_from(addr.to_string())
             .unwrap_or_else(|_| Authority::from_static("upstream"));
         Self {
             addr,
             authority,
-            http2,
-            client: builder.build(FixedConnector {
-                addr,
-                tls: tls.clone(),
-                connect_timeout,
-            }),
             tls,
+            transport,
         }
     }
 
@@ -132,7 +119,7 @@ impl Upstream {
     }
 
     pub fn is_http2(&self) -> bool {
-        self.http2
+        matches!(self.transport, Transport::Http2(_))
     }
 
     /// The scheme of requests sent now: `https` while mTLS to this peer is
@@ -144,13 +131,36 @@ impl Upstream {
         }
     }
 
-    pub fn client(&self) -> &Client<FixedConnector, RequestBody> {
-        &self.client
+    pub fn transport(&self) -> &Transport {
+        &self.transport
     }
 }
 
-/// Dials one address, with the proxy's connect timeout and `TCP_NODELAY`,
-/// and runs the mTLS handshake for `https` requests.
+/// hyper-util's client for an HTTP/2 upstream.
+fn http2_client(connector: FixedConnector) -> Client<FixedConnector, RequestBody> {
+    let mut builder = Client::builder(TokioExecutor::new());
+    // Idle connections are dropped before the peer drops them: an inbound
+    // (hyper) closes idle connections after 30 s.
+    builder
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .pool_idle_timeout(IDLE_TIMEOUT)
+        .pool_max_idle_per_host(MAX_IDLE)
+        .http2_only(true)
+        // Pings to upstreams, idle or not: a host that vanished without a
+        // FIN or RST would otherwise hold requests on its connection until
+        // TCP gives up, about 15 minutes later.
+        .http2_keep_alive_interval(H2_KEEPALIVE_INTERVAL)
+        .http2_keep_alive_timeout(H2_KEEPALIVE_TIMEOUT)
+        .http2_keep_alive_while_idle(true);
+    // The client adds `:authority` from the URI, which keeps the app's.
+    builder.set_host(true);
+    builder.build(connector)
+}
+
+/// Dials one address for hyper-util's HTTP/2 client, with the proxy's
+/// connect timeout and `TCP_NODELAY`, and runs the mTLS handshake for
+/// `https` requests.
 #[derive(Clone, Debug)]
 pub struct FixedConnector {
     addr: SocketAddr,

@@ -14,9 +14,9 @@
 use std::{error::Error as StdError, iter::Peekable};
 
 use http::{
-    HeaderMap, Method, Request, Response, StatusCode, Uri, Version,
+    HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version,
     header::HOST,
-    uri::{Authority, InvalidUriParts, PathAndQuery},
+    uri::{Authority, InvalidUriParts, PathAndQuery, Scheme},
 };
 use http_body::Body as _;
 use http_body_util::Either;
@@ -24,7 +24,10 @@ use hyper::body::Incoming;
 use tracing::{debug, warn};
 
 use super::{
-    RequestBody, ResponseBody, buffered::Buffered, client::Upstream, errors, headers, upgrade,
+    RequestBody, ResponseBody,
+    buffered::Buffered,
+    client::{Transport, Upstream, h1_pool::SendError},
+    errors, headers, upgrade,
 };
 use crate::{
     drain::Watch,
@@ -34,8 +37,12 @@ use crate::{
 /// Why a request could not be exchanged with one upstream.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
+    /// HTTP/2 (hyper-util's client).
     #[error(transparent)]
     Client(#[from] hyper_util::client::legacy::Error),
+    /// HTTP/1.1 (the proxy's pool).
+    #[error(transparent)]
+    Pool(#[from] SendError),
     #[error("cannot build the upstream URI: {0}")]
     Uri(#[from] InvalidUriParts),
 }
@@ -55,18 +62,23 @@ pub enum Reached {
 impl ForwardError {
     /// No connection could be made.
     pub fn is_connect(&self) -> bool {
-        matches!(self, ForwardError::Client(e) if e.is_connect())
+        match self {
+            ForwardError::Client(e) => e.is_connect(),
+            ForwardError::Pool(e) => matches!(e, SendError::Connect(_)),
+            ForwardError::Uri(_) => false,
+        }
     }
 
     pub fn reached(&self) -> Reached {
-        let ForwardError::Client(e) = self else {
+        let cause = match self {
             // The URI was refused before anything was sent.
-            return Reached::Nothing;
+            ForwardError::Uri(_) => return Reached::Nothing,
+            _ if self.is_connect() => return Reached::Nothing,
+            ForwardError::Client(e) => hyper_cause(e),
+            ForwardError::Pool(SendError::Http(h)) => Some(h),
+            ForwardError::Pool(SendError::Connect(_)) => return Reached::Nothing,
         };
-        if e.is_connect() {
-            return Reached::Nothing;
-        }
-        match hyper_cause(e) {
+        match cause {
             Some(h) if h.is_canceled() => Reached::Nothing,
             Some(h) if h.is_incomplete_message() => Reached::Unanswered,
             _ => Reached::Upstream,
@@ -146,22 +158,69 @@ pub async fn send(
     upstream: &Upstream,
     mut req: Request<RequestBody>,
 ) -> Result<Response<Incoming>, ForwardError> {
-    target(&mut req, upstream)?;
-    let mut response = upstream.client().request(req).await?;
+    let mut response = match upstream.transport() {
+        Transport::Http1(pool) => {
+            origin_form(&mut req, upstream)?;
+            pool.send(req, upstream.scheme() == Scheme::HTTPS).await?
+        }
+        Transport::Http2(client) => {
+            target(&mut req, upstream)?;
+            client.request(req).await?
+        }
+    };
     response
         .extensions_mut()
         .insert(UpstreamAddr(upstream.addr()));
     Ok(response)
 }
 
-/// Points `req` at `upstream`: an absolute URI (the pooled client needs
-/// one) that keeps the app's authority, and the upstream's HTTP version.
+/// Readies `req` for an HTTP/1.1 upstream: a Host header (the URI's
+/// authority, or the upstream's, when the caller sent none: it came over
+/// HTTP/2), the URI in origin form (authority form for CONNECT), and
+/// HTTP/1.1 for an HTTP/2 request.
+fn origin_form(req: &mut Request<RequestBody>, upstream: &Upstream) -> Result<(), InvalidUriParts> {
+    if !req.headers().contains_key(HOST) {
+        let authority = req
+            .uri()
+            .authority()
+            .unwrap_or_else(|| upstream.authority());
+        if let Ok(host) = HeaderValue::from_str(authority.as_str()) {
+            req.headers_mut().insert(HOST, host);
+        }
+    }
+    let connect = req.method() == Method::CONNECT;
+    let in_form = if connect {
+        req.uri().path_and_query().is_none() && req.uri().scheme().is_none()
+    } else {
+        req.uri().authority().is_none()
+    };
+    if !in_form {
+        let mut parts = std::mem::take(req.uri_mut()).into_parts();
+        parts.scheme = None;
+        if connect {
+            parts.path_and_query = None;
+        } else {
+            parts.authority = None;
+            if parts.path_and_query.is_none() {
+                parts.path_and_query = Some(PathAndQuery::from_static("/"));
+            }
+        }
+        *req.uri_mut() = Uri::from_parts(parts)?;
+    }
+    if req.version() == Version::HTTP_2 {
+        *req.version_mut() = Version::HTTP_11;
+    }
+    Ok(())
+}
+
+/// Points `req` at an HTTP/2 `upstream`: an absolute URI (hyper-util's
+/// client needs one) that keeps the app's authority.
 fn target(req: &mut Request<RequestBody>, upstream: &Upstream) -> Result<(), InvalidUriParts> {
     let authority = match req.uri().authority() {
         Some(authority) => authority.clone(),
         // HTTP/2 carries the authority in `:authority`, which comes from
         // the URI; an HTTP/1 caller put it in Host.
-        None if upstream.is_http2() => match req
+        None => match req
             .headers_mut()
             .remove(HOST)
             .map(|host| Authority::try_from(host.as_bytes()))
@@ -169,9 +228,6 @@ fn target(req: &mut Request<RequestBody>, upstream: &Upstream) -> Result<(), Inv
             Some(Ok(authority)) => authority,
             _ => upstream.authority().clone(),
         },
-        // HTTP/1 sends the Host header as it is; the URI authority only
-        // picks the connection pool, which is per upstream anyway.
-        None => upstream.authority().clone(),
     };
     let mut parts = std::mem::take(req.uri_mut()).into_parts();
     parts.scheme = Some(upstream.scheme());
@@ -180,12 +236,7 @@ fn target(req: &mut Request<RequestBody>, upstream: &Upstream) -> Result<(), Inv
         parts.path_and_query = Some(PathAndQuery::from_static("/"));
     }
     *req.uri_mut() = Uri::from_parts(parts)?;
-    let version = match (upstream.is_http2(), req.version()) {
-        (true, _) => Version::HTTP_2,
-        (false, Version::HTTP_2) => Version::HTTP_11,
-        (false, other) => other,
-    };
-    *req.version_mut() = version;
+    *req.version_mut() = Version::HTTP_2;
     Ok(())
 }
 
@@ -247,5 +298,60 @@ impl Head {
         *req.version_mut() = self.version;
         *req.headers_mut() = self.headers.clone();
         req
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(method: Method, uri: &str, host: Option<&str>) -> Request<RequestBody> {
+        let mut builder = Request::builder().method(method).uri(uri);
+        if let Some(host) = host {
+            builder = builder.header(HOST, host);
+        }
+        builder.body(Either::Right(Buffered::empty())).unwrap()
+    }
+
+    fn upstream() -> Upstream {
+        Upstream::new("127.0.0.1:8080".parse().unwrap(), false)
+    }
+
+    #[test]
+    fn origin_form_keeps_an_origin_form_request_as_it_is() {
+        let mut req = request(Method::GET, "/a?b=c", Some("app.mesh"));
+        origin_form(&mut req, &upstream()).unwrap();
+        assert_eq!(req.uri(), "/a?b=c");
+        assert_eq!(req.headers()[HOST], "app.mesh");
+    }
+
+    #[test]
+    fn origin_form_turns_an_http2_request_into_http1_with_a_host_header() {
+        let mut req = request(Method::GET, "http://app.mesh:80/x", None);
+        *req.version_mut() = Version::HTTP_2;
+        origin_form(&mut req, &upstream()).unwrap();
+        assert_eq!(req.uri(), "/x");
+        assert_eq!(req.headers()[HOST], "app.mesh:80");
+        assert_eq!(req.version(), Version::HTTP_11);
+    }
+
+    #[test]
+    fn origin_form_falls_back_to_the_upstream_for_host_and_to_slash_for_the_path() {
+        let mut req = request(Method::GET, "http://app.mesh", Some("caller.host"));
+        origin_form(&mut req, &upstream()).unwrap();
+        assert_eq!(req.uri(), "/");
+        assert_eq!(req.headers()[HOST], "caller.host");
+
+        let mut req = request(Method::GET, "/", None);
+        origin_form(&mut req, &upstream()).unwrap();
+        assert_eq!(req.headers()[HOST], "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn origin_form_keeps_connect_in_authority_form() {
+        let mut req = request(Method::CONNECT, "db.mesh:5432", None);
+        origin_form(&mut req, &upstream()).unwrap();
+        assert_eq!(req.uri(), "db.mesh:5432");
+        assert_eq!(req.headers()[HOST], "db.mesh:5432");
     }
 }

@@ -1,0 +1,207 @@
+//! The HTTP/1.1 connection pool of one upstream address.
+//!
+//! Every open connection stays in the pool, busy or not; a request takes
+//! the most recently used one that is ready for a new request (its last
+//! response is over), or opens a new one. A request is handed to its
+//! connection synchronously and the connection goes straight back, so no
+//! task, timer or channel per request is needed to return it: hyper marks
+//! it ready again when its response ends.
+//!
+//! Closed connections (the upstream hung up, or a response said `close`)
+//! are dropped on the next pass over the list. A connection idle for
+//! [`IDLE_TIMEOUT`] is closed before the upstream closes it, and at most
+//! [`MAX_IDLE`] idle ones are kept after a burst.
+
+use std::{
+    io,
+    net::SocketAddr,
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use http::{Request, Response};
+use hyper::{body::Incoming, client::conn::http1};
+use hyper_util::rt::TokioIo;
+use tokio::time::Instant;
+use tracing::debug;
+
+use super::super::RequestBody;
+use crate::tls::client::{PeerStream, PeerTls};
+
+/// How long an idle connection is kept: less than the 30 s after which the
+/// proxy's own inbounds close idle keep-alive connections, so the pool
+/// rarely sends on a connection the upstream is closing.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How many idle connections are kept: a burst opens as many as it needs,
+/// and all but these are closed once idle rather than holding their
+/// buffers (about 20 KB each) until the idle timeout.
+pub const MAX_IDLE: usize = 64;
+
+/// Why a request could not be handed to a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// No connection could be made: nothing reached the upstream.
+    #[error("cannot connect to the upstream: {0}")]
+    Connect(#[source] io::Error),
+    /// hyper refused or failed the exchange.
+    #[error(transparent)]
+    Http(#[from] hyper::Error),
+}
+
+/// The pool: plaintext and mTLS connections are kept apart, so a change of
+/// the mesh's mode never reuses a connection of the other kind.
+#[derive(Debug)]
+pub struct H1Pool {
+    addr: SocketAddr,
+    tls: Option<PeerTls>,
+    connect_timeout: Option<Duration>,
+    conns: Mutex<Lists>,
+}
+
+#[derive(Debug, Default)]
+struct Lists {
+    plain: Vec<Conn>,
+    tls: Vec<Conn>,
+}
+
+#[derive(Debug)]
+struct Conn {
+    sender: http1::SendRequest<RequestBody>,
+    /// When a request was last handed to it.
+    used: Instant,
+}
+
+impl H1Pool {
+    pub fn new(
+        addr: SocketAddr,
+        tls: Option<PeerTls>,
+        connect_timeout: Option<Duration>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            addr,
+            tls,
+            connect_timeout,
+            conns: Mutex::new(Lists::default()),
+        })
+    }
+
+    /// Sends `req` (origin-form URI, Host set) and waits for the response
+    /// head; over mTLS when `secure`. A request a pooled connection gives
+    /// back unsent (it closed before writing it) goes on the next one, or
+    /// a new one; a new connection's failure is final.
+    pub async fn send(
+        &self,
+        mut req: Request<RequestBody>,
+        secure: bool,
+    ) -> Result<Response<Incoming>, SendError> {
+        loop {
+            let (mut sender, pooled) = match self.checkout(secure) {
+                Some(sender) => (sender, true),
+                None => (self.connect(secure).await?, false),
+            };
+            let response = sender.try_send_request(req);
+            self.give_back(sender, secure);
+            match response.await {
+                Ok(response) => return Ok(response),
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if pooled => req = unsent,
+                    _ => return Err(SendError::Http(e.into_error())),
+                },
+            }
+        }
+    }
+
+    /// The most recently used ready connection; prunes closed ones, and
+    /// idle ones past [`IDLE_TIMEOUT`] or beyond [`MAX_IDLE`].
+    fn checkout(&self, secure: bool) -> Option<http1::SendRequest<RequestBody>> {
+        let mut lists = self.lock();
+        let list = if secure {
+            &mut lists.tls
+        } else {
+            &mut lists.plain
+        };
+        let now = Instant::now();
+        let mut chosen = None;
+        let mut idle_kept = 0;
+        // Newest last: walk from the end so the warmest connection wins.
+        let mut i = list.len();
+        while i > 0 {
+            i -= 1;
+            let conn = &list[i];
+            if conn.sender.is_closed() {
+                list.swap_remove(i);
+                continue;
+            }
+            if !conn.sender.is_ready() {
+                continue;
+            }
+            let stale = now.duration_since(conn.used) > IDLE_TIMEOUT;
+            if chosen.is_none() && !stale {
+                chosen = Some(list.swap_remove(i).sender);
+                continue;
+            }
+            idle_kept += 1;
+            if stale || idle_kept > MAX_IDLE {
+                list.swap_remove(i);
+            }
+        }
+        chosen
+    }
+
+    fn give_back(&self, sender: http1::SendRequest<RequestBody>, secure: bool) {
+        let mut lists = self.lock();
+        let list = if secure {
+            &mut lists.tls
+        } else {
+            &mut lists.plain
+        };
+        list.push(Conn {
+            sender,
+            used: Instant::now(),
+        });
+    }
+
+    /// Dials the upstream (TCP, and the mTLS handshake when `secure`) and
+    /// starts the connection's task.
+    async fn connect(&self, secure: bool) -> Result<http1::SendRequest<RequestBody>, SendError> {
+        let tls = match (secure, &self.tls) {
+            (false, _) => None,
+            (true, Some(tls)) => Some(tls),
+            // Only peers have TLS, and only they are asked for it.
+            (true, None) => {
+                return Err(SendError::Connect(io::Error::other(
+                    "TLS requested for a plaintext-only upstream",
+                )));
+            }
+        };
+        let stream = PeerStream::connect(self.addr, tls, self.connect_timeout)
+            .await
+            .map_err(SendError::Connect)?;
+        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+        let addr = self.addr;
+        tokio::spawn(async move {
+            if let Err(e) = connection.with_upgrades().await {
+                debug!(upstream = %addr, error = %e, "upstream connection ended with an error");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// Connections open now (busy or idle), plaintext and mTLS.
+    #[cfg(test)]
+    pub fn open_connections(&self) -> usize {
+        let lists = self.lock();
+        lists.plain.len() + lists.tls.len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Lists> {
+        // The lists stay consistent whatever a panicking holder did.
+        self.conns
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests;
