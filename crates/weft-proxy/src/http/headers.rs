@@ -2,8 +2,8 @@
 //! them instead of passing them to the next one (RFC 9110 §7.6.1).
 
 use http::{
-    HeaderMap, HeaderValue,
-    header::{CONNECTION, TE, UPGRADE},
+    HeaderMap, HeaderName, HeaderValue,
+    header::{CONNECTION, TE, TRANSFER_ENCODING, UPGRADE},
 };
 
 /// Fixed hop-by-hop headers, besides `Connection`, `Upgrade` and `TE`,
@@ -25,6 +25,11 @@ pub fn connection_has(headers: &HeaderMap, token: &str) -> bool {
 /// to end). With `keep_upgrade`, `Upgrade` and `Connection: upgrade` stay,
 /// so an upgrade handshake can pass through.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // Most messages carry none: one pass over the names (standard ones
+    // compare as enums) spares the lookups below, each of which hashes.
+    if !keep_upgrade && !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     // The common case is one Connection value: take it by value (no copy)
     // and remove what it names by `&str` (no allocation). Several values
     // are rare enough to pay for a Vec.
@@ -52,6 +57,16 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     } else {
         headers.remove(UPGRADE);
     }
+}
+
+/// Whether a header with this name is (or may be) removed: `Connection`
+/// names its own, and `TE: trailers` alone stays, so both need a closer look.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    name == CONNECTION
+        || name == TE
+        || name == UPGRADE
+        || name == TRANSFER_ENCODING
+        || HOP_BY_HOP.contains(&name.as_str())
 }
 
 /// HTTP/2 allows `TE` only as `trailers`, and other codings are hop-by-hop:
@@ -145,6 +160,34 @@ mod tests {
         ]);
         strip_hop_by_hop(&mut map, false);
         assert_eq!(names(&map), ["host", "x-end-to-end"]);
+    }
+
+    #[test]
+    fn each_hop_by_hop_header_alone_is_removed() {
+        for name in [
+            "keep-alive",
+            "proxy-connection",
+            "transfer-encoding",
+            "upgrade",
+            "connection",
+            "te",
+        ] {
+            let mut map = headers(&[(name, "x"), ("host", "backend")]);
+            strip_hop_by_hop(&mut map, false);
+            assert_eq!(names(&map), ["host"], "{name} should be removed");
+        }
+    }
+
+    #[test]
+    fn end_to_end_headers_are_left_alone() {
+        let pairs = [
+            ("host", "backend"),
+            ("accept", "*/*"),
+            ("x-b3-traceid", "1"),
+        ];
+        let mut map = headers(&pairs);
+        strip_hop_by_hop(&mut map, false);
+        assert_eq!(map, headers(&pairs));
     }
 
     #[test]

@@ -6,7 +6,8 @@
 //! `arc-swap`. Only
 //! the first request of a new label set copies the map (under a mutex that
 //! the readers never see); label sets are few (this proxy's services and
-//! routes), so the copies are rare and small.
+//! routes), so the copies are rare and small. The map hashes with
+//! foldhash: SipHash cost more than the rest of a lookup.
 
 use std::{
     collections::HashMap,
@@ -86,10 +87,13 @@ pub struct ConnectionCounters {
     pub bytes_out: AtomicU64,
 }
 
+/// Label sets to their counters.
+pub type LabelMap<const N: usize, V> = HashMap<Key<N>, Arc<V>, foldhash::fast::RandomState>;
+
 /// A map of label sets to counters that the request path reads without a lock.
 #[derive(Debug)]
 pub struct Counters<const N: usize, V> {
-    map: ArcSwap<HashMap<Key<N>, Arc<V>>>,
+    map: ArcSwap<LabelMap<N, V>>,
     /// Serializes writers so that no insert is lost between copy and store.
     insert: Mutex<()>,
 }
@@ -97,7 +101,7 @@ pub struct Counters<const N: usize, V> {
 impl<const N: usize, V> Default for Counters<N, V> {
     fn default() -> Self {
         Self {
-            map: ArcSwap::from_pointee(HashMap::new()),
+            map: ArcSwap::from_pointee(LabelMap::default()),
             insert: Mutex::new(()),
         }
     }
@@ -120,7 +124,7 @@ impl<const N: usize, V: Default> Counters<N, V> {
         if let Some(v) = current.get(&labels as &dyn Labels<N>) {
             return v.clone();
         }
-        let mut next = HashMap::clone(&current);
+        let mut next = LabelMap::clone(&current);
         let v = Arc::new(V::default());
         next.insert(Key::new(labels), v.clone());
         self.map.store(Arc::new(next));
@@ -128,7 +132,7 @@ impl<const N: usize, V: Default> Counters<N, V> {
     }
 
     /// Every label set and its counters, at this moment.
-    pub fn snapshot(&self) -> Arc<HashMap<Key<N>, Arc<V>>> {
+    pub fn snapshot(&self) -> Arc<LabelMap<N, V>> {
         self.map.load_full()
     }
 }
@@ -168,7 +172,7 @@ mod tests {
         ["outbound", "web", "backend", route]
     }
 
-    fn get<const N: usize, V>(map: &HashMap<Key<N>, Arc<V>>, labels: [&str; N]) -> Arc<V> {
+    fn get<const N: usize, V>(map: &LabelMap<N, V>, labels: [&str; N]) -> Arc<V> {
         map[&labels as &dyn Labels<N>].clone()
     }
 

@@ -98,7 +98,10 @@ impl H1Pool {
         loop {
             let (mut sender, pooled) = match self.checkout(secure) {
                 Some(sender) => (sender, true),
-                None => (self.connect(secure).await?, false),
+                // Boxed: the connect and TLS handshake state is large, and
+                // would otherwise be part of (and moved with) every
+                // request's future, though most requests never connect.
+                None => (Box::pin(self.connect(secure)).await?, false),
             };
             let response = sender.try_send_request(req);
             self.give_back(sender, secure);
@@ -112,8 +115,9 @@ impl H1Pool {
         }
     }
 
-    /// The most recently used ready connection; prunes closed ones, and
-    /// idle ones past [`IDLE_TIMEOUT`] or beyond [`MAX_IDLE`].
+    /// The most recently used ready connection, unless even that one has
+    /// been idle past [`IDLE_TIMEOUT`]. Prunes closed connections, stale
+    /// idle ones, and the oldest idle ones beyond [`MAX_IDLE`].
     fn checkout(&self, secure: bool) -> Option<http1::SendRequest<RequestBody>> {
         let mut lists = self.lock();
         let list = if secure {
@@ -121,30 +125,25 @@ impl H1Pool {
         } else {
             &mut lists.plain
         };
-        let now = Instant::now();
-        let mut chosen = None;
-        let mut idle_kept = 0;
-        // Newest last: walk from the end so the warmest connection wins.
-        let mut i = list.len();
-        while i > 0 {
-            i -= 1;
-            let conn = &list[i];
-            if conn.sender.is_closed() {
-                list.swap_remove(i);
-                continue;
+        list.retain(|conn| !conn.sender.is_closed());
+        // The list is in order of last use, newest last: if the newest
+        // ready connection is stale, so is every older ready one.
+        let chosen = match list.iter().rposition(|conn| conn.sender.is_ready()) {
+            Some(i) if list[i].used.elapsed() <= IDLE_TIMEOUT => Some(list.remove(i).sender),
+            Some(_) => {
+                list.retain(|conn| !conn.sender.is_ready());
+                None
             }
-            if !conn.sender.is_ready() {
-                continue;
-            }
-            let stale = now.duration_since(conn.used) > IDLE_TIMEOUT;
-            if chosen.is_none() && !stale {
-                chosen = Some(list.swap_remove(i).sender);
-                continue;
-            }
-            idle_kept += 1;
-            if stale || idle_kept > MAX_IDLE {
-                list.swap_remove(i);
-            }
+            None => None,
+        };
+        if list.len() > MAX_IDLE {
+            let idle = list.iter().filter(|conn| conn.sender.is_ready()).count();
+            let mut excess = idle.saturating_sub(MAX_IDLE);
+            list.retain(|conn| {
+                let drop = excess > 0 && conn.sender.is_ready();
+                excess -= usize::from(drop);
+                !drop
+            });
         }
         chosen
     }
