@@ -3,8 +3,8 @@
 //! current-thread runtime), carry HTTP/1.1 and TCP traffic, and
 //! apply a Retry policy, as `weft proxy` does.
 //!
-//! `weft-proxy` is built by the workspace build the test command runs; it
-//! sits beside the `weft` binary.
+//! The control plane is the `weft` binary, which the workspace's test run
+//! builds (weft-cli has integration tests); it sits beside `weft-proxy`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -20,16 +20,18 @@ use weft_testkit::{
     servers,
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_weft");
+const PROXY: &str = env!("CARGO_BIN_EXE_weft-proxy");
 
-fn standalone_proxy() -> PathBuf {
-    let path = PathBuf::from(BIN).with_file_name("weft-proxy");
+/// The all-in-one `weft` binary, for the control plane and the CLI.
+fn weft() -> String {
+    let path = PathBuf::from(PROXY).with_file_name("weft");
     assert!(
         path.is_file(),
-        "{} is missing: build the workspace (cargo build --workspace) before the tests",
+        "{} is missing: run the workspace's tests (cargo nextest run --workspace), \
+         or build it first (cargo build -p weft-cli)",
         path.display()
     );
-    path
+    path.display().to_string()
 }
 
 /// Threads named by tokio's multi-thread runtime: none on a current-thread one.
@@ -44,8 +46,7 @@ fn runtime_worker_threads(proxy: &Proxy) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_threaded_weft_proxy_carries_mtls_traffic_and_policies() {
-    let exe = standalone_proxy();
-    let mesh = TestMesh::new(BIN).with_proxy_command(&[exe.to_str().unwrap(), "--workers", "1"]);
+    let mesh = TestMesh::new(&weft()).with_proxy_command(&[PROXY, "--workers", "1"]);
     let cp = mesh.control_plane().await.unwrap();
     mesh.apply_ok(
         &cp,
