@@ -20,31 +20,6 @@ const BIN: &str = env!("CARGO_BIN_EXE_weft");
 /// Generous bound for something that takes milliseconds.
 const LIVENESS: Duration = Duration::from_secs(20);
 
-/// A control plane with a strict-mTLS mesh, `backend-1` behind its proxy
-/// and a caller `web-1` reaching it at the returned URL.
-async fn strict_pair(
-    mesh: &TestMesh,
-) -> (
-    ControlPlane,
-    weft_testkit::scenario::Backend,
-    weft_testkit::Proxy,
-    String,
-) {
-    let cp = mesh.control_plane().await.unwrap();
-    mesh.apply_ok(
-        &cp,
-        "type: Mesh\nname: default\nmtls:\n  mode: strict\n  ca: { type: builtin }\n  certificateLifetime: 24h\n",
-    )
-    .await
-    .unwrap();
-    let backend = mesh
-        .backend(&cp, "backend-1", "backend", &[])
-        .await
-        .unwrap();
-    let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
-    (cp, backend, caller, url)
-}
-
 /// `weft ARGS` against `cp`, running in the background.
 fn spawn_cli(mesh: &TestMesh, cp: &ControlPlane, args: &[&str]) -> Child {
     Command::new(&mesh.bin)
@@ -126,7 +101,7 @@ impl Tap {
 #[tokio::test]
 async fn tap_shows_exactly_the_matching_requests() {
     let mesh = TestMesh::new(BIN);
-    let (cp, backend, _caller, url) = strict_pair(&mesh).await;
+    let (cp, backend, _caller, url) = mesh.strict_mtls_pair().await.unwrap();
 
     let mut filtered = tap(
         &mesh,
@@ -213,7 +188,7 @@ async fn tapping_an_unknown_dataplane_fails_naming_it() {
 #[tokio::test]
 async fn check_passes_on_a_healthy_mesh_and_names_an_offline_dataplane() {
     let mesh = TestMesh::new(BIN);
-    let (cp, mut backend, _caller, _url) = strict_pair(&mesh).await;
+    let (cp, mut backend, _caller, _url) = mesh.strict_mtls_pair().await.unwrap();
 
     // A config still on its way warns; the mesh settles within moments.
     let out = wait::until("weft check to pass without warnings", LIVENESS, || async {

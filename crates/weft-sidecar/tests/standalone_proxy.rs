@@ -47,18 +47,7 @@ fn runtime_worker_threads(proxy: &Proxy) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn single_threaded_weft_proxy_carries_mtls_traffic_and_policies() {
     let mesh = TestMesh::new(&weft()).with_proxy_command(&[PROXY, "--workers", "1"]);
-    let cp = mesh.control_plane().await.unwrap();
-    mesh.apply_ok(
-        &cp,
-        "type: Mesh\nname: default\nmtls:\n  mode: strict\n  ca: { type: builtin }\n",
-    )
-    .await
-    .unwrap();
-    let backend = mesh
-        .backend(&cp, "backend-1", "backend", &[])
-        .await
-        .unwrap();
-    let (caller, url) = mesh.caller(&cp, "backend", 1).await.unwrap();
+    let (cp, backend, caller, url) = mesh.strict_mtls_pair().await.unwrap();
     let echo = servers::tcp_echo_server().await;
     let echo_proxy = mesh
         .proxy(&cp, &DataplaneSpec::new("echo-1", "echo", "tcp", echo.port))

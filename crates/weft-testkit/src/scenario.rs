@@ -66,6 +66,19 @@ impl TestMesh {
         Ok((cp, backend, caller, url))
     }
 
+    /// [`TestMesh::pair`] in a strict-mTLS mesh with a builtin CA.
+    pub async fn strict_mtls_pair(&self) -> anyhow::Result<(ControlPlane, Backend, Proxy, String)> {
+        let cp = self.control_plane().await?;
+        self.apply_ok(
+            &cp,
+            "type: Mesh\nname: default\nmtls:\n  mode: strict\n  ca: { type: builtin }\n  certificateLifetime: 24h\n",
+        )
+        .await?;
+        let backend = self.backend(&cp, "backend-1", "backend", &[]).await?;
+        let (caller, url) = self.caller(&cp, "backend", 1).await?;
+        Ok((cp, backend, caller, url))
+    }
+
     /// A TCP echo app `echo-1` of service `echo` behind its proxy, and a
     /// caller `web-1` with a TCP outbound to it: the app, both proxies and
     /// the outbound's port.
