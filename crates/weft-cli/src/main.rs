@@ -16,20 +16,7 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.command.is_server());
-    let runtime = match weft_sidecar::runtime(cli.command.workers()) {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(commands::run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    weft_sidecar::block_on(cli.command.workers(), commands::run(cli))
 }
 
 /// Servers log at info by default; CLI verbs stay quiet unless `RUST_LOG` says otherwise.

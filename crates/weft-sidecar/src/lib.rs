@@ -22,7 +22,7 @@ pub use run::run;
 /// is driven by the thread that runs `main`, so waking a task never crosses
 /// threads. More workers take the work-stealing runtime; `None` leaves the
 /// count to tokio (one per CPU).
-pub fn runtime(workers: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
+fn runtime(workers: Option<usize>) -> std::io::Result<tokio::runtime::Runtime> {
     match workers {
         Some(1) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -34,6 +34,28 @@ pub fn runtime(workers: Option<usize>) -> std::io::Result<tokio::runtime::Runtim
         None => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build(),
+    }
+}
+
+/// Runs `main` to completion on a [`runtime`] of `workers` threads; an
+/// error (or a runtime that cannot start) is printed and exits 1.
+pub fn block_on(
+    workers: Option<usize>,
+    main: impl std::future::Future<Output = anyhow::Result<()>>,
+) -> std::process::ExitCode {
+    let runtime = match runtime(workers) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(main) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 

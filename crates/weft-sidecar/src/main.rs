@@ -19,18 +19,5 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     weft_sidecar::init_logging("info");
-    let runtime = match weft_sidecar::runtime(Some(cli.args.workers())) {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(weft_sidecar::run(cli.args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    weft_sidecar::block_on(Some(cli.args.workers()), weft_sidecar::run(cli.args))
 }

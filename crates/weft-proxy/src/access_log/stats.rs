@@ -34,20 +34,20 @@ impl AccessLogStats {
         &self,
         encoder: &mut prometheus_client::encoding::DescriptorEncoder,
     ) -> std::fmt::Result {
-        for (name, help, counter) in [
-            (
-                "weft_access_log_lines",
-                "Access log lines written.",
-                &self.written,
-            ),
-            (
-                "weft_access_log_lines_dropped",
-                "Access log lines dropped: queue full or target not writable.",
-                &self.dropped,
-            ),
-        ] {
-            crate::metrics::encode::counter(encoder, name, help, counter.load(Ordering::Relaxed))?;
-        }
-        Ok(())
+        crate::metrics::encode::atomic_counters(
+            encoder,
+            &[
+                (
+                    "weft_access_log_lines",
+                    "Access log lines written.",
+                    &self.written,
+                ),
+                (
+                    "weft_access_log_lines_dropped",
+                    "Access log lines dropped: queue full or target not writable.",
+                    &self.dropped,
+                ),
+            ],
+        )
     }
 }

@@ -179,23 +179,29 @@ impl tower::Service<Uri> for FixedConnector {
 
     fn call(&mut self, uri: Uri) -> Self::Future {
         let addr = self.addr;
-        let tls = match (uri.scheme() == Some(&Scheme::HTTPS), &self.tls) {
-            (false, _) => None,
-            (true, Some(tls)) => Some(tls.clone()),
-            // Only peers have TLS, and only they get `https` requests.
-            (true, None) => {
-                return Box::pin(async {
-                    Err(io::Error::other(
-                        "TLS requested for a plaintext-only upstream",
-                    ))
-                });
-            }
+        let tls = match tls_for(uri.scheme() == Some(&Scheme::HTTPS), self.tls.as_ref()) {
+            Ok(tls) => tls.cloned(),
+            Err(e) => return Box::pin(async { Err(e) }),
         };
         let limit = self.connect_timeout;
         Box::pin(async move {
             let stream = PeerStream::connect(addr, tls.as_ref(), limit).await?;
             Ok(TokioIo::new(stream))
         })
+    }
+}
+
+/// The TLS settings for a connection that must be `secure` (or not).
+/// Only peers have TLS, and only they are ever asked for it; a plaintext
+/// upstream asked for it is a bug caught here rather than a silent
+/// plaintext connection.
+fn tls_for(secure: bool, tls: Option<&PeerTls>) -> io::Result<Option<&PeerTls>> {
+    match (secure, tls) {
+        (false, _) => Ok(None),
+        (true, Some(tls)) => Ok(Some(tls)),
+        (true, None) => Err(io::Error::other(
+            "TLS requested for a plaintext-only upstream",
+        )),
     }
 }
 

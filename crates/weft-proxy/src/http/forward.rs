@@ -71,12 +71,13 @@ impl ForwardError {
 
     pub fn reached(&self) -> Reached {
         let cause = match self {
-            // The URI was refused before anything was sent.
-            ForwardError::Uri(_) => return Reached::Nothing,
-            _ if self.is_connect() => return Reached::Nothing,
+            // A refused URI or a failed connect: nothing was sent.
+            ForwardError::Uri(_) | ForwardError::Pool(SendError::Connect(_)) => {
+                return Reached::Nothing;
+            }
+            ForwardError::Client(e) if e.is_connect() => return Reached::Nothing,
             ForwardError::Client(e) => hyper_cause(e),
             ForwardError::Pool(SendError::Http(h)) => Some(h),
-            ForwardError::Pool(SendError::Connect(_)) => return Reached::Nothing,
         };
         match cause {
             Some(h) if h.is_canceled() => Reached::Nothing,

@@ -3,7 +3,7 @@
 
 use http::{
     HeaderMap, HeaderName, HeaderValue,
-    header::{CONNECTION, TE, TRANSFER_ENCODING, UPGRADE},
+    header::{CONNECTION, TE, UPGRADE},
 };
 
 /// Fixed hop-by-hop headers, besides `Connection`, `Upgrade` and `TE`,
@@ -62,11 +62,7 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
 /// Whether a header with this name is (or may be) removed: `Connection`
 /// names its own, and `TE: trailers` alone stays, so both need a closer look.
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == CONNECTION
-        || name == TE
-        || name == UPGRADE
-        || name == TRANSFER_ENCODING
-        || HOP_BY_HOP.contains(&name.as_str())
+    name == CONNECTION || name == TE || name == UPGRADE || HOP_BY_HOP.contains(&name.as_str())
 }
 
 /// HTTP/2 allows `TE` only as `trailers`, and other codings are hop-by-hop:

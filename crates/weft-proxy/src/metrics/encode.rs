@@ -30,6 +30,23 @@ pub fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u
     ConstCounter::new(value).encode(metric)
 }
 
+/// Writes counters without labels, each read from its atomic:
+/// `(name, help, counter)`.
+pub fn atomic_counters(
+    encoder: &mut DescriptorEncoder,
+    counters: &[(&str, &str, &std::sync::atomic::AtomicU64)],
+) -> fmt::Result {
+    for (name, help, value) in counters {
+        counter(
+            encoder,
+            name,
+            help,
+            value.load(std::sync::atomic::Ordering::Relaxed),
+        )?;
+    }
+    Ok(())
+}
+
 /// Writes one gauge family.
 pub fn gauges<L: EncodeLabelSet>(
     encoder: &mut DescriptorEncoder,

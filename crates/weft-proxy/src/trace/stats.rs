@@ -38,25 +38,25 @@ impl TraceStats {
         &self,
         encoder: &mut prometheus_client::encoding::DescriptorEncoder,
     ) -> std::fmt::Result {
-        for (name, help, counter) in [
-            (
-                "weft_trace_spans_exported",
-                "Spans a collector accepted.",
-                &self.exported,
-            ),
-            (
-                "weft_trace_spans_dropped",
-                "Spans dropped: queue full, or export failed.",
-                &self.dropped,
-            ),
-            (
-                "weft_trace_export_failures",
-                "Span exports that failed or timed out.",
-                &self.export_failures,
-            ),
-        ] {
-            crate::metrics::encode::counter(encoder, name, help, counter.load(Ordering::Relaxed))?;
-        }
-        Ok(())
+        crate::metrics::encode::atomic_counters(
+            encoder,
+            &[
+                (
+                    "weft_trace_spans_exported",
+                    "Spans a collector accepted.",
+                    &self.exported,
+                ),
+                (
+                    "weft_trace_spans_dropped",
+                    "Spans dropped: queue full, or export failed.",
+                    &self.dropped,
+                ),
+                (
+                    "weft_trace_export_failures",
+                    "Span exports that failed or timed out.",
+                    &self.export_failures,
+                ),
+            ],
+        )
     }
 }

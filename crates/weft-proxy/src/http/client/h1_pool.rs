@@ -65,6 +65,16 @@ struct Lists {
     tls: Vec<Conn>,
 }
 
+impl Lists {
+    fn of(&mut self, secure: bool) -> &mut Vec<Conn> {
+        if secure {
+            &mut self.tls
+        } else {
+            &mut self.plain
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Conn {
     sender: http1::SendRequest<RequestBody>,
@@ -120,11 +130,7 @@ impl H1Pool {
     /// idle ones, and the oldest idle ones beyond [`MAX_IDLE`].
     fn checkout(&self, secure: bool) -> Option<http1::SendRequest<RequestBody>> {
         let mut lists = self.lock();
-        let list = if secure {
-            &mut lists.tls
-        } else {
-            &mut lists.plain
-        };
+        let list = lists.of(secure);
         list.retain(|conn| !conn.sender.is_closed());
         // The list is in order of last use, newest last: if the newest
         // ready connection is stale, so is every older ready one.
@@ -149,13 +155,7 @@ impl H1Pool {
     }
 
     fn give_back(&self, sender: http1::SendRequest<RequestBody>, secure: bool) {
-        let mut lists = self.lock();
-        let list = if secure {
-            &mut lists.tls
-        } else {
-            &mut lists.plain
-        };
-        list.push(Conn {
+        self.lock().of(secure).push(Conn {
             sender,
             used: Instant::now(),
         });
@@ -164,16 +164,7 @@ impl H1Pool {
     /// Dials the upstream (TCP, and the mTLS handshake when `secure`) and
     /// starts the connection's task.
     async fn connect(&self, secure: bool) -> Result<http1::SendRequest<RequestBody>, SendError> {
-        let tls = match (secure, &self.tls) {
-            (false, _) => None,
-            (true, Some(tls)) => Some(tls),
-            // Only peers have TLS, and only they are asked for it.
-            (true, None) => {
-                return Err(SendError::Connect(io::Error::other(
-                    "TLS requested for a plaintext-only upstream",
-                )));
-            }
-        };
+        let tls = super::tls_for(secure, self.tls.as_ref()).map_err(SendError::Connect)?;
         let stream = PeerStream::connect(self.addr, tls, self.connect_timeout)
             .await
             .map_err(SendError::Connect)?;
