@@ -149,16 +149,15 @@ impl ProxyExe {
         Self { path, subcommand }
     }
 
-    /// For the report: `weft-proxy` or `weft proxy`.
+    /// For the report: the executable's path (which says which build ran,
+    /// e.g. `target/dist/weft-proxy`), followed by `proxy` for the
+    /// all-in-one binary.
     pub fn describe(&self) -> String {
-        let name = self.path.file_name().map_or_else(
-            || self.path.display().to_string(),
-            |n| n.to_string_lossy().into_owned(),
-        );
+        let path = self.path.display();
         if self.subcommand {
-            format!("{name} proxy")
+            format!("{path} proxy")
         } else {
-            name
+            path.to_string()
         }
     }
 }
@@ -324,6 +323,23 @@ mod tests {
             server["networking"]["inbound"][2]["tags"]["protocol"],
             "grpc"
         );
+    }
+
+    #[test]
+    fn proxy_executable_is_weft_proxy_unless_told() {
+        let dir = std::env::temp_dir().join(format!("weft-bench-exe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let weft = dir.join("weft");
+        let alone = ProxyExe::choose(None, &weft);
+        assert!(alone.subcommand);
+        assert_eq!(alone.describe(), format!("{} proxy", weft.display()));
+        std::fs::write(dir.join("weft-proxy"), "").unwrap();
+        let sibling = ProxyExe::choose(None, &weft);
+        assert!(!sibling.subcommand);
+        assert_eq!(sibling.path, dir.join("weft-proxy"));
+        let dist = ProxyExe::choose(Some("target/dist/weft-proxy".into()), &weft);
+        assert_eq!(dist.describe(), "target/dist/weft-proxy");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
