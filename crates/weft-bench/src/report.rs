@@ -4,6 +4,7 @@
 
 pub mod compare;
 pub mod markdown;
+pub mod rounds;
 pub mod targets;
 
 use std::path::Path;

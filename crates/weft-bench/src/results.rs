@@ -42,6 +42,9 @@ pub struct Settings {
     /// How the Weft proxies were started (`weft-proxy` or `weft proxy`).
     #[serde(default)]
     pub proxy_executable: String,
+    /// Rounds of the workloads the latency and CPU targets are read from.
+    #[serde(default)]
+    pub rounds: usize,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -55,11 +58,31 @@ pub struct TopologyResult {
     pub runs: Vec<Run>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<Memory>,
+    /// Later rounds of the workloads the targets are read from, in round
+    /// order (round 2 first); `runs` holds round 1.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub repeats: Vec<Run>,
 }
 
 impl TopologyResult {
     pub fn run(&self, workload: &str) -> Option<&Run> {
         self.runs.iter().find(|r| r.workload == workload)
+    }
+
+    /// Every round's run of `workload` that measured something, round 1
+    /// first. A round that failed leaves a gap, so callers pairing two
+    /// topologies' rounds should pair by index only when neither has one.
+    pub fn rounds(&self, workload: &str) -> Vec<Option<&Run>> {
+        let usable = |r: &&Run| r.skipped.is_none() && r.ok > 0;
+        std::iter::once(self.run(workload))
+            .chain(
+                self.repeats
+                    .iter()
+                    .filter(|r| r.workload == workload)
+                    .map(Some),
+            )
+            .map(|r| r.filter(usable))
+            .collect()
     }
 }
 

@@ -64,6 +64,15 @@ pub fn render(s: &Summary) -> String {
             s.settings.proxy_executable
         );
     }
+    if s.settings.rounds > 1 {
+        let _ = writeln!(
+            o,
+            "The latency and CPU targets take the median of {} rounds: after the \
+             main pass, each compared topology is started again in turn and its \
+             target workload measured once more. The tables below show round 1.\n",
+            s.settings.rounds
+        );
+    }
     for (k, v) in &m.versions {
         let _ = writeln!(o, "* {k}: {v}");
     }
