@@ -24,7 +24,10 @@ use super::{
     ALPN_H2, ALPN_HTTP1, HANDSHAKE_TIMEOUT, Identity, PROVIDER, describe,
     identity::CurrentCertificate, stats::TlsStats, verify::ServerVerifier,
 };
-use crate::{config::MtlsMode, tcp};
+use crate::{
+    config::MtlsMode,
+    tcp::{self, Socket},
+};
 
 /// What the client offers in ALPN: `h2` for HTTP/2 and gRPC outbounds,
 /// `http/1.1` for HTTP, nothing for opaque TCP.
@@ -107,7 +110,7 @@ impl PeerTls {
         &self,
         stream: TcpStream,
         addr: SocketAddr,
-    ) -> Result<TlsStream<TcpStream>, TlsConnectError> {
+    ) -> Result<TlsStream<Socket>, TlsConnectError> {
         // Without a certificate the server would refuse us anyway; saying
         // so here is clearer than its alert.
         if self.identity.credentials().is_none() {
@@ -116,8 +119,11 @@ impl PeerTls {
         // An IP address as server name sends no SNI; the verifier checks
         // the SPIFFE ID instead.
         let name = ServerName::IpAddress(addr.ip().into());
-        let result =
-            tokio::time::timeout(HANDSHAKE_TIMEOUT, self.connector.connect(name, stream)).await;
+        let result = tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            self.connector.connect(name, Socket(stream)),
+        )
+        .await;
         let error = match result {
             Ok(Ok(tls)) => return Ok(tls),
             Ok(Err(e)) => TlsConnectError::Handshake {
@@ -135,7 +141,7 @@ impl PeerTls {
 #[derive(Debug)]
 pub enum PeerStream {
     Plain(TcpStream),
-    Tls(Box<TlsStream<TcpStream>>),
+    Tls(Box<TlsStream<Socket>>),
 }
 
 impl PeerStream {
@@ -198,7 +204,7 @@ impl AsyncWrite for PeerStream {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         match self.get_mut() {
-            PeerStream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            PeerStream::Plain(s) => crate::tcp::poll_write_gathered(Pin::new(s), cx, bufs),
             PeerStream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }

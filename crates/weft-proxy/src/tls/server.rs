@@ -17,7 +17,7 @@ use super::{
     stats::TlsStats,
     verify::{ClientVerifier, mesh_ids, uri_sans},
 };
-use crate::config::MtlsMode;
+use crate::{config::MtlsMode, tcp::Socket};
 
 /// How long a permissive listener waits for a caller's first bytes before
 /// serving it as plaintext: a silent caller must not hold its connection
@@ -27,7 +27,7 @@ pub const DETECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// A connection ready for an inbound stack, and who is calling.
 pub enum Accepted {
     Plaintext(TcpStream),
-    Mtls(Box<TlsStream<TcpStream>>, PeerIdentity),
+    Mtls(Box<TlsStream<Socket>>, PeerIdentity),
 }
 
 impl Accepted {
@@ -127,7 +127,7 @@ impl InboundTls {
         peer_addr: Option<SocketAddr>,
     ) -> Option<Accepted> {
         let stats = self.identity.stats();
-        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(stream)).await {
+        match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.acceptor.accept(Socket(stream))).await {
             Ok(Ok(tls)) => {
                 TlsStats::bump(&stats.inbound_mtls);
                 let peer = peer_identity(&tls, self.identity.mesh());
@@ -149,7 +149,7 @@ impl InboundTls {
 }
 
 /// The caller's SPIFFE IDs, from the certificate the verifier accepted.
-fn peer_identity(tls: &TlsStream<TcpStream>, mesh: &str) -> PeerIdentity {
+fn peer_identity(tls: &TlsStream<Socket>, mesh: &str) -> PeerIdentity {
     let ids = tls
         .get_ref()
         .1

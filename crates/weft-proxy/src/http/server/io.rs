@@ -18,6 +18,7 @@ use tokio::{
 use tokio_rustls::server::TlsStream;
 
 use super::cycle::Cycle;
+use crate::tcp::Socket;
 
 /// A stream an idle HTTP/1.1 connection can wait on without reading.
 pub trait Park {
@@ -43,7 +44,7 @@ impl Park for TcpStream {
 
 /// TLS keeps decrypted bytes of its own, which a socket's readiness does not
 /// show; its connections stay with hyper between requests.
-impl Park for Box<TlsStream<TcpStream>> {
+impl Park for Box<TlsStream<Socket>> {
     fn can_park(&self) -> bool {
         false
     }
@@ -143,7 +144,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Io<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         self.cycle.wrote();
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        crate::tcp::poll_write_gathered(Pin::new(&mut self.inner), cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
