@@ -38,7 +38,7 @@ use super::{
     io::{Io, Park},
     log_end,
 };
-use crate::drain::Watch;
+use crate::drain::{OnWake, Watch};
 
 /// How long a connection stays idle in hyper before it is taken apart: a
 /// peer that sends a request at least this often keeps its hyper buffers
@@ -187,6 +187,8 @@ where
 {
     let signaled = drain.signaled();
     tokio::pin!(signaled);
+    // Polled on every wake-up of the connection, so through `OnWake`.
+    let mut signaled = OnWake::new(signaled.as_mut());
     let mut draining = false;
     let mut first_request = first_deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
     // Armed with the request count when the connection went idle; a new
@@ -195,7 +197,7 @@ where
     tokio::pin!(park);
     let mut idle_since: Option<usize> = None;
     let outcome = poll_fn(|cx| {
-        if !draining && signaled.as_mut().poll(cx).is_ready() {
+        if !draining && signaled.poll(cx).is_ready() {
             // Requests in flight finish; an idle connection closes at once.
             connection.as_mut().graceful_shutdown();
             draining = true;
