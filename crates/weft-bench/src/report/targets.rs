@@ -259,16 +259,18 @@ mod tests {
     use super::*;
     use crate::report::compare::tests::sample;
 
+    /// The target whose description starts with `prefix`.
+    fn by_prefix<'a>(targets: &'a [Target], prefix: &str) -> &'a Target {
+        targets
+            .iter()
+            .find(|t| t.target.starts_with(prefix))
+            .unwrap()
+    }
+
     #[test]
     fn verdicts_from_the_sample() {
         let targets = evaluate(&sample());
-        let v = |prefix: &str| {
-            targets
-                .iter()
-                .find(|t| t.target.starts_with(prefix))
-                .unwrap()
-                .verdict
-        };
+        let v = |prefix: &str| by_prefix(&targets, prefix).verdict;
         // The Weft mTLS pair adds 90 µs p50 (met) and 220 µs p99 (met); the
         // HAProxy TLS pair adds 110 / 320.
         assert_eq!(targets[0].verdict, Verdict::Met);
@@ -307,10 +309,7 @@ mod tests {
         assert_eq!(targets[1].verdict, Verdict::Met);
         assert_eq!(targets[2].verdict, Verdict::Missed);
         assert!(targets[2].measured.ends_with("(medians of 3 rounds)"));
-        let cpu = targets
-            .iter()
-            .find(|t| t.target.starts_with("Max throughput"))
-            .unwrap();
+        let cpu = by_prefix(&targets, "Max throughput");
         assert_eq!(cpu.verdict, Verdict::Missed);
         assert!(
             cpu.measured
@@ -339,13 +338,7 @@ mod tests {
             ..Default::default()
         });
         let targets = evaluate(&results);
-        let find = |prefix: &str| {
-            targets
-                .iter()
-                .find(|t| t.target.starts_with(prefix))
-                .unwrap()
-                .clone()
-        };
+        let find = |prefix: &str| by_prefix(&targets, prefix).clone();
         assert_eq!(find("Control plane with").verdict, Verdict::Met);
         assert!(
             find("Control plane with")
