@@ -21,16 +21,9 @@ const BIN: &str = env!("CARGO_BIN_EXE_weft");
 async fn retry_hides_a_backend_failing_a_fifth_of_requests() {
     let mesh = TestMesh::new(BIN);
     let (cp, backend, caller, url) = mesh.pair().await.unwrap();
-    mesh.apply_policy(
-        &cp,
-        &caller,
-        "retry-5xx",
-        "type: Retry\nmesh: default\nname: retry-5xx\n\
-         selector: { from: { service: web }, to: { service: backend } }\n\
-         spec: { attempts: 6, retryOn: [5xx], budget: { percent: 50 }, backoff: { base: 2ms, max: 20ms } }\n",
-    )
-    .await
-    .unwrap();
+    mesh.apply_policy(&cp, &caller, "retry-5xx", weft_testkit::scenario::RETRY_5XX)
+        .await
+        .unwrap();
 
     backend.behavior.set_fail_percent(20);
     let answers = burst(&url, 2000, 16, |_| vec![]).await;

@@ -86,9 +86,10 @@ pub fn poll_write_gathered<W: AsyncWrite + ?Sized>(
     cx: &mut Context<'_>,
     bufs: &[IoSlice<'_>],
 ) -> Poll<io::Result<usize>> {
-    if bufs.iter().filter(|b| !b.is_empty()).count() <= 1 {
-        let only = bufs.iter().find(|b| !b.is_empty());
-        return writer.poll_write(cx, only.map_or(&[][..], |b| &b[..]));
+    let mut filled = bufs.iter().filter(|b| !b.is_empty());
+    let first = filled.next();
+    if filled.next().is_none() {
+        return writer.poll_write(cx, first.map_or(&[][..], |b| &b[..]));
     }
     if bufs.iter().map(|b| b.len()).sum::<usize>() > GATHER_LIMIT {
         return writer.poll_write_vectored(cx, bufs);

@@ -72,16 +72,9 @@ async fn single_threaded_weft_proxy_carries_mtls_traffic_and_policies() {
     assert_eq!(backend.behavior.requests() - served_before, 400);
 
     // A Retry policy reaches the single-threaded caller and is applied.
-    mesh.apply_policy(
-        &cp,
-        &caller,
-        "retry-5xx",
-        "type: Retry\nmesh: default\nname: retry-5xx\n\
-         selector: { from: { service: web }, to: { service: backend } }\n\
-         spec: { attempts: 6, retryOn: [5xx], budget: { percent: 50 }, backoff: { base: 2ms, max: 20ms } }\n",
-    )
-    .await
-    .unwrap();
+    mesh.apply_policy(&cp, &caller, "retry-5xx", weft_testkit::scenario::RETRY_5XX)
+        .await
+        .unwrap();
     backend.behavior.set_fail_percent(20);
     let answers = burst(&url, 400, 16, |_| vec![]).await;
     let ok = count(&answers, |a| a.status == 200);

@@ -19,6 +19,12 @@ pub struct Backend {
     pub proxy: Proxy,
 }
 
+/// A Retry policy `retry-5xx` from `web` to `backend` (the services of
+/// [`TestMesh::pair`]): up to six attempts on 5xx within a 50 % budget.
+pub const RETRY_5XX: &str = "type: Retry\nmesh: default\nname: retry-5xx\n\
+     selector: { from: { service: web }, to: { service: backend } }\n\
+     spec: { attempts: 6, retryOn: [5xx], budget: { percent: 50 }, backoff: { base: 2ms, max: 20ms } }\n";
+
 impl TestMesh {
     /// An app `name` of `service` (HTTP) with extra inbound `tags`, behind
     /// its own proxy.

@@ -76,7 +76,8 @@ pub fn other_share(run: &Run) -> f64 {
     run.other_cpu_s / run.duration_s.max(1e-3)
 }
 
-fn find<'a>(results: &'a Results, topology: &str, workload: &str) -> Option<&'a Run> {
+/// Round 1's run of `workload` on `topology`, if it measured something.
+pub fn find<'a>(results: &'a Results, topology: &str, workload: &str) -> Option<&'a Run> {
     results
         .topologies
         .iter()

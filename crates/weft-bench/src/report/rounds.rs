@@ -48,19 +48,21 @@ pub fn median(values: &[f64]) -> Option<f64> {
     }
 }
 
-/// The median as `format` writes it, followed by every round's value when
-/// there was more than one round.
-pub fn describe(values: &[f64], format: impl Fn(f64) -> String) -> Option<String> {
-    let middle = format(median(values)?);
+/// The median, and the median as `format` writes it followed by every
+/// round's value when there was more than one round.
+pub fn describe(values: &[f64], format: impl Fn(f64) -> String) -> Option<(f64, String)> {
+    let middle = median(values)?;
     if values.len() == 1 {
-        return Some(middle);
+        return Some((middle, format(middle)));
     }
     let each: Vec<String> = values.iter().map(|&v| format(v)).collect();
-    Some(format!(
-        "{middle} (median of {} rounds: {})",
+    let text = format!(
+        "{} (median of {} rounds: {})",
+        format(middle),
         values.len(),
         each.join(", ")
-    ))
+    );
+    Some((middle, text))
 }
 
 #[cfg(test)]
@@ -97,8 +99,11 @@ mod tests {
         assert!(per_round(&results, "w", &["direct", "nginx"], |_| Some(1.0)).is_empty());
         assert_eq!(
             describe(&added, |v| format!("{v:+.0}")).unwrap(),
-            "+65 (median of 2 rounds: +50, +80)"
+            (65.0, "+65 (median of 2 rounds: +50, +80)".to_owned())
         );
-        assert_eq!(describe(&[7.0], |v| format!("{v}")).unwrap(), "7");
+        assert_eq!(
+            describe(&[7.0], |v| format!("{v}")).unwrap(),
+            (7.0, "7".to_owned())
+        );
     }
 }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{
-    compare::{DIRECT, HAPROXY, throughput},
+    compare::{DIRECT, HAPROXY, find},
     rounds::{describe, median, per_round},
 };
 use crate::{
@@ -101,9 +101,9 @@ fn latency_targets(results: &Results) -> Vec<Target> {
     );
     let mut out = Vec::new();
     for (target, values, limit) in [(P50, &w50, 100.0), (P99, &w99, 250.0)] {
-        match (median(values), describe(values, us)) {
-            (Some(m), Some(text)) => out.push(t(target, text, check(m <= limit))),
-            _ => out.push(not_measured(target, "no Weft mTLS or direct http1-1k run")),
+        match describe(values, us) {
+            Some((m, text)) => out.push(t(target, text, check(m <= limit))),
+            None => out.push(not_measured(target, "no Weft mTLS or direct http1-1k run")),
         }
     }
     let medians = [&w50, &w99, &h50, &h99].map(|v| median(v));
@@ -134,15 +134,10 @@ fn cpu_target(results: &Results) -> Target {
     let ratios = per_round(results, CPU_WORKLOAD, &[WEFT, HAPROXY], |runs| {
         Some(runs[0].per_proxy_cpu_s? / runs[1].per_proxy_cpu_s?)
     });
-    let round_one = throughput(results)
-        .into_iter()
-        .filter(|r| r.workload == CPU_WORKLOAD)
-        .filter_map(|r| Some((r.topology, r.per_proxy_cpu_s?)))
-        .collect::<Vec<_>>();
-    let of = |id: &str| round_one.iter().find(|(t, _)| t == id).map(|(_, v)| *v);
-    match (median(&ratios), describe(&ratios, |v| format!("{v:.2}×"))) {
-        (Some(m), Some(text)) => {
-            let absolute = match (of(WEFT), of(HAPROXY)) {
+    let round_one = |id: &str| find(results, id, CPU_WORKLOAD).and_then(|r| r.per_proxy_cpu_s);
+    match describe(&ratios, |v| format!("{v:.2}×")) {
+        Some((m, text)) => {
+            let absolute = match (round_one(WEFT), round_one(HAPROXY)) {
                 (Some(w), Some(h)) => {
                     format!("; round 1: Weft {w:.0}, HAProxy {h:.0} req per CPU-s")
                 }
@@ -154,7 +149,7 @@ fn cpu_target(results: &Results) -> Target {
                 check(m >= 1.0),
             )
         }
-        _ => not_measured(CPU, "no Weft or HAProxy http1-max run"),
+        None => not_measured(CPU, "no Weft or HAProxy http1-max run"),
     }
 }
 
@@ -338,7 +333,7 @@ mod tests {
             ..Default::default()
         });
         let targets = evaluate(&results);
-        let find = |prefix: &str| by_prefix(&targets, prefix).clone();
+        let find = |prefix: &str| by_prefix(&targets, prefix);
         assert_eq!(find("Control plane with").verdict, Verdict::Met);
         assert!(
             find("Control plane with")
