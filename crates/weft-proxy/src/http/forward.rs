@@ -6,8 +6,10 @@
 //! upstream (no connection, or a pooled one closed before the request was
 //! written), to the next endpoint; and, if its method is idempotent, once
 //! when a pooled connection closed after the request was written but before
-//! any answer, most likely because the upstream had just timed it out as
-//! idle: to the next endpoint, or over a new connection to the same one.
+//! any answer (a clean close, a TLS close without close_notify, or a
+//! reset), most likely because the upstream had just timed it out as idle
+//! or was draining: to the next endpoint, or over a new connection to the
+//! same one.
 //! Other requests are never replayed: the upstream may have acted on them
 //! (a proxy must not retry non-idempotent requests, RFC 9110 9.2.2).
 
@@ -81,10 +83,26 @@ impl ForwardError {
         };
         match cause {
             Some(h) if h.is_canceled() => Reached::Nothing,
-            Some(h) if h.is_incomplete_message() => Reached::Unanswered,
+            Some(h) if h.is_incomplete_message() || closed_unanswered(h) => Reached::Unanswered,
             _ => Reached::Upstream,
         }
     }
+}
+
+/// A connection the upstream closed with no answer, in the ways hyper does
+/// not count as an incomplete message: TLS ended without close_notify (a
+/// peer proxy that dropped the connection, or exited), or a reset (the
+/// upstream closed it with our request unread).
+fn closed_unanswered(error: &hyper::Error) -> bool {
+    let io = error
+        .source()
+        .and_then(|e| e.downcast_ref::<std::io::Error>());
+    io.is_some_and(|e| {
+        matches!(
+            e.kind(),
+            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset
+        )
+    })
 }
 
 /// The first hyper error among `error` and its causes: the client wraps

@@ -40,6 +40,10 @@ use crate::drain::Watch;
 /// How long a new connection may take to send its first complete request
 /// head before it is closed.
 pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection that has not sent a request yet may still take
+/// to send one once its listener drains: it connected before the drain,
+/// and its request may be on its way already.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(1);
 /// How long an HTTP/1.1 connection may wait for its next request, and
 /// take to send a request head once it started (hyper's header-read
 /// timeout).
@@ -49,7 +53,9 @@ pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// When `drain` fires, requests in flight finish, then the connection
 /// closes: HTTP/2 sends GOAWAY, HTTP/1.1 closes after the current response
-/// (at once if idle). A connection without a request within
+/// (at once if idle). A connection whose next request may be on its way
+/// (a new one, or one that has just sent bytes) gets [`DRAIN_GRACE`] for
+/// that request and is closed after answering it. A connection without a request within
 /// [`FIRST_REQUEST_TIMEOUT`] is closed.
 pub async fn serve<S, F, Fut, B>(mut stream: S, handler: F, mut drain: Watch)
 where
@@ -62,17 +68,7 @@ where
     let deadline = Instant::now() + FIRST_REQUEST_TIMEOUT;
     // Boxed: the detection's state (a timer, the drain watch, the read)
     // would otherwise stay in the task's size for the connection's life.
-    let detection = Box::pin(async {
-        tokio::select! {
-            detected = detect::detect(&mut stream) => Some(detected),
-            () = tokio::time::sleep_until(deadline) => {
-                debug!(timeout = ?FIRST_REQUEST_TIMEOUT, "no request on a new connection in time; closing it");
-                None
-            }
-            () = drain.signaled() => None,
-        }
-    });
-    let Some(detected) = detection.await else {
+    let Some(detected) = Box::pin(detect_first(&mut stream, &mut drain, deadline)).await else {
         return;
     };
     let handler = Arc::new(handler);
@@ -85,6 +81,31 @@ where
             Box::pin(serve_http2(stream, read, handler, drain, deadline)).await
         }
     }
+}
+
+/// Reads enough of a new connection to tell its protocol, by `deadline`.
+/// A drain does not close it at once: its peer connected before the drain
+/// and may well have sent a request already (closing a socket with unread
+/// bytes resets it), so it gets [`DRAIN_GRACE`] more to be told apart.
+async fn detect_first<S>(stream: &mut S, drain: &mut Watch, deadline: Instant) -> Option<Detected>
+where
+    S: AsyncRead + Unpin,
+{
+    let detection = detect::detect(stream);
+    tokio::pin!(detection);
+    let grace_end = tokio::select! {
+        detected = &mut detection => return Some(detected),
+        () = tokio::time::sleep_until(deadline) => {
+            debug!(timeout = ?FIRST_REQUEST_TIMEOUT, "no request on a new connection in time; closing it");
+            return None;
+        }
+        () = drain.signaled() => deadline.min(Instant::now() + DRAIN_GRACE),
+    };
+    let detected = tokio::time::timeout_at(grace_end, detection).await.ok();
+    if detected.is_none() {
+        debug!(grace = ?DRAIN_GRACE, "no request on a new connection while draining; closing it");
+    }
+    detected
 }
 
 /// One HTTP/2 connection, multiplexed by hyper from start to end.

@@ -83,3 +83,50 @@ async fn a_first_request_in_time_keeps_the_connection_open() {
             .starts_with("HTTP/1.1 200 OK\r\n")
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_sent_as_the_listener_drains_is_answered_then_closed() {
+    let (mut client, server, signal) = connect();
+    client
+        .write_all(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n")
+        .await
+        .unwrap();
+    // The drain starts before the server has read a byte.
+    let drained = tokio::spawn(signal.drain());
+    let answer = response(&mut client).await;
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    assert!(answer.contains("connection: close\r\n"), "{answer}");
+    assert_eq!(client.read(&mut [0; 16]).await.unwrap(), 0);
+    drained.await.unwrap();
+    assert!(server.is_finished());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_connection_gets_the_drain_grace_for_its_first_request() {
+    let (mut client, server, signal) = connect();
+    let drained = tokio::spawn(signal.drain());
+    tokio::time::sleep(DRAIN_GRACE / 2).await;
+    assert!(!server.is_finished(), "closed before the grace ended");
+    client
+        .write_all(b"GET / HTTP/1.1\r\nhost: a\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(
+        response(&mut client)
+            .await
+            .contains("connection: close\r\n")
+    );
+    drained.await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silent_connection_closes_when_the_drain_grace_ends() {
+    let (mut client, server, signal) = connect();
+    let drained = tokio::spawn(signal.drain());
+    tokio::time::sleep(DRAIN_GRACE - Duration::from_millis(10)).await;
+    assert!(!server.is_finished(), "closed before the grace ended");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(server.is_finished(), "still open after the grace");
+    assert_eq!(client.read(&mut [0; 16]).await.unwrap(), 0);
+    drained.await.unwrap();
+}

@@ -12,13 +12,15 @@ use std::{
 };
 
 use http::{Request, StatusCode};
-use tokio::{
-    io::{AsyncReadExt, AsyncWriteExt},
-    net::TcpStream,
-};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_rustls::TlsAcceptor;
 use weft_api::Protocol;
 
-use super::support::*;
+use super::{
+    ca::{TestCa, identity},
+    support::*,
+};
+use crate::{config::MtlsMode, tls::server::server_config};
 
 /// An HTTP/1.1 upstream that answers `ok` to every request, except the
 /// second one on its first connection: it reads it and closes the
@@ -31,13 +33,30 @@ struct ClosesUnderTheSecondRequest {
 
 impl ClosesUnderTheSecondRequest {
     async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// With `tls`, a peer's inbound that speaks mTLS and, like a process
+    /// that exits or a proxy that drops a connection, closes the TCP
+    /// connection without TLS's close_notify.
+    async fn start_with(tls: Option<TlsAcceptor>) -> Self {
         let (listener, addr) = listen().await;
         let connections = Arc::new(AtomicUsize::new(0));
         let counter = connections.clone();
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let first = counter.fetch_add(1, Ordering::SeqCst) == 0;
-                tokio::spawn(serve(stream, first));
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    match tls {
+                        None => serve(stream, first).await,
+                        Some(tls) => {
+                            if let Ok(stream) = tls.accept(stream).await {
+                                serve(stream, first).await;
+                            }
+                        }
+                    }
+                });
             }
         });
         Self { addr, connections }
@@ -49,7 +68,7 @@ impl ClosesUnderTheSecondRequest {
 }
 
 /// Requests without a body: a head, then the next.
-async fn serve(mut stream: TcpStream, close_on_second: bool) {
+async fn serve(mut stream: impl AsyncRead + AsyncWrite + Unpin, close_on_second: bool) {
     let mut buf = Vec::new();
     for n in 1.. {
         while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -95,6 +114,22 @@ async fn a_get_on_a_connection_closed_under_it_is_sent_again() {
             "{listener}: again on a new connection"
         );
     }
+}
+
+#[tokio::test]
+async fn a_get_on_an_mtls_connection_closed_without_close_notify_is_sent_again() {
+    let ca = TestCa::new("mesh CA");
+    let web = identity(&ca, "web", MtlsMode::Strict);
+    let backend = identity(&ca, "backend", MtlsMode::Strict);
+    let acceptor = TlsAcceptor::from(server_config(&backend).unwrap());
+    let upstream = ClosesUnderTheSecondRequest::start_with(Some(acceptor)).await;
+    let (outbound, _running) = start_outbound_with(Protocol::Http, &[upstream.addr], &web).await;
+    let mut client = h1_client(outbound).await;
+    for _ in 0..2 {
+        let (status, _, body) = get(&mut client, "/").await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "ok"));
+    }
+    assert_eq!(upstream.connections(), 2, "again on a new connection");
 }
 
 #[tokio::test]

@@ -34,6 +34,8 @@ pub struct Cycle {
     /// only once its own write buffer is empty, and any write after that
     /// clears the flag.
     flushed: AtomicBool,
+    /// The listener drains: responses from now on say `Connection: close`.
+    draining: AtomicBool,
 }
 
 impl Cycle {
@@ -69,6 +71,14 @@ impl Cycle {
 
     pub fn requests(&self) -> usize {
         self.requests.load(Relaxed)
+    }
+
+    pub fn start_draining(&self) {
+        self.draining.store(true, Relaxed);
+    }
+
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Relaxed)
     }
 
     pub fn wrote(&self) {

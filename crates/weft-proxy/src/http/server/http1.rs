@@ -23,7 +23,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response, header::CONNECTION};
 use hyper::{body::Incoming, server::conn::http1::Builder};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
@@ -33,7 +33,7 @@ use tokio::{
 use tracing::debug;
 
 use super::{
-    FIRST_REQUEST_TIMEOUT, KEEP_ALIVE_TIMEOUT,
+    DRAIN_GRACE, FIRST_REQUEST_TIMEOUT, KEEP_ALIVE_TIMEOUT,
     cycle::{Cycle, Tracked},
     io::{Io, Park},
     log_end,
@@ -81,7 +81,16 @@ pub async fn serve<S, F, Fut, B>(
             cycle.request_started(&req);
             let response = handler(req);
             let cycle = cycle.clone();
-            async move { Ok::<_, Infallible>(response.await.map(|b| Tracked::new(b, cycle))) }
+            async move {
+                let mut response = response.await;
+                if cycle.is_draining() {
+                    // The connection closes after this response.
+                    response
+                        .headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, Infallible>(response.map(|b| Tracked::new(b, cycle)))
+            }
         })
     };
     let mut io = Io::new(read, stream, cycle.clone());
@@ -152,7 +161,8 @@ async fn next_request<S: Park>(io: &Io<S>, drain: &mut Watch) -> bool {
             return Poll::Ready(false);
         }
         if signaled.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(false);
+            // A request already sent is answered (closing would reset it).
+            return Poll::Ready(io.get_ref().has_unread_bytes());
         }
         Poll::Pending
     })
@@ -190,6 +200,9 @@ where
     // Polled on every wake-up of the connection, so through `OnWake`.
     let mut signaled = OnWake::new(signaled.as_mut());
     let mut draining = false;
+    // Set while a drain waits for the request this spell started for.
+    let mut grace: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let spell_start = cycle.requests();
     let mut first_request = first_deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
     // Armed with the request count when the connection went idle; a new
     // request since then re-arms it.
@@ -198,9 +211,22 @@ where
     let mut idle_since: Option<usize> = None;
     let outcome = poll_fn(|cx| {
         if !draining && signaled.poll(cx).is_ready() {
-            // Requests in flight finish; an idle connection closes at once.
-            connection.as_mut().graceful_shutdown();
             draining = true;
+            cycle.start_draining();
+            // A spell starts because the peer sent bytes (or connected):
+            // its request is answered before the connection closes.
+            if cycle.requests() == spell_start {
+                grace = Some(Box::pin(tokio::time::sleep(DRAIN_GRACE)));
+            } else {
+                // Requests in flight finish; an idle connection closes at once.
+                connection.as_mut().graceful_shutdown();
+            }
+        }
+        if let Some(wait) = grace.as_mut()
+            && (cycle.requests() != spell_start || wait.as_mut().poll(cx).is_ready())
+        {
+            connection.as_mut().graceful_shutdown();
+            grace = None;
         }
         if let Some(deadline) = first_request.as_mut()
             && deadline.as_mut().poll(cx).is_ready()
@@ -214,6 +240,12 @@ where
         }
         match connection.as_mut().poll(cx) {
             Poll::Ready(result) => Poll::Ready(End::Closed(result)),
+            Poll::Pending if grace.is_some() && cycle.requests() != spell_start => {
+                // The awaited request arrived: shut down once it is over,
+                // which the next poll (now) tells hyper.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
             Poll::Pending if parks && !draining && cycle.is_idle() => {
                 let requests = cycle.requests();
                 if idle_since != Some(requests) {

@@ -29,6 +29,11 @@ pub trait Park {
     /// the next read will not wait. A poll function rather than a future,
     /// so that a waiting connection's task stores no waiter for it.
     fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()>;
+
+    /// Whether the peer has sent bytes not read yet, asked of the kernel
+    /// now: the runtime learns of readiness only when it next polls for
+    /// events, so a drain can come first.
+    fn has_unread_bytes(&self) -> bool;
 }
 
 impl Park for TcpStream {
@@ -39,6 +44,13 @@ impl Park for TcpStream {
     fn poll_readable(&self, cx: &mut Context<'_>) -> Poll<()> {
         // An error also means "reading will not wait": the read reports it.
         self.poll_read_ready(cx).map(|_| ())
+    }
+
+    fn has_unread_bytes(&self) -> bool {
+        // Non-blocking like every socket of the runtime: nothing to peek
+        // is `WouldBlock`, which counts as no bytes.
+        let mut byte = [std::mem::MaybeUninit::uninit()];
+        matches!(socket2::SockRef::from(self).peek(&mut byte), Ok(n) if n > 0)
     }
 }
 
@@ -52,6 +64,10 @@ impl Park for Box<TlsStream<Socket>> {
     fn poll_readable(&self, _cx: &mut Context<'_>) -> Poll<()> {
         Poll::Pending
     }
+
+    fn has_unread_bytes(&self) -> bool {
+        false
+    }
 }
 
 /// In-memory streams (tests) have no readiness to wait on.
@@ -62,6 +78,10 @@ impl Park for DuplexStream {
 
     fn poll_readable(&self, _cx: &mut Context<'_>) -> Poll<()> {
         Poll::Pending
+    }
+
+    fn has_unread_bytes(&self) -> bool {
+        false
     }
 }
 

@@ -152,3 +152,20 @@ async fn a_peer_that_closes_while_idle_ends_the_task() {
         .expect("the task should end when the peer closes")
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_request_on_a_waiting_connection_as_it_drains_is_answered() {
+    let (mut client, task, signal, _) = server().await;
+    client.write_all(GET).await.unwrap();
+    bodies(&mut client, 1).await;
+    tokio::time::sleep(IDLE).await;
+    // Sent, then the drain, before the server task runs again (one thread).
+    client.write_all(GET).await.unwrap();
+    let drained = signal.drain();
+    assert_eq!(bodies(&mut client, 1).await, ["GET /a 0."]);
+    tokio::time::timeout(Duration::from_secs(5), drained)
+        .await
+        .expect("the connection should close after the answer");
+    task.await.unwrap();
+    assert_eq!(client.read(&mut [0; 16]).await.unwrap(), 0);
+}
