@@ -91,3 +91,16 @@ async fn single_threaded_weft_proxy_carries_mtls_traffic_and_policies() {
         .unwrap();
     assert_eq!(&echoed, b"weft over one thread");
 }
+
+/// jemalloc reads its options at the first allocation and, rather than
+/// failing, names any it does not understand on stderr and ignores it.
+#[test]
+fn the_allocator_accepts_every_option_the_proxy_sets() {
+    let output = std::process::Command::new(PROXY)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("<jemalloc>"), "{stderr}");
+}
