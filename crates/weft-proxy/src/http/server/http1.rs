@@ -199,7 +199,6 @@ where
     tokio::pin!(signaled);
     // Polled on every wake-up of the connection, so through `OnWake`.
     let mut signaled = OnWake::new(signaled.as_mut());
-    let mut draining = false;
     // Set while a drain waits for the request this spell started for.
     let mut grace: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let spell_start = cycle.requests();
@@ -210,18 +209,14 @@ where
     tokio::pin!(park);
     let mut idle_since: Option<usize> = None;
     let outcome = poll_fn(|cx| {
-        if !draining && signaled.poll(cx).is_ready() {
-            draining = true;
+        if !cycle.is_draining() && signaled.poll(cx).is_ready() {
             cycle.start_draining();
-            // A spell starts because the peer sent bytes (or connected):
-            // its request is answered before the connection closes.
-            if cycle.requests() == spell_start {
-                grace = Some(Box::pin(tokio::time::sleep(DRAIN_GRACE)));
-            } else {
-                // Requests in flight finish; an idle connection closes at once.
-                connection.as_mut().graceful_shutdown();
-            }
+            grace = Some(Box::pin(tokio::time::sleep(DRAIN_GRACE)));
         }
+        // A spell starts because the peer sent bytes (or connected): its
+        // first request is answered before the connection closes. After
+        // that, requests in flight finish and an idle connection closes at
+        // once.
         if let Some(wait) = grace.as_mut()
             && (cycle.requests() != spell_start || wait.as_mut().poll(cx).is_ready())
         {
@@ -246,7 +241,7 @@ where
                 cx.waker().wake_by_ref();
                 Poll::Pending
             }
-            Poll::Pending if parks && !draining && cycle.is_idle() => {
+            Poll::Pending if parks && !cycle.is_draining() && cycle.is_idle() => {
                 let requests = cycle.requests();
                 if idle_since != Some(requests) {
                     idle_since = Some(requests);
