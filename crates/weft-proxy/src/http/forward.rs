@@ -184,7 +184,10 @@ pub async fn send(
         }
         Transport::Http2(client) => {
             target(&mut req, upstream)?;
-            client.request(req).await?
+            // Boxed: hyper-util's request future is three times the size
+            // of the HTTP/1 pool's, and would otherwise be part of (and
+            // moved with) every HTTP/1 request's future too.
+            Box::pin(client.request(req)).await?
         }
     };
     response

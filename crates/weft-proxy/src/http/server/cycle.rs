@@ -8,6 +8,8 @@
 //! atomics suffice; they are atomics only because hyper wants `Send` parts.
 
 use std::{
+    convert::Infallible,
+    future::Future,
     pin::Pin,
     sync::{
         Arc,
@@ -16,9 +18,13 @@ use std::{
     task::{Context, Poll},
 };
 
-use http::{Method, Request, header::UPGRADE};
+use http::{
+    HeaderValue, Method, Request, Response,
+    header::{CONNECTION, UPGRADE},
+};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
+use pin_project_lite::pin_project;
 
 /// The state of one HTTP/1.1 connection, shared by its pieces.
 #[derive(Debug, Default)]
@@ -130,6 +136,53 @@ impl<B: Body + Unpin> Body for Tracked<B> {
     }
 }
 
+pin_project! {
+    /// The service's future for one request: the handler's response, its
+    /// body [`Tracked`], with `Connection: close` once the connection
+    /// drains. A named future rather than an async block: the block would
+    /// hold the handler's future twice (as captured, then as awaited),
+    /// and hyper moves the whole future into place on every request.
+    pub struct Tracking<F> {
+        #[pin]
+        response: F,
+        cycle: Option<Arc<Cycle>>,
+    }
+}
+
+impl<F> Tracking<F> {
+    pub fn new(response: F, cycle: Arc<Cycle>) -> Self {
+        Self {
+            response,
+            cycle: Some(cycle),
+        }
+    }
+}
+
+impl<F, B> Future for Tracking<F>
+where
+    F: Future<Output = Response<B>>,
+{
+    type Output = Result<Response<Tracked<B>>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Poll::Ready(mut response) = this.response.poll(cx) else {
+            return Poll::Pending;
+        };
+        let Some(cycle) = this.cycle.take() else {
+            // Polled again after it completed: nothing left to give.
+            return Poll::Pending;
+        };
+        if cycle.is_draining() {
+            // The connection closes after this response.
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        Poll::Ready(Ok(response.map(|b| Tracked::new(b, cycle))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use http_body_util::Empty;
@@ -151,5 +204,31 @@ mod tests {
         assert!(cycle.is_idle());
         cycle.last_request_busy.store(true, Relaxed);
         assert!(!cycle.is_idle(), "a request body may be left");
+    }
+
+    #[tokio::test]
+    async fn tracking_stores_the_handler_future_once() {
+        let cycle = Arc::new(Cycle::default());
+        let big = [7u8; 2048];
+        // `big` lives across the await, so it is part of the future.
+        let handler = async move {
+            tokio::task::yield_now().await;
+            let mut response = Response::new(Empty::<bytes::Bytes>::new());
+            response.extensions_mut().insert(big[0]);
+            response
+        };
+        let handler_size = std::mem::size_of_val(&handler);
+        let tracking = Tracking::new(handler, cycle.clone());
+        assert!(
+            std::mem::size_of_val(&tracking) <= handler_size + 16,
+            "{} bytes for a {handler_size}-byte handler",
+            std::mem::size_of_val(&tracking)
+        );
+        cycle.open_responses.fetch_add(1, Relaxed);
+        cycle.start_draining();
+        let Ok(response) = tracking.await;
+        assert_eq!(response.headers()[CONNECTION], "close");
+        drop(response);
+        assert_eq!(cycle.open_responses.load(Relaxed), 0, "the body reports its drop");
     }
 }

@@ -14,7 +14,6 @@
 //! (and its buffers) on every request.
 
 use std::{
-    convert::Infallible,
     future::{Future, poll_fn},
     pin::Pin,
     sync::Arc,
@@ -23,7 +22,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, header::CONNECTION};
+use http::{Request, Response};
 use hyper::{body::Incoming, server::conn::http1::Builder};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::{
@@ -34,7 +33,7 @@ use tracing::debug;
 
 use super::{
     DRAIN_GRACE, FIRST_REQUEST_TIMEOUT, KEEP_ALIVE_TIMEOUT,
-    cycle::{Cycle, Tracked},
+    cycle::{Cycle, Tracking},
     io::{Io, Park},
     log_end,
 };
@@ -79,18 +78,7 @@ pub async fn serve<S, F, Fut, B>(
         let cycle = cycle.clone();
         hyper::service::service_fn(move |req: Request<Incoming>| {
             cycle.request_started(&req);
-            let response = handler(req);
-            let cycle = cycle.clone();
-            async move {
-                let mut response = response.await;
-                if cycle.is_draining() {
-                    // The connection closes after this response.
-                    response
-                        .headers_mut()
-                        .insert(CONNECTION, HeaderValue::from_static("close"));
-                }
-                Ok::<_, Infallible>(response.map(|b| Tracked::new(b, cycle)))
-            }
+            Tracking::new(handler(req), cycle.clone())
         })
     };
     let mut io = Io::new(read, stream, cycle.clone());
