@@ -184,10 +184,7 @@ pub async fn send(
         }
         Transport::Http2(client) => {
             target(&mut req, upstream)?;
-            // Boxed: hyper-util's request future is three times the size
-            // of the HTTP/1 pool's, and would otherwise be part of (and
-            // moved with) every HTTP/1 request's future too.
-            Box::pin(client.request(req)).await?
+            client.request(req).await?
         }
     };
     response
