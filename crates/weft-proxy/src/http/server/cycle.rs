@@ -229,6 +229,10 @@ mod tests {
         let Ok(response) = tracking.await;
         assert_eq!(response.headers()[CONNECTION], "close");
         drop(response);
-        assert_eq!(cycle.open_responses.load(Relaxed), 0, "the body reports its drop");
+        assert_eq!(
+            cycle.open_responses.load(Relaxed),
+            0,
+            "the body reports its drop"
+        );
     }
 }
