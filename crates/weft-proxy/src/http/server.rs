@@ -55,8 +55,8 @@ pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(30);
 /// closes: HTTP/2 sends GOAWAY, HTTP/1.1 closes after the current response
 /// (at once if idle). A connection whose next request may be on its way
 /// (a new one, or one that has just sent bytes) gets [`DRAIN_GRACE`] for
-/// that request and is closed after answering it. A connection without a request within
-/// [`FIRST_REQUEST_TIMEOUT`] is closed.
+/// that request and is closed after answering it. A connection without a
+/// request within [`FIRST_REQUEST_TIMEOUT`] is closed.
 pub async fn serve<S, F, Fut, B>(mut stream: S, handler: F, mut drain: Watch)
 where
     S: Park + AsyncRead + AsyncWrite + Unpin + Send + 'static,
