@@ -15,6 +15,7 @@
 //! which tells the connector to run the handshake and keys hyper-util's
 //! pool): a mode change never reuses a connection of the other kind.
 
+pub mod h1;
 pub mod h1_pool;
 
 use super::{H2_KEEPALIVE_INTERVAL, H2_KEEPALIVE_TIMEOUT};

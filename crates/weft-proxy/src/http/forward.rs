@@ -22,11 +22,10 @@ use http::{
 };
 use http_body::Body as _;
 use http_body_util::Either;
-use hyper::body::Incoming;
 use tracing::{debug, warn};
 
 use super::{
-    RequestBody, ResponseBody,
+    RequestBody, ResponseBody, UpstreamBody,
     buffered::Buffered,
     client::{Transport, Upstream, h1_pool::SendError},
     errors, headers, upgrade,
@@ -80,6 +79,13 @@ impl ForwardError {
             ForwardError::Client(e) if e.is_connect() => return Reached::Nothing,
             ForwardError::Client(e) => hyper_cause(e),
             ForwardError::Pool(SendError::Http(h)) => Some(h),
+            ForwardError::Pool(SendError::Exchange(e)) if e.nothing_sent() => {
+                return Reached::Nothing;
+            }
+            ForwardError::Pool(SendError::Exchange(e)) if e.unanswered() => {
+                return Reached::Unanswered;
+            }
+            ForwardError::Pool(SendError::Exchange(_)) => return Reached::Upstream,
         };
         match cause {
             Some(h) if h.is_canceled() => Reached::Nothing,
@@ -176,7 +182,7 @@ pub async fn proxy<'a>(
 pub async fn send(
     upstream: &Upstream,
     mut req: Request<RequestBody>,
-) -> Result<Response<Incoming>, ForwardError> {
+) -> Result<Response<UpstreamBody>, ForwardError> {
     let mut response = match upstream.transport() {
         Transport::Http1(pool) => {
             origin_form(&mut req, upstream)?;
@@ -184,7 +190,7 @@ pub async fn send(
         }
         Transport::Http2(client) => {
             target(&mut req, upstream)?;
-            client.request(req).await?
+            client.request(req).await?.map(UpstreamBody::Hyper)
         }
     };
     response
@@ -262,7 +268,7 @@ fn target(req: &mut Request<RequestBody>, upstream: &Upstream) -> Result<(), Inv
 /// Hands the response to the caller; on an agreed upgrade, also starts
 /// splicing the two connections once hyper releases them.
 fn relay(
-    mut response: Response<Incoming>,
+    mut response: Response<UpstreamBody>,
     downstream_upgrade: Option<hyper::upgrade::OnUpgrade>,
     drain: &Watch,
 ) -> Response<ResponseBody> {

@@ -12,7 +12,6 @@ use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use http::{Request, Response, request::Parts};
 use http_body_util::Either;
-use hyper::body::Incoming;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
@@ -35,7 +34,7 @@ use crate::{
     },
     drain::Watch,
     http::{
-        RequestBody, ResponseBody,
+        RequestBody, ResponseBody, UpstreamBody,
         buffered::Buffered,
         client::Upstream,
         errors,
@@ -390,7 +389,7 @@ impl HttpPolicies {
 
 /// How one try ended.
 enum Attempt {
-    Response(Response<Incoming>),
+    Response(Response<UpstreamBody>),
     Error(ForwardError),
     TimedOut(Duration),
     /// The pending-request limit (CircuitBreaker name, limit).

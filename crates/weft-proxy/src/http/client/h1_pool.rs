@@ -1,31 +1,37 @@
 //! The HTTP/1.1 connection pool of one upstream address.
 //!
-//! Every open connection stays in the pool, busy or not; a request takes
-//! the most recently used one that is ready for a new request (its last
-//! response is over), or opens a new one. A request is handed to its
-//! connection synchronously and the connection goes straight back, so no
-//! task, timer or channel per request is needed to return it: hyper marks
-//! it ready again when its response ends.
+//! The pool holds idle connections only. A request takes the most recently
+//! used one the upstream has not closed (or dials a new one) and owns it
+//! while the exchange lasts; the response body hands it back when the
+//! response ends, if the upstream keeps it open. No task, timer or channel
+//! per request or per connection: the request's own task does the I/O
+//! ([`super::h1`]).
 //!
-//! Closed connections (the upstream hung up, or a response said `close`)
-//! are dropped on the next pass over the list. A connection idle for
-//! [`IDLE_TIMEOUT`] is closed before the upstream closes it, and at most
-//! [`MAX_IDLE`] idle ones are kept after a burst.
+//! An idle connection the upstream closed is found out when it is next
+//! taken (that check costs no system call while the connection stays
+//! quiet), or by the sweep that runs while connections are idle. One idle
+//! for [`IDLE_TIMEOUT`] is closed before the upstream closes it, and at
+//! most [`MAX_IDLE`] idle ones are kept after a burst.
+//!
+//! Requests that upgrade the connection (WebSocket, CONNECT) go over a
+//! connection of their own through hyper's client, which hands over the
+//! upgraded stream.
 
 use std::{
     io,
     net::SocketAddr,
-    sync::{Arc, Mutex, MutexGuard},
+    sync::{Arc, Mutex, MutexGuard, Weak},
     time::Duration,
 };
 
-use http::{Request, Response};
+use http::{Method, Request, Response, header::UPGRADE};
 use hyper::{body::Incoming, client::conn::http1};
 use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
 use tracing::debug;
 
-use super::super::RequestBody;
+use super::h1::{self, Conn, ExchangeError, Home};
+use crate::http::{RequestBody, UpstreamBody};
 use crate::tls::client::{PeerStream, PeerTls};
 
 /// How long an idle connection is kept: less than the 30 s after which the
@@ -35,16 +41,19 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How many idle connections are kept: a burst opens as many as it needs,
 /// and all but these are closed once idle rather than holding their
-/// buffers (about 20 KB each) until the idle timeout.
+/// buffers until the idle timeout.
 pub const MAX_IDLE: usize = 64;
 
-/// Why a request could not be handed to a connection.
+/// Why a request got no response.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// No connection could be made: nothing reached the upstream.
     #[error("cannot connect to the upstream: {0}")]
     Connect(#[source] io::Error),
-    /// hyper refused or failed the exchange.
+    /// The exchange on a connection failed.
+    #[error(transparent)]
+    Exchange(#[from] ExchangeError),
+    /// hyper refused or failed an upgrade request.
     #[error(transparent)]
     Http(#[from] hyper::Error),
 }
@@ -56,30 +65,30 @@ pub struct H1Pool {
     addr: SocketAddr,
     tls: Option<PeerTls>,
     connect_timeout: Option<Duration>,
-    conns: Mutex<Lists>,
+    idle: Mutex<Idle>,
 }
 
+// Boxed connections: a request takes and gives back the box, never the
+// connection's buffers and state.
+#[allow(clippy::vec_box)]
 #[derive(Debug, Default)]
-struct Lists {
-    plain: Vec<Conn>,
-    tls: Vec<Conn>,
+struct Idle {
+    /// In the order they went idle, newest last.
+    plain: Vec<Box<Conn>>,
+    tls: Vec<Box<Conn>>,
+    /// A sweep is scheduled.
+    sweeping: bool,
 }
 
-impl Lists {
-    fn of(&mut self, secure: bool) -> &mut Vec<Conn> {
+impl Idle {
+    #[allow(clippy::vec_box)]
+    fn of(&mut self, secure: bool) -> &mut Vec<Box<Conn>> {
         if secure {
             &mut self.tls
         } else {
             &mut self.plain
         }
     }
-}
-
-#[derive(Debug)]
-struct Conn {
-    sender: http1::SendRequest<RequestBody>,
-    /// When a request was last handed to it.
-    used: Instant,
 }
 
 impl H1Pool {
@@ -92,106 +101,159 @@ impl H1Pool {
             addr,
             tls,
             connect_timeout,
-            conns: Mutex::new(Lists::default()),
+            idle: Mutex::new(Idle::default()),
         })
     }
 
     /// Sends `req` (origin-form URI, Host set) and waits for the response
-    /// head; over mTLS when `secure`. A request a pooled connection gives
-    /// back unsent (it closed before writing it) goes on the next one, or
-    /// a new one; a new connection's failure is final.
+    /// head; over mTLS when `secure`. A request without a body that a
+    /// pooled connection could not take (it failed before any of the
+    /// request was written) goes on the next one, or a new one; a new
+    /// connection's failure is final.
     pub async fn send(
-        &self,
+        self: &Arc<Self>,
         mut req: Request<RequestBody>,
         secure: bool,
-    ) -> Result<Response<Incoming>, SendError> {
+    ) -> Result<Response<UpstreamBody>, SendError> {
+        if is_upgrade(&req) {
+            return Ok(self
+                .send_upgrade(req, secure)
+                .await?
+                .map(UpstreamBody::Hyper));
+        }
+        let home = Home {
+            pool: self.clone(),
+            secure,
+        };
         loop {
-            let (mut sender, pooled) = match self.checkout(secure) {
-                Some(sender) => (sender, true),
+            let (conn, pooled) = match self.checkout(secure) {
+                Some(conn) => (conn, true),
                 // Boxed: the connect and TLS handshake state is large, and
                 // would otherwise be part of (and moved with) every
                 // request's future, though most requests never connect.
                 None => (Box::pin(self.connect(secure)).await?, false),
             };
-            let response = sender.try_send_request(req);
-            self.give_back(sender, secure);
-            match response.await {
-                Ok(response) => return Ok(response),
-                Err(mut e) => match e.take_message() {
+            match h1::send(conn, req, home.clone()).await {
+                Ok(response) => return Ok(response.map(UpstreamBody::H1)),
+                Err(failed) => match failed.unsent {
                     Some(unsent) if pooled => req = unsent,
-                    _ => return Err(SendError::Http(e.into_error())),
+                    _ => return Err(failed.error.into()),
                 },
             }
         }
     }
 
-    /// The most recently used ready connection, unless even that one has
-    /// been idle past [`IDLE_TIMEOUT`]. Prunes closed connections, stale
-    /// idle ones, and the oldest idle ones beyond [`MAX_IDLE`].
-    fn checkout(&self, secure: bool) -> Option<http1::SendRequest<RequestBody>> {
-        let mut lists = self.lock();
-        let list = lists.of(secure);
-        list.retain(|conn| !conn.sender.is_closed());
-        // The list is in order of last use, newest last: if the newest
-        // ready connection is stale, so is every older ready one.
-        let chosen = match list.iter().rposition(|conn| conn.sender.is_ready()) {
-            Some(i) if list[i].used.elapsed() <= IDLE_TIMEOUT => Some(list.remove(i).sender),
-            Some(_) => {
-                list.retain(|conn| !conn.sender.is_ready());
-                None
+    /// The most recently used idle connection the upstream has not closed,
+    /// unless even that one has been idle past [`IDLE_TIMEOUT`].
+    fn checkout(&self, secure: bool) -> Option<Box<Conn>> {
+        let mut idle = self.lock();
+        let list = idle.of(secure);
+        while let Some(mut conn) = list.pop() {
+            // Older ones have been idle longer still.
+            if conn.idle_since.elapsed() > IDLE_TIMEOUT {
+                list.clear();
+                return None;
             }
-            None => None,
-        };
-        if list.len() > MAX_IDLE {
-            let idle = list.iter().filter(|conn| conn.sender.is_ready()).count();
-            let mut excess = idle.saturating_sub(MAX_IDLE);
-            list.retain(|conn| {
-                let drop = excess > 0 && conn.sender.is_ready();
-                excess -= usize::from(drop);
-                !drop
-            });
+            if conn.is_usable() {
+                return Some(conn);
+            }
         }
-        chosen
+        None
     }
 
-    fn give_back(&self, sender: http1::SendRequest<RequestBody>, secure: bool) {
-        self.lock().of(secure).push(Conn {
-            sender,
-            used: Instant::now(),
-        });
+    /// Takes back a connection whose response is over.
+    pub fn recycle(self: &Arc<Self>, mut conn: Box<Conn>, secure: bool) {
+        conn.idle_since = Instant::now();
+        let mut idle = self.lock();
+        let list = idle.of(secure);
+        list.push(conn);
+        if list.len() > MAX_IDLE {
+            list.remove(0);
+        }
+        if !idle.sweeping {
+            idle.sweeping = true;
+            tokio::spawn(sweep(Arc::downgrade(self)));
+        }
     }
 
-    /// Dials the upstream (TCP, and the mTLS handshake when `secure`) and
-    /// starts the connection's task.
-    async fn connect(&self, secure: bool) -> Result<http1::SendRequest<RequestBody>, SendError> {
+    /// Closes idle connections the upstream closed or that have been idle
+    /// too long; `true` while some are left.
+    fn sweep_once(&self) -> bool {
+        let mut idle = self.lock();
+        for secure in [false, true] {
+            idle.of(secure)
+                .retain_mut(|conn| conn.idle_since.elapsed() <= IDLE_TIMEOUT && conn.is_usable());
+        }
+        let left = !idle.plain.is_empty() || !idle.tls.is_empty();
+        idle.sweeping = left;
+        left
+    }
+
+    /// Dials the upstream (TCP, and the mTLS handshake when `secure`).
+    async fn connect(&self, secure: bool) -> Result<Box<Conn>, SendError> {
+        Ok(Conn::new(self.dial(secure).await?))
+    }
+
+    async fn dial(&self, secure: bool) -> Result<PeerStream, SendError> {
         let tls = super::tls_for(secure, self.tls.as_ref()).map_err(SendError::Connect)?;
-        let stream = PeerStream::connect(self.addr, tls, self.connect_timeout)
+        PeerStream::connect(self.addr, tls, self.connect_timeout)
             .await
-            .map_err(SendError::Connect)?;
-        let (sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+            .map_err(SendError::Connect)
+    }
+
+    /// Sends an upgrade request through hyper, on a connection of its own:
+    /// hyper hands the upgraded stream over when the upstream agrees.
+    async fn send_upgrade(
+        &self,
+        req: Request<RequestBody>,
+        secure: bool,
+    ) -> Result<Response<Incoming>, SendError> {
+        let stream = Box::pin(self.dial(secure)).await?;
+        let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
         let addr = self.addr;
         tokio::spawn(async move {
             if let Err(e) = connection.with_upgrades().await {
                 debug!(upstream = %addr, error = %e, "upstream connection ended with an error");
             }
         });
-        Ok(sender)
+        Ok(sender.send_request(req).await?)
     }
 
-    /// Connections open now (busy or idle), plaintext and mTLS.
+    /// Idle connections now, plaintext and mTLS.
     #[cfg(test)]
-    pub fn open_connections(&self) -> usize {
-        let lists = self.lock();
-        lists.plain.len() + lists.tls.len()
+    pub fn idle_connections(&self) -> usize {
+        let idle = self.lock();
+        idle.plain.len() + idle.tls.len()
     }
 
-    fn lock(&self) -> MutexGuard<'_, Lists> {
+    fn lock(&self) -> MutexGuard<'_, Idle> {
         // The lists stay consistent whatever a panicking holder did.
-        self.conns
+        self.idle
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
+
+/// Asks for a switch of protocols (WebSocket) or a tunnel (CONNECT).
+fn is_upgrade(req: &Request<RequestBody>) -> bool {
+    req.method() == Method::CONNECT || req.headers().contains_key(UPGRADE)
+}
+
+/// Sweeps the pool's idle connections every [`SWEEP_INTERVAL`] while it
+/// has any; ends with the pool.
+async fn sweep(pool: Weak<H1Pool>) {
+    loop {
+        tokio::time::sleep(SWEEP_INTERVAL).await;
+        match pool.upgrade() {
+            Some(pool) if pool.sweep_once() => {}
+            _ => return,
+        }
+    }
+}
+
+/// How often idle connections are checked: a closed one is let go within
+/// this, and a stale one at most this long after [`IDLE_TIMEOUT`].
+const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
 mod tests;
