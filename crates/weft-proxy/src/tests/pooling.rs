@@ -147,7 +147,7 @@ async fn a_post_on_a_connection_closed_under_it_is_not_sent_again() {
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert_eq!(headers["x-weft-error"], "upstream-failed");
     assert!(
-        body.contains("connection closed before message completed"),
+        body.contains("the upstream closed the connection without answering"),
         "{body}"
     );
     assert_eq!(upstream.connections(), 1);

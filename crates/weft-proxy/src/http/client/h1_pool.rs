@@ -256,4 +256,6 @@ async fn sweep(pool: Weak<H1Pool>) {
 const SWEEP_INTERVAL: Duration = Duration::from_secs(5);
 
 #[cfg(test)]
+mod exchanges;
+#[cfg(test)]
 mod tests;

@@ -235,8 +235,10 @@ impl Conn {
                 Ok(0) if received => return Poll::Ready(Err(ExchangeError::Truncated)),
                 Ok(0) => return Poll::Ready(Err(ExchangeError::Closed)),
                 Ok(_) => self.exchange.received = true,
-                Err(e) if received => return Poll::Ready(Err(ExchangeError::Read(e))),
-                Err(e) => return Poll::Ready(Err(ExchangeError::Unanswered(e))),
+                Err(e) if !received && is_close(&e) => {
+                    return Poll::Ready(Err(ExchangeError::Unanswered(e)));
+                }
+                Err(e) => return Poll::Ready(Err(ExchangeError::Read(e))),
             }
         }
     }
@@ -418,4 +420,16 @@ impl Conn {
             }
         }
     }
+}
+
+/// A connection closed under the exchange (a reset, or TLS ended without
+/// close_notify), as opposed to one that failed (a TLS alert, say).
+fn is_close(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
 }
