@@ -6,6 +6,8 @@
 //! without sockets. Response heads are parsed with `httparse` and their
 //! header values are cut out of the read buffer without copying.
 
+use std::mem::MaybeUninit;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{
     HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version,
@@ -363,22 +365,28 @@ struct RawHead {
     len: usize,
     minor_version: u8,
     code: u16,
-    spans: [FieldSpan; MAX_HEADERS],
-    field_count: usize,
+    spans: Vec<FieldSpan>,
 }
 
 impl RawHead {
     fn fields(&self) -> &[FieldSpan] {
-        self.spans.get(..self.field_count).unwrap_or_default()
+        &self.spans
     }
 }
 
 /// Runs httparse over `buf` without consuming anything, recording where
 /// the fields lie so they can be cut from the buffer once it is split.
+/// httparse's field array is left uninitialised (it is 4 KiB, and most
+/// heads use a few entries) and only the found fields are kept.
 fn scan_response_head(buf: &[u8]) -> Result<Option<RawHead>, CodecError> {
-    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut response = httparse::Response::new(&mut fields);
-    let len = match response.parse(buf) {
+    let mut fields = [const { MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        buf,
+        &mut fields,
+    );
+    let len = match parsed {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD_BYTES => {
             return Err(CodecError::HeadTooLarge);
@@ -391,17 +399,16 @@ fn scan_response_head(buf: &[u8]) -> Result<Option<RawHead>, CodecError> {
     if len > MAX_HEAD_BYTES {
         return Err(CodecError::HeadTooLarge);
     }
-    let mut raw = RawHead {
+    Ok(Some(RawHead {
         len,
         minor_version: response.version.unwrap_or(1),
         code: response.code.unwrap_or(0),
-        spans: [FieldSpan::default(); MAX_HEADERS],
-        field_count: response.headers.len(),
-    };
-    for (span, field) in raw.spans.iter_mut().zip(response.headers.iter()) {
-        *span = FieldSpan::locate(buf, field);
-    }
-    Ok(Some(raw))
+        spans: response
+            .headers
+            .iter()
+            .map(|field| FieldSpan::locate(buf, field))
+            .collect(),
+    }))
 }
 
 /// Builds the header map from `block`, the frozen bytes the spans point

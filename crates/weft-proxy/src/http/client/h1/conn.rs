@@ -22,6 +22,11 @@ use crate::tls::client::PeerStream;
 /// large body in reads of a useful size.
 const READ_SIZE: usize = 16 * 1024;
 
+/// Less room than this left in the read buffer gets a new one. Heads and
+/// bodies are cut out of the buffer as they are read, so small responses
+/// share one allocation until it is used up.
+const MIN_READ: usize = 2 * 1024;
+
 /// Data frames up to this size are copied next to their framing, so a
 /// small body goes out with its head in one write; larger ones are queued
 /// as they are.
@@ -92,6 +97,9 @@ impl Conn {
             // The common case, a head alone: written from the scratch
             // buffer, whose memory then serves the next request.
             let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.scratch))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
             self.scratch.advance(n);
             return Poll::Ready(Ok(false));
         }
@@ -102,6 +110,9 @@ impl Conn {
             *slice = IoSlice::new(bytes);
         }
         let n = ready!(Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count]))?;
+        if n == 0 {
+            return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+        }
         self.consume_written(n);
         Poll::Ready(Ok(false))
     }
@@ -122,7 +133,9 @@ impl Conn {
 
     /// Reads more into the read buffer: `Ok(0)` at the end of the stream.
     pub(super) fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        self.read.reserve(READ_SIZE);
+        if self.read.capacity() - self.read.len() < MIN_READ {
+            self.read.reserve(READ_SIZE);
+        }
         tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read)
     }
 
