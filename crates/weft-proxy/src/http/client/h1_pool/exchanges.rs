@@ -65,6 +65,17 @@ async fn canned(response: &'static [u8]) -> (SocketAddr, Arc<AtomicUsize>) {
     .await
 }
 
+/// Answers the first request on each connection with `response`, then
+/// closes the connection (without saying so in the response).
+async fn answer_once(response: &'static [u8]) -> (SocketAddr, Arc<AtomicUsize>) {
+    raw_server(move |mut stream| async move {
+        if read_head(&mut stream).await.is_some() {
+            let _ = stream.write_all(response).await;
+        }
+    })
+    .await
+}
+
 fn request(method: Method, body: Buffered) -> Request<RequestBody> {
     Request::builder()
         .method(method)
@@ -72,6 +83,18 @@ fn request(method: Method, body: Buffered) -> Request<RequestBody> {
         .header(header::HOST, "app.mesh")
         .body(Either::Right(body))
         .unwrap()
+}
+
+async fn get(pool: &Arc<H1Pool>) -> Result<Response<UpstreamBody>, SendError> {
+    pool.send(request(Method::GET, Buffered::empty()), false)
+        .await
+}
+
+fn exchange_error(error: SendError) -> ExchangeError {
+    match error {
+        SendError::Exchange(error) => error,
+        other => panic!("not an exchange error: {other:?}"),
+    }
 }
 
 async fn collect(response: Response<UpstreamBody>) -> (Bytes, Option<http::HeaderMap>) {
@@ -88,10 +111,7 @@ async fn a_chunked_response_with_trailers_keeps_its_connection() {
     .await;
     let pool = H1Pool::new(addr, None, None);
     for _ in 0..3 {
-        let response = pool
-            .send(request(Method::GET, Buffered::empty()), false)
-            .await
-            .unwrap();
+        let response = get(&pool).await.unwrap();
         let (body, trailers) = collect(response).await;
         assert_eq!(body, "hello world");
         assert_eq!(trailers.unwrap()["x-sum"], "11");
@@ -149,18 +169,10 @@ async fn interim_answers_are_skipped() {
 
 #[tokio::test]
 async fn a_body_until_close_is_read_to_the_end_and_its_connection_not_kept() {
-    let (addr, accepted) = raw_server(|mut stream| async move {
-        if read_head(&mut stream).await.is_some() {
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\n\r\nall of it").await;
-        }
-    })
-    .await;
+    let (addr, accepted) = answer_once(b"HTTP/1.1 200 OK\r\n\r\nall of it").await;
     let pool = H1Pool::new(addr, None, None);
     for _ in 0..2 {
-        let response = pool
-            .send(request(Method::GET, Buffered::empty()), false)
-            .await
-            .unwrap();
+        let response = get(&pool).await.unwrap();
         assert_eq!(collect(response).await.0, "all of it");
     }
     assert_eq!(accepted.load(Ordering::SeqCst), 2);
@@ -169,19 +181,9 @@ async fn a_body_until_close_is_read_to_the_end_and_its_connection_not_kept() {
 
 #[tokio::test]
 async fn a_truncated_body_is_an_error() {
-    let (addr, _) = raw_server(|mut stream| async move {
-        if read_head(&mut stream).await.is_some() {
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf")
-                .await;
-        }
-    })
-    .await;
+    let (addr, _) = answer_once(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf").await;
     let pool = H1Pool::new(addr, None, None);
-    let response = pool
-        .send(request(Method::GET, Buffered::empty()), false)
-        .await
-        .unwrap();
+    let response = get(&pool).await.unwrap();
     let error = response.into_body().collect().await.unwrap_err();
     assert!(
         error
@@ -196,13 +198,7 @@ async fn a_truncated_body_is_an_error() {
 async fn a_malformed_answer_is_an_error_that_reached_the_upstream() {
     let (addr, _) = canned(b"HTTP/1.1 abc\r\n\r\n").await;
     let pool = H1Pool::new(addr, None, None);
-    let error = pool
-        .send(request(Method::GET, Buffered::empty()), false)
-        .await
-        .unwrap_err();
-    let SendError::Exchange(error) = error else {
-        panic!("{error:?}");
-    };
+    let error = exchange_error(get(&pool).await.unwrap_err());
     assert!(matches!(error, ExchangeError::Response(_)), "{error:?}");
     assert!(!error.nothing_sent() && !error.unanswered());
     assert!(
@@ -218,33 +214,17 @@ async fn a_connection_closed_without_an_answer_is_unanswered() {
     })
     .await;
     let pool = H1Pool::new(addr, None, None);
-    let error = pool
-        .send(request(Method::GET, Buffered::empty()), false)
-        .await
-        .unwrap_err();
-    let SendError::Exchange(error) = error else {
-        panic!("{error:?}");
-    };
+    let error = exchange_error(get(&pool).await.unwrap_err());
     assert!(error.unanswered(), "{error:?}");
 }
 
 #[tokio::test]
 async fn an_idle_connection_the_upstream_closed_is_not_used() {
     // Answers once per connection, then closes it (without saying so).
-    let (addr, accepted) = raw_server(|mut stream| async move {
-        if read_head(&mut stream).await.is_some() {
-            let _ = stream
-                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                .await;
-        }
-    })
-    .await;
+    let (addr, accepted) = answer_once(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
     let pool = H1Pool::new(addr, None, None);
     for _ in 0..3 {
-        let response = pool
-            .send(request(Method::GET, Buffered::empty()), false)
-            .await
-            .unwrap();
+        let response = get(&pool).await.unwrap();
         assert_eq!(collect(response).await.0, "ok");
         // Time for the close to arrive.
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -359,13 +339,9 @@ async fn a_large_body_streams_back_while_it_is_still_being_sent() {
 #[tokio::test]
 async fn an_early_answer_arrives_though_the_upstream_stops_reading() {
     // Refuses the body unread, answers and closes.
-    let (addr, _) = raw_server(|mut stream| async move {
-        if read_head(&mut stream).await.is_some() {
-            let _ = stream
-                .write_all(b"HTTP/1.1 413 Content Too Large\r\nconnection: close\r\ncontent-length: 3\r\n\r\nbig")
-                .await;
-        }
-    })
+    let (addr, _) = answer_once(
+        b"HTTP/1.1 413 Content Too Large\r\nconnection: close\r\ncontent-length: 3\r\n\r\nbig",
+    )
     .await;
     let body = Bytes::from(vec![b'x'; 8 << 20]);
     let pool = H1Pool::new(addr, None, None);
