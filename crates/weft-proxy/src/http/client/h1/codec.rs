@@ -90,7 +90,14 @@ pub fn request_framing(
 /// `Content-Length` or `Transfer-Encoding` would make the upstream wait for
 /// bytes that never come. A lone `Content-Length: 0` is accurate, so it stays.
 fn drop_body_headers(headers: &mut HeaderMap) {
-    headers.remove(TRANSFER_ENCODING);
+    // Most bodiless requests have neither field: one pass finds that.
+    let present = Present::survey(headers);
+    if present.transfer_encoding {
+        headers.remove(TRANSFER_ENCODING);
+    }
+    if !present.content_length {
+        return;
+    }
     let mut lengths = headers.get_all(CONTENT_LENGTH).iter();
     let exactly_zero = matches!(
         (lengths.next(), lengths.next()),
@@ -300,10 +307,10 @@ pub fn parse_response_head(
     };
     let head = buf.split_to(raw.len).freeze();
     let mut headers = build_header_map(&head, raw.fields())?;
+    let present = Present::survey(&headers);
     // Both framings at once is how response splitting starts; whatever the
     // upstream meant, the connection's framing can't be trusted after it.
-    let had_both_framings =
-        headers.contains_key(TRANSFER_ENCODING) && headers.contains_key(CONTENT_LENGTH);
+    let had_both_framings = present.transfer_encoding && present.content_length;
     let version = if raw.minor_version == 0 {
         Version::HTTP_10
     } else {
@@ -311,11 +318,11 @@ pub fn parse_response_head(
     };
     let status = StatusCode::from_u16(raw.code).map_err(|_| CodecError::InvalidStatus(raw.code))?;
 
-    let body = response_body_kind(request_method, status, &mut headers)?;
+    let body = response_body_kind(request_method, status, &present, &mut headers)?;
     let keep_alive = request_keep_alive
         && version == Version::HTTP_11
         && body != BodyKind::UntilClose
-        && !has_close_token(&headers)
+        && !(present.connection && has_close_token(&headers))
         && !had_both_framings;
 
     let (mut parts, ()) = http::Response::new(()).into_parts();
@@ -447,6 +454,7 @@ fn slice_value(block: &Bytes, span: Option<(usize, usize)>) -> Option<HeaderValu
 fn response_body_kind(
     request_method: &Method,
     status: StatusCode,
+    present: &Present,
     headers: &mut HeaderMap,
 ) -> Result<BodyKind, CodecError> {
     if *request_method == Method::HEAD
@@ -456,7 +464,7 @@ fn response_body_kind(
     {
         return Ok(BodyKind::Empty);
     }
-    if headers.contains_key(TRANSFER_ENCODING) {
+    if present.transfer_encoding {
         headers.remove(CONTENT_LENGTH);
         let chunked = last_list_token(headers.get_all(TRANSFER_ENCODING).iter())
             .is_some_and(|coding| coding.eq_ignore_ascii_case(b"chunked"));
@@ -465,6 +473,9 @@ fn response_body_kind(
         } else {
             BodyKind::UntilClose
         });
+    }
+    if !present.content_length {
+        return Ok(BodyKind::UntilClose);
     }
     Ok(match content_length(headers)? {
         Some(len) => BodyKind::Length(len),
@@ -488,6 +499,32 @@ fn content_length(headers: &HeaderMap) -> Result<Option<u64>, CodecError> {
         }
     }
     Ok(agreed)
+}
+
+/// Which of the fields that frame a response or end its connection it
+/// has: found in one pass over its few fields, where looking each up would
+/// hash every name again.
+#[derive(Debug, Default)]
+struct Present {
+    transfer_encoding: bool,
+    content_length: bool,
+    connection: bool,
+}
+
+impl Present {
+    fn survey(headers: &HeaderMap) -> Self {
+        let mut present = Self::default();
+        for name in headers.keys() {
+            if name == TRANSFER_ENCODING {
+                present.transfer_encoding = true;
+            } else if name == CONTENT_LENGTH {
+                present.content_length = true;
+            } else if name == CONNECTION {
+                present.connection = true;
+            }
+        }
+        present
+    }
 }
 
 /// Only plain digits: `u64::from_str` would also take a leading `+`, which
