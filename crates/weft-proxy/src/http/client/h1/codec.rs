@@ -56,8 +56,9 @@ pub enum CodecError {
 }
 
 /// How a request body is framed on the wire.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum RequestFraming {
+    #[default]
     Empty,
     Length(u64),
     Chunked,
@@ -66,11 +67,10 @@ pub enum RequestFraming {
 /// Decides how the request body is framed, fixing `headers` up to match.
 ///
 /// `body_is_empty` means the body has no bytes at all; `body_exact_len` is
-/// the body's length when it is known before it is sent.
+/// the body's length when it is known before it is sent. Every method gets
+/// the same rules: unlike hyper, a GET or HEAD with a body of unknown
+/// length is sent chunked rather than silently emptied.
 pub fn request_framing(
-    // Every method gets the same rules: unlike hyper, a GET or HEAD with a
-    // body of unknown length is sent chunked rather than silently emptied.
-    _method: &Method,
     version: Version,
     headers: &mut HeaderMap,
     body_is_empty: bool,
@@ -296,17 +296,17 @@ pub struct ResponseHead {
 /// without a complete head.
 ///
 /// 1xx heads come back like any other, with [`BodyKind::Empty`]; the caller
-/// skips them and parses again for the final response.
+/// skips them and parses again for the final response. (The request never
+/// asks to close: `Connection` is hop-by-hop, removed before it is sent.)
 pub fn parse_response_head(
     buf: &mut BytesMut,
     request_method: &Method,
-    request_keep_alive: bool,
 ) -> Result<Option<ResponseHead>, CodecError> {
     let Some(raw) = scan_response_head(buf)? else {
         return Ok(None);
     };
     let head = buf.split_to(raw.len).freeze();
-    let mut headers = build_header_map(&head, raw.fields())?;
+    let mut headers = build_header_map(&head, &raw.spans)?;
     let present = Present::survey(&headers);
     // Both framings at once is how response splitting starts; whatever the
     // upstream meant, the connection's framing can't be trusted after it.
@@ -319,8 +319,7 @@ pub fn parse_response_head(
     let status = StatusCode::from_u16(raw.code).map_err(|_| CodecError::InvalidStatus(raw.code))?;
 
     let body = response_body_kind(request_method, status, &present, &mut headers)?;
-    let keep_alive = request_keep_alive
-        && version == Version::HTTP_11
+    let keep_alive = version == Version::HTTP_11
         && body != BodyKind::UntilClose
         && !(present.connection && has_close_token(&headers))
         && !had_both_framings;
@@ -339,7 +338,7 @@ pub fn parse_response_head(
 /// Where a header field's name and value lie within the head's bytes;
 /// `None` if httparse handed out a slice from elsewhere, which it never
 /// should, but which must not turn into a silently wrong field.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub(super) struct FieldSpan {
     name: Option<(usize, usize)>,
     value: Option<(usize, usize)>,
@@ -373,12 +372,6 @@ struct RawHead {
     minor_version: u8,
     code: u16,
     spans: Vec<FieldSpan>,
-}
-
-impl RawHead {
-    fn fields(&self) -> &[FieldSpan] {
-        &self.spans
-    }
 }
 
 /// Runs httparse over `buf` without consuming anything, recording where

@@ -41,7 +41,7 @@ pub struct Conn {
     /// Bytes read and not yet consumed.
     pub(super) read: BytesMut,
     /// Framing (and small data) being assembled, after everything queued.
-    scratch: BytesMut,
+    pub(super) scratch: BytesMut,
     queued: VecDeque<Bytes>,
     /// The request and response in progress on this connection.
     pub(super) exchange: Exchange,
@@ -59,11 +59,6 @@ impl Conn {
             exchange: Exchange::default(),
             idle_since: Instant::now(),
         })
-    }
-
-    /// The buffer framing and small data are written into.
-    pub(super) fn scratch(&mut self) -> &mut BytesMut {
-        &mut self.scratch
     }
 
     /// Queues `data` after what is already queued.

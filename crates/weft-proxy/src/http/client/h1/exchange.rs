@@ -105,7 +105,8 @@ pub struct Exchange {
     /// queued (or the exchange has none).
     upload: Option<RequestBody>,
     uploading: bool,
-    framing: Framing,
+    /// How the request body goes; a length counts down as it is queued.
+    framing: RequestFraming,
     /// Trailers of a chunked request, written after its last chunk.
     trailers: Option<HeaderMap>,
     /// A byte of this request has been written.
@@ -114,17 +115,9 @@ pub struct Exchange {
     received: bool,
     /// Sending the request failed after the answer began.
     upload_failed: bool,
-    /// The upstream agreed to another request after this one.
+    /// The response head let the connection carry another request.
     keep_alive: bool,
     reading: Reading,
-}
-
-#[derive(Debug, Default)]
-enum Framing {
-    #[default]
-    Empty,
-    Length(u64),
-    Chunked,
 }
 
 #[derive(Debug, Default)]
@@ -146,7 +139,6 @@ impl Conn {
     ) -> Result<(), ExchangeError> {
         let empty = body.is_end_stream();
         let framing = codec::request_framing(
-            &parts.method,
             parts.version,
             &mut parts.headers,
             empty,
@@ -159,16 +151,12 @@ impl Conn {
             target,
             parts.version,
             &parts.headers,
-            self.scratch(),
+            &mut self.scratch,
         );
         self.exchange = Exchange {
             uploading: true,
             upload: (!empty).then_some(body),
-            framing: match framing {
-                RequestFraming::Empty => Framing::Empty,
-                RequestFraming::Length(n) => Framing::Length(n),
-                RequestFraming::Chunked => Framing::Chunked,
-            },
+            framing,
             ..Exchange::default()
         };
         if empty {
@@ -220,7 +208,7 @@ impl Conn {
     ) -> Poll<Result<ResponseHead, ExchangeError>> {
         loop {
             if !self.read.is_empty() {
-                match codec::parse_response_head(&mut self.read, method, true) {
+                match codec::parse_response_head(&mut self.read, method) {
                     Ok(Some(head)) if head.parts.status == StatusCode::SWITCHING_PROTOCOLS => {
                         return Poll::Ready(Err(ExchangeError::UnaskedSwitch));
                     }
@@ -246,7 +234,7 @@ impl Conn {
     /// Readies the connection to deliver the body `head` announces.
     /// `true`: the body is already complete (none, or empty).
     pub(super) fn expect_body(&mut self, head: &ResponseHead) -> bool {
-        self.exchange.keep_alive = head.keep_alive && !self.exchange.upload_failed;
+        self.exchange.keep_alive = head.keep_alive;
         self.exchange.reading = match head.body {
             BodyKind::Empty | BodyKind::Length(0) => Reading::Done,
             BodyKind::Length(n) => Reading::Length(n),
@@ -260,6 +248,7 @@ impl Conn {
     /// request (all of this one written, nothing unasked read).
     pub(super) fn reusable(&self) -> bool {
         self.exchange.keep_alive
+            && !self.exchange.upload_failed
             && !self.exchange.uploading
             && matches!(self.exchange.reading, Reading::Done)
             && self.read.is_empty()
@@ -295,7 +284,6 @@ impl Conn {
         self.exchange.uploading = false;
         self.exchange.upload = None;
         self.exchange.upload_failed = true;
-        self.exchange.keep_alive = false;
     }
 
     /// Moves the request body onto the connection; `Ready(Ok)` once all of
@@ -343,18 +331,18 @@ impl Conn {
             return Ok(());
         }
         match &mut self.exchange.framing {
-            Framing::Length(left) => {
+            RequestFraming::Length(left) => {
                 *left = left
                     .checked_sub(data.len() as u64)
                     .ok_or(LengthMismatch::Longer)?;
                 self.push(data);
             }
-            Framing::Chunked => {
-                codec::encode_chunk_prefix(data.len(), self.scratch());
+            RequestFraming::Chunked => {
+                codec::encode_chunk_prefix(data.len(), &mut self.scratch);
                 self.push(data);
-                self.scratch().extend_from_slice(codec::CHUNK_SUFFIX);
+                self.scratch.extend_from_slice(codec::CHUNK_SUFFIX);
             }
-            Framing::Empty => return Err(LengthMismatch::Longer),
+            RequestFraming::Empty => return Err(LengthMismatch::Longer),
         }
         Ok(())
     }
@@ -362,11 +350,11 @@ impl Conn {
     /// The request body has ended: checks its length, or ends its chunks.
     fn finish_request(&mut self) -> Result<(), LengthMismatch> {
         match self.exchange.framing {
-            Framing::Length(0) | Framing::Empty => Ok(()),
-            Framing::Length(_) => Err(LengthMismatch::Shorter),
-            Framing::Chunked => {
+            RequestFraming::Length(0) | RequestFraming::Empty => Ok(()),
+            RequestFraming::Length(_) => Err(LengthMismatch::Shorter),
+            RequestFraming::Chunked => {
                 let trailers = self.exchange.trailers.take();
-                codec::encode_last_chunk(trailers.as_ref(), self.scratch());
+                codec::encode_last_chunk(trailers.as_ref(), &mut self.scratch);
                 Ok(())
             }
         }

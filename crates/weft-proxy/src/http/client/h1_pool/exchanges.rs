@@ -22,7 +22,7 @@ use crate::http::buffered::Buffered;
 
 /// A server that runs `answer` on each connection it accepts, and counts
 /// them.
-async fn raw_server<F, Fut>(answer: F) -> (SocketAddr, Arc<AtomicUsize>)
+pub(super) async fn raw_server<F, Fut>(answer: F) -> (SocketAddr, Arc<AtomicUsize>)
 where
     F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -298,19 +298,15 @@ async fn request_bodies_go_with_their_length_or_chunked() {
 async fn a_large_body_streams_back_while_it_is_still_being_sent() {
     // hyper echoes the body frame by frame as it arrives: the answer
     // begins long before the request ends.
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
-                Ok::<_, std::convert::Infallible>(Response::new(req.into_body()))
-            });
-            tokio::spawn(
-                hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service),
-            );
-        }
-    });
+    let (addr, _) = raw_server(|stream| async move {
+        let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
+            Ok::<_, std::convert::Infallible>(Response::new(req.into_body()))
+        });
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
+    })
+    .await;
     let body: Bytes = (0..4 << 20)
         .map(|i| (i % 251) as u8)
         .collect::<Vec<_>>()

@@ -21,35 +21,30 @@ use crate::http::buffered::Buffered;
 /// A server answering `METHOD URI host=HOST`, after 100 ms for paths under
 /// `/slow`; with `close`, every response says `Connection: close`. Returns its address and accepted-connection count.
 async fn server(close: bool) -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let count = accepted.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
-            count.fetch_add(1, Ordering::SeqCst);
-            let service = service_fn(move |req: Request<hyper::body::Incoming>| async move {
-                if req.uri().path().starts_with("/slow") {
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-                let host = req
-                    .headers()
-                    .get(http::header::HOST)
-                    .map(|h| h.to_str().unwrap_or("?").to_owned())
-                    .unwrap_or_default();
-                let text = format!("{} {} host={host}", req.method(), req.uri());
-                let mut response = http::Response::new(Full::new(Bytes::from(text)));
-                if close {
-                    response
-                        .headers_mut()
-                        .insert(CONNECTION, http::HeaderValue::from_static("close"));
-                }
-                Ok::<_, Infallible>(response)
-            });
-            tokio::spawn(server::Builder::new().serve_connection(TokioIo::new(stream), service));
-        }
-    });
-    (addr, accepted)
+    super::exchanges::raw_server(move |stream| async move {
+        let service = service_fn(move |req: Request<hyper::body::Incoming>| async move {
+            if req.uri().path().starts_with("/slow") {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            let host = req
+                .headers()
+                .get(http::header::HOST)
+                .map(|h| h.to_str().unwrap_or("?").to_owned())
+                .unwrap_or_default();
+            let text = format!("{} {} host={host}", req.method(), req.uri());
+            let mut response = http::Response::new(Full::new(Bytes::from(text)));
+            if close {
+                response
+                    .headers_mut()
+                    .insert(CONNECTION, http::HeaderValue::from_static("close"));
+            }
+            Ok::<_, Infallible>(response)
+        });
+        let _ = server::Builder::new()
+            .serve_connection(TokioIo::new(stream), service)
+            .await;
+    })
+    .await
 }
 
 fn get(path: &str) -> Request<RequestBody> {
