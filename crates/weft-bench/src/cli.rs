@@ -126,10 +126,11 @@ pub struct SuiteArgs {
     /// Comma-separated control-plane scale sizes (0 skips).
     #[arg(long, value_delimiter = ',')]
     pub cp_scale: Vec<usize>,
-    /// Rounds of the workloads the latency and CPU targets are read from:
-    /// the later rounds restart each compared topology in turn, and the
-    /// verdicts take the median [default: 3, quick: 1].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=20))]
+    /// Paired rounds of the workloads the latency and CPU targets are read
+    /// from, after the main pass: the compared topologies run side by side
+    /// and are measured back to back, and the verdicts take the median of
+    /// the rounds (0: the main pass) [default: 3, quick: 0].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=20))]
     pub rounds: Option<u32>,
 }
 
@@ -251,7 +252,7 @@ async fn run_suite(a: SuiteArgs) -> anyhow::Result<()> {
         hold_connections: a.hold_connections.unwrap_or(hold),
         endpoints: a.endpoints.unwrap_or(endpoints),
         disturbance_budget: Duration::from_secs(if a.quick { 30 } else { 120 }),
-        rounds: a.rounds.unwrap_or(if a.quick { 1 } else { 3 }) as usize,
+        rounds: a.rounds.unwrap_or(if a.quick { 0 } else { 3 }) as usize,
         cp_scale: if a.cp_scale.is_empty() {
             scale
         } else {

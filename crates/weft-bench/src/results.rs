@@ -42,7 +42,8 @@ pub struct Settings {
     /// How the Weft proxies were started (`weft-proxy` or `weft proxy`).
     #[serde(default)]
     pub proxy_executable: String,
-    /// Rounds of the workloads the latency and CPU targets are read from.
+    /// Paired rounds of the workloads the latency and CPU targets are read
+    /// from, after the main pass (0: the targets read the main pass).
     #[serde(default)]
     pub rounds: usize,
 }
@@ -58,8 +59,8 @@ pub struct TopologyResult {
     pub runs: Vec<Run>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<Memory>,
-    /// Later rounds of the workloads the targets are read from, in round
-    /// order (round 2 first); `runs` holds round 1.
+    /// The paired rounds of the workloads the targets are read from, in
+    /// round order; `runs` holds the main pass.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repeats: Vec<Run>,
 }
@@ -69,20 +70,21 @@ impl TopologyResult {
         self.runs.iter().find(|r| r.workload == workload)
     }
 
-    /// Every round's run of `workload` that measured something, round 1
-    /// first. A round that failed leaves a gap, so callers pairing two
-    /// topologies' rounds should pair by index only when neither has one.
+    /// The runs of `workload` the round-based targets read, each `None`
+    /// where it measured nothing: the paired rounds when the suite ran
+    /// any, else the main pass. A round that failed leaves a gap, so
+    /// callers pairing two topologies' rounds pair by index.
     pub fn rounds(&self, workload: &str) -> Vec<Option<&Run>> {
         let usable = |r: &&Run| r.skipped.is_none() && r.ok > 0;
-        std::iter::once(self.run(workload))
-            .chain(
-                self.repeats
-                    .iter()
-                    .filter(|r| r.workload == workload)
-                    .map(Some),
-            )
-            .map(|r| r.filter(usable))
-            .collect()
+        let paired: Vec<&Run> = self
+            .repeats
+            .iter()
+            .filter(|r| r.workload == workload)
+            .collect();
+        if paired.is_empty() {
+            return vec![self.run(workload).filter(usable)];
+        }
+        paired.into_iter().map(|r| Some(r).filter(usable)).collect()
     }
 }
 

@@ -9,6 +9,7 @@ pub mod measure;
 pub mod memory;
 pub mod nginx;
 pub mod oha;
+pub mod paired;
 pub mod process;
 pub mod run;
 pub mod tls;

@@ -64,12 +64,14 @@ pub fn render(s: &Summary) -> String {
             s.settings.proxy_executable
         );
     }
-    if s.settings.rounds > 1 {
+    if s.settings.rounds > 0 {
         let _ = writeln!(
             o,
-            "The latency and CPU targets take the median of {} rounds: after the \
-             main pass, each compared topology is started again in turn and its \
-             target workload measured once more. The tables below show round 1.\n",
+            "The latency and CPU targets take the median of {} paired rounds: after \
+             the main pass, the topologies they compare run side by side, and each \
+             round measures their target workloads back to back (in reverse every \
+             other round), so both sides of a comparison see the same machine. The \
+             tables below show the main pass.\n",
             s.settings.rounds
         );
     }

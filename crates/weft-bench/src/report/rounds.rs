@@ -1,7 +1,7 @@
-//! The targets are read from workloads that run in several interleaved
-//! rounds (`weft-bench suite --rounds N`): every round measures each
-//! compared topology once more, so the verdict rests on the median of the
-//! rounds rather than on one moment of a shared machine.
+//! The targets are read from workloads that run in several paired rounds
+//! (`weft-bench suite --rounds N`, see `suite::paired`): every round
+//! measures the compared topologies back to back, so the verdict rests on
+//! the median of the rounds rather than on one moment of a shared machine.
 
 use crate::results::{Results, Run};
 
@@ -80,26 +80,40 @@ mod tests {
     #[test]
     fn rounds_pair_runs_of_the_same_round_and_skip_gaps() {
         let mut direct = topology("direct", vec![run("w", true, 100.0, 0.0, 1.0, None)]);
+        let mut weft = topology("weft", vec![run("w", true, 150.0, 0.0, 1.0, None)]);
+        let main_pass = Results {
+            topologies: vec![direct.clone(), weft.clone()],
+            ..Default::default()
+        };
+        let added = |results: &Results| {
+            per_round(results, "w", &["direct", "weft"], |r| {
+                Some(r[1].latency?.p50_us - r[0].latency?.p50_us)
+            })
+        };
+        assert_eq!(added(&main_pass), vec![50.0]);
         direct.repeats = vec![
             run("w", true, 110.0, 0.0, 1.0, None),
             run("w", true, 120.0, 0.0, 1.0, None),
+            run("w", true, 130.0, 0.0, 1.0, None),
         ];
-        let mut weft = topology("weft", vec![run("w", true, 150.0, 0.0, 1.0, None)]);
         let mut failed = run("w", true, 0.0, 0.0, 1.0, None);
         failed.skipped = Some("could not start".into());
-        weft.repeats = vec![failed, run("w", true, 200.0, 0.0, 1.0, None)];
-        let results = Results {
+        weft.repeats = vec![
+            failed,
+            run("w", true, 200.0, 0.0, 1.0, None),
+            run("w", true, 180.0, 0.0, 1.0, None),
+        ];
+        let paired = Results {
             topologies: vec![direct, weft],
             ..Default::default()
         };
-        let added = per_round(&results, "w", &["direct", "weft"], |r| {
-            Some(r[1].latency?.p50_us - r[0].latency?.p50_us)
-        });
-        assert_eq!(added, vec![50.0, 80.0]);
-        assert!(per_round(&results, "w", &["direct", "nginx"], |_| Some(1.0)).is_empty());
+        // The paired rounds replace the main pass; the failed round is a gap.
+        let values = added(&paired);
+        assert_eq!(values, vec![80.0, 50.0]);
+        assert!(per_round(&paired, "w", &["direct", "nginx"], |_| Some(1.0)).is_empty());
         assert_eq!(
-            describe(&added, |v| format!("{v:+.0}")).unwrap(),
-            (65.0, "+65 (median of 2 rounds: +50, +80)".to_owned())
+            describe(&values, |v| format!("{v:+.0}")).unwrap(),
+            (65.0, "+65 (median of 2 rounds: +80, +50)".to_owned())
         );
         assert_eq!(
             describe(&[7.0], |v| format!("{v}")).unwrap(),

@@ -1,6 +1,7 @@
 //! The suite's order of work: backend, then per topology start → idle
 //! memory → every workload → held connections → (Weft) many endpoints →
-//! stop; then control-plane scale; then `results.json`.
+//! stop; then the paired rounds of the targets' workloads; then
+//! control-plane scale; then `results.json`.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -17,8 +18,7 @@ use super::{
 };
 use crate::{
     cpscale, procfs,
-    report::targets::ROUND_PLAN,
-    results::{Memory, Results, Run, Settings, TopologyResult},
+    results::{Memory, Results, Settings, TopologyResult},
 };
 
 /// What `weft-bench suite` was asked to do.
@@ -45,11 +45,12 @@ pub struct Options {
     pub cp_scale: Vec<usize>,
     /// Time the suite may spend repeating disturbed runs and waiting for quiet.
     pub disturbance_budget: Duration,
-    /// Rounds of the target workloads (1: only the main pass).
+    /// Paired rounds of the target workloads after the main pass (0: the
+    /// targets read the main pass).
     pub rounds: usize,
 }
 
-fn say(msg: &str) {
+pub(super) fn say(msg: &str) {
     eprintln!("[weft-bench] {msg}");
 }
 
@@ -128,10 +129,8 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
         results.topologies.push(result);
         write(&opts.out, &results)?;
     }
-    for round in 2..=opts.rounds {
-        repeat_round(&ctx, opts, &backend, &plan, round, &mut results).await;
-        write(&opts.out, &results)?;
-    }
+    super::paired::run(&ctx, opts, &backend, &plan, &mut results).await;
+    write(&opts.out, &results)?;
     drop(backend);
     for &n in &opts.cp_scale {
         say(&format!("cp-scale: {n} simulated dataplanes"));
@@ -154,71 +153,8 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
     Ok(results)
 }
 
-/// One more round of the workloads the targets are read from
-/// (`targets::ROUND_PLAN`), on each topology that ran them in round 1,
-/// started afresh in turn so that the rounds interleave the topologies.
-async fn repeat_round(
-    ctx: &Ctx,
-    opts: &Options,
-    backend: &Backend,
-    plan: &[workloads::Workload],
-    round: usize,
-    results: &mut Results,
-) {
-    for topology in Topology::ALL {
-        let Some(result) = results
-            .topologies
-            .iter_mut()
-            .find(|t| t.id == topology.id() && t.available)
-        else {
-            continue;
-        };
-        let wanted: Vec<&workloads::Workload> = ROUND_PLAN
-            .iter()
-            .filter(|(t, _)| *t == topology.id())
-            .filter_map(|(_, w)| plan.iter().find(|p| p.id == *w))
-            .filter(|w| result.run(w.id).is_some())
-            .collect();
-        if wanted.is_empty() {
-            continue;
-        }
-        say(&format!("{}: round {round}", topology.id()));
-        settle().await;
-        let running = match topology::start(topology, ctx, backend).await {
-            Ok(running) => running,
-            Err(e) => {
-                say(&format!(
-                    "{}: round {round}: cannot start: {e:#}",
-                    topology.id()
-                ));
-                for w in wanted {
-                    result.repeats.push(Run {
-                        workload: w.id.into(),
-                        skipped: Some(format!("round {round}: cannot start: {e:#}")),
-                        ..Run::default()
-                    });
-                }
-                continue;
-            }
-        };
-        let p = probe(&running, backend);
-        for w in wanted {
-            let name = format!("{}-{}-round{round}", topology.id(), w.id);
-            let step = Step {
-                name: &name,
-                workload: w,
-                duration: opts.duration,
-                warmup: opts.warmup,
-            };
-            result
-                .repeats
-                .push(measure::run(ctx, &running.lanes, &p, step).await);
-        }
-    }
-}
-
 /// A started topology and the probe on its processes.
-fn probe(running: &Running, backend: &Backend) -> Probe {
+pub(super) fn probe(running: &Running, backend: &Backend) -> Probe {
     Probe {
         proxies: running
             .proxies
@@ -327,7 +263,7 @@ fn check_alive(id: &str, running: &mut Running, result: &mut TopologyResult) {
 }
 
 /// Lets the kernel reap the last topology's sockets.
-async fn settle() {
+pub(super) async fn settle() {
     tokio::time::sleep(Duration::from_millis(500)).await;
 }
 
