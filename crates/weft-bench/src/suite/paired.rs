@@ -103,6 +103,11 @@ pub async fn run(
             }
         }
     }
+    for (_, up) in started {
+        if let Ok((running, _)) = up {
+            running.stop().await;
+        }
+    }
 }
 
 /// The round plan's slots whose topology and workload ran in the main pass.

@@ -173,6 +173,20 @@ impl Proc {
         }
     }
 
+    /// Asks the process to stop (SIGTERM), as an operator or a service
+    /// manager would; false if it could not be asked (or already exited).
+    /// A Weft proxy drains and exits on its own, and that exit is when a
+    /// profiling build writes its profile (`bench/run`'s PGO training).
+    pub fn ask_to_stop(&mut self) -> bool {
+        self.is_running()
+            && std::process::Command::new("kill")
+                .arg("-TERM")
+                .arg(self.pid.to_string())
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+    }
+
     pub async fn kill(&mut self) {
         let _ = self.child.kill().await;
     }

@@ -207,7 +207,7 @@ async fn measure_topology(
         result.runs.push(run);
     }
     check_alive(id, &mut running, result);
-    drop(running);
+    running.stop().await;
     if p.proxies.is_empty() {
         return Ok(());
     }
@@ -224,6 +224,7 @@ async fn measure_topology(
             }
         }
         check_alive(id, &mut running, result);
+        running.stop().await;
     }
     if opts.endpoints > 0 && topology == Topology::Weft {
         settle().await;
@@ -243,6 +244,7 @@ async fn measure_topology(
             }
         }
         check_alive(id, &mut running, result);
+        running.stop().await;
     }
     result.memory = Some(memory);
     settle().await;

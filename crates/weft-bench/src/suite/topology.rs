@@ -110,6 +110,22 @@ pub struct Running {
     pub weft: Option<WeftPair>,
 }
 
+impl Running {
+    /// Stops the topology: the proxies first, each asked to stop and given
+    /// a few seconds to drain, then the rest (killed on drop).
+    pub async fn stop(mut self) {
+        for (_, p) in &mut self.proxies {
+            p.ask_to_stop();
+        }
+        for (_, p) in &mut self.proxies {
+            p.wait_or_kill(PROXY_STOP_TIMEOUT).await;
+        }
+    }
+}
+
+/// How long a stopping proxy may drain (Weft's default drain is 1 s).
+const PROXY_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub async fn start(topology: Topology, ctx: &Ctx, backend: &Backend) -> anyhow::Result<Running> {
     match topology {
         Topology::Direct => Ok(Running {
