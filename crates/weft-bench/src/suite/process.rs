@@ -258,3 +258,52 @@ pub fn free_port() -> u16 {
 pub fn local(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch directory of this test process's own.
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("weft-bench-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    async fn wait_for(file: &Path) {
+        for _ in 0..500 {
+            if file.exists() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("{} never appeared", file.display());
+    }
+
+    /// What PGO training relies on: a stopped proxy gets to run its exit
+    /// path (where an instrumented build writes its profile), rather than
+    /// being killed.
+    #[tokio::test]
+    async fn a_process_asked_to_stop_runs_its_exit_path() {
+        let dir = scratch("stop");
+        let (ready, stopped) = (dir.join("ready"), dir.join("stopped"));
+        let script = format!(
+            "trap 'echo bye > {}; exit 0' TERM; touch {}; while :; do sleep 0.05; done",
+            stopped.display(),
+            ready.display()
+        );
+        let mut p = Spawn::new("trapper", Path::new("bash"), &dir)
+            .args(["-c", &script])
+            .start()
+            .unwrap();
+        wait_for(&ready).await;
+        assert!(p.ask_to_stop());
+        p.wait_or_kill(Duration::from_secs(10)).await;
+        assert!(!p.is_running());
+        let said = std::fs::read_to_string(&stopped).unwrap_or_default();
+        assert_eq!(said.trim(), "bye", "killed rather than stopped");
+        assert!(!p.ask_to_stop(), "an exited process cannot be asked again");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
