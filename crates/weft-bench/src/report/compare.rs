@@ -76,7 +76,7 @@ pub fn other_share(run: &Run) -> f64 {
     run.other_cpu_s / run.duration_s.max(1e-3)
 }
 
-/// Round 1's run of `workload` on `topology`, if it measured something.
+/// The main pass's run of `workload` on `topology`, if it measured something.
 pub fn find<'a>(results: &'a Results, topology: &str, workload: &str) -> Option<&'a Run> {
     results
         .topologies
