@@ -27,7 +27,10 @@ use tracing::{debug, warn};
 use super::{
     RequestBody, ResponseBody, UpstreamBody,
     buffered::Buffered,
-    client::{Transport, Upstream, h1_pool::SendError},
+    client::{
+        Transport, Upstream,
+        h1_pool::{SendError, is_upgrade},
+    },
     errors, headers, upgrade,
 };
 use crate::{
@@ -141,30 +144,39 @@ pub async fn proxy<'a>(
     let downstream_upgrade = (!upstream.is_http2() && upgrade::is_upgrade_request(&req))
         .then(|| hyper::upgrade::on(&mut req));
     headers::strip_hop_by_hop(req.headers_mut(), downstream_upgrade.is_some());
-    let replay = replay_head(&req, &mut candidates);
+    let may_replay = may_replay(&req, &mut candidates);
     let mut req = req.map(Either::Left);
     let mut resent_unanswered = false;
     loop {
-        let error = match send(upstream, req).await {
+        // A client that consumes what it could not send leaves nothing to
+        // replay: a copy is kept for those only (the HTTP/1.1 pool hands a
+        // bodiless request back).
+        let copy = (may_replay && !hands_back(upstream, &req)).then(|| Head::of(&req));
+        let (error, handed_back) = match send_or_return(upstream, req).await {
             Ok(response) => return relay(response, downstream_upgrade, drain),
-            Err(e) => e,
+            Err(unsent) => unsent,
         };
-        let again = match (&replay, error.reached()) {
-            (Some(head), Reached::Nothing) => candidates.next().map(|next| (next, head)),
+        let replay = may_replay
+            .then(|| handed_back.or_else(|| copy.map(|head| head.request())))
+            .flatten();
+        let again = match (replay, error.reached()) {
+            (Some(replay), Reached::Nothing) => candidates.next().map(|next| (next, replay)),
             // The closed connection has left the pool: the same upstream
             // gets a new one if there is no other. Once, so that an
             // upstream that closes every connection is not hammered.
-            (Some(head), Reached::Unanswered) if head.idempotent() && !resent_unanswered => {
+            (Some(replay), Reached::Unanswered)
+                if replay.method().is_idempotent() && !resent_unanswered =>
+            {
                 resent_unanswered = true;
-                Some((candidates.next().unwrap_or(upstream), head))
+                Some((candidates.next().unwrap_or(upstream), replay))
             }
             _ => None,
         };
         match again {
-            Some((next, head)) => {
+            Some((next, replay)) => {
                 debug!(service, endpoint = %upstream.addr(), next = %next.addr(), error = %errors::chain(&error), "request did not reach the upstream or was not answered; sending it again");
                 upstream = next;
-                req = head.request();
+                req = replay;
             }
             None if error.is_connect() => {
                 warn!(service, endpoint = %upstream.addr(), error = %errors::chain(&error), "cannot connect to upstream");
@@ -181,22 +193,50 @@ pub async fn proxy<'a>(
 /// Sends `req` to `upstream` and waits for the response head.
 pub async fn send(
     upstream: &Upstream,
-    mut req: Request<RequestBody>,
+    req: Request<RequestBody>,
 ) -> Result<Response<UpstreamBody>, ForwardError> {
+    send_or_return(upstream, req)
+        .await
+        .map_err(|(error, _)| error)
+}
+
+/// [`send`], which on failure also hands back the request when the client
+/// could (see [`hands_back`]).
+async fn send_or_return(
+    upstream: &Upstream,
+    mut req: Request<RequestBody>,
+) -> Result<Response<UpstreamBody>, (ForwardError, Option<Request<RequestBody>>)> {
     let mut response = match upstream.transport() {
         Transport::Http1(pool) => {
-            origin_form(&mut req, upstream)?;
-            pool.send(req, upstream.scheme() == Scheme::HTTPS).await?
+            if let Err(e) = origin_form(&mut req, upstream) {
+                return Err((e.into(), Some(req)));
+            }
+            pool.send(req, upstream.scheme() == Scheme::HTTPS)
+                .await
+                .map_err(|unserved| (unserved.error.into(), unserved.request))?
         }
         Transport::Http2(client) => {
-            target(&mut req, upstream)?;
-            client.request(req).await?.map(UpstreamBody::Hyper)
+            if let Err(e) = target(&mut req, upstream) {
+                return Err((e.into(), Some(req)));
+            }
+            client
+                .request(req)
+                .await
+                .map_err(|e| (e.into(), None))?
+                .map(UpstreamBody::Hyper)
         }
     };
     response
         .extensions_mut()
         .insert(UpstreamAddr(upstream.addr()));
     Ok(response)
+}
+
+/// Whether `upstream`'s client gives back a bodiless request it got no
+/// answer to: the proxy's HTTP/1.1 pool does; hyper's clients (HTTP/2,
+/// and HTTP/1.1 upgrades) consume it.
+fn hands_back(upstream: &Upstream, req: &Request<RequestBody>) -> bool {
+    matches!(upstream.transport(), Transport::Http1(_)) && !is_upgrade(req)
 }
 
 /// Readies `req` for an HTTP/1.1 upstream: a Host header (the URI's
@@ -284,26 +324,19 @@ fn relay(
     response.map(Either::Left)
 }
 
-/// The head of a request without a body, kept so the request can be sent
-/// again: the client consumes a request it could not send. Only taken when
-/// it may be of use (another endpoint to try, or an idempotent method for
-/// a second try on the same one), since copying the headers allocates.
-fn replay_head<'a>(
+/// Whether a request that got no answer may be sent again: it has no body
+/// (nothing of it is lost), and there is another endpoint to try or its
+/// method is idempotent (a second try on the same one).
+fn may_replay<'a>(
     req: &Request<CallerBody>,
     candidates: &mut Peekable<impl Iterator<Item = &'a Upstream>>,
-) -> Option<Head> {
-    if !req.body().is_end_stream() || (candidates.peek().is_none() && !req.method().is_idempotent())
-    {
-        return None;
-    }
-    Some(Head {
-        method: req.method().clone(),
-        uri: req.uri().clone(),
-        version: req.version(),
-        headers: req.headers().clone(),
-    })
+) -> bool {
+    req.body().is_end_stream() && (candidates.peek().is_some() || req.method().is_idempotent())
 }
 
+/// The head of a request without a body, copied before it goes to a client
+/// that consumes what it cannot send. Copying the headers allocates, so
+/// this is only done where needed (see [`hands_back`]).
 struct Head {
     method: Method,
     uri: Uri,
@@ -312,16 +345,21 @@ struct Head {
 }
 
 impl Head {
-    fn idempotent(&self) -> bool {
-        self.method.is_idempotent()
+    fn of(req: &Request<RequestBody>) -> Self {
+        Self {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            headers: req.headers().clone(),
+        }
     }
 
-    fn request(&self) -> Request<RequestBody> {
+    fn request(self) -> Request<RequestBody> {
         let mut req = Request::new(Either::Right(Buffered::empty()));
-        *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.uri.clone();
+        *req.method_mut() = self.method;
+        *req.uri_mut() = self.uri;
         *req.version_mut() = self.version;
-        *req.headers_mut() = self.headers.clone();
+        *req.headers_mut() = self.headers;
         req
     }
 }

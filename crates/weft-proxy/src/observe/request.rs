@@ -55,7 +55,13 @@ impl Body for CallerBody {
 }
 
 /// A request being served: what the record needs from its start.
-pub struct Observation {
+///
+/// Boxed, since it travels inside the response body: hyper moves a
+/// response several times per request, and the record inline would be
+/// most of what each move copies.
+pub struct Observation(Box<Pending>);
+
+struct Pending {
     observer: Arc<Observer>,
     record: RequestRecord,
     started: Instant,
@@ -91,12 +97,12 @@ impl Observer {
             trace,
             retries: 0,
         };
-        let observation = Observation {
+        let observation = Observation(Box::new(Pending {
             observer: self.clone(),
             record,
             started: Instant::now(),
             read: read.clone(),
-        };
+        }));
         let body = CallerBody { inner: body, read };
         (observation, Request::from_parts(head, body))
     }
@@ -106,9 +112,10 @@ impl Observation {
     /// Wraps the response the client gets; the record is finished when
     /// its body is.
     pub fn respond<B>(mut self, response: Response<B>) -> Response<Observed<B>> {
-        let record = &mut self.record;
+        let pending = &mut *self.0;
+        let record = &mut pending.record;
         record.status = response.status().as_u16();
-        record.head_latency = self.started.elapsed();
+        record.head_latency = pending.started.elapsed();
         let extensions = response.extensions();
         record.upstream = extensions.get::<UpstreamAddr>().map(|u| u.0);
         record.retries = extensions.get::<Retries>().map_or(0, |r| r.0);
@@ -119,6 +126,16 @@ impl Observation {
     }
 
     fn finish(mut self) {
+        self.0.report();
+    }
+
+    fn count_out(&mut self, bytes: u64) {
+        self.0.record.bytes_out += bytes;
+    }
+}
+
+impl Pending {
+    fn report(&mut self) {
         let record = &mut self.record;
         record.duration = self.started.elapsed();
         record.bytes_in = self.read.load(Ordering::Relaxed);
@@ -127,16 +144,13 @@ impl Observation {
     }
 }
 
-impl Drop for Observation {
+impl Drop for Pending {
     /// A request whose response never came (the client went away, or the
-    /// handler was cancelled) is recorded with status 0. `finish` takes the
-    /// record first, so this runs only for those.
+    /// handler was cancelled) is recorded with status 0; one that got a
+    /// response was recorded by `finish` already.
     fn drop(&mut self) {
         if self.record.status == 0 {
-            self.record.duration = self.started.elapsed();
-            self.record.bytes_in = self.read.load(Ordering::Relaxed);
-            let record = &self.record;
-            self.observer.each_sink(|sink| sink.request(record));
+            self.report();
         }
     }
 }
@@ -176,7 +190,7 @@ where
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let (Some(data), Some(pending)) = (frame.data_ref(), self.pending.as_mut()) {
-                    pending.record.bytes_out += data.remaining() as u64;
+                    pending.count_out(data.remaining() as u64);
                 }
                 if self.inner.is_end_stream() {
                     self.end();

@@ -46,9 +46,11 @@ pub struct Home {
 #[derive(Debug)]
 pub struct Failed {
     pub error: ExchangeError,
-    /// The request, when none of it was written and it had no body: it
-    /// can go on another connection as it is.
-    pub unsent: Option<Request<RequestBody>>,
+    /// The request, when it had no body and no answer came (none of it
+    /// was written, or the connection closed before the upstream
+    /// answered): it can be sent again as it is, without a copy kept
+    /// beforehand.
+    pub request: Option<Request<RequestBody>>,
 }
 
 /// Sends `req` (origin-form URI, Host set) on `conn` and reads the
@@ -64,7 +66,7 @@ pub async fn send(
     if let Err(error) = conn.begin(&mut parts, body) {
         return Err(Failed {
             error,
-            unsent: None,
+            request: None,
         });
     }
     match poll_fn(|cx| conn.poll_head(cx, &parts.method)).await {
@@ -74,9 +76,9 @@ pub async fn send(
             Ok(Response::from_parts(head.parts, body))
         }
         Err(error) => {
-            let unsent = (bodyless && error.nothing_sent())
+            let request = (bodyless && (error.nothing_sent() || error.unanswered()))
                 .then(|| Request::from_parts(parts, Either::Right(Buffered::empty())));
-            Err(Failed { error, unsent })
+            Err(Failed { error, request })
         }
     }
 }

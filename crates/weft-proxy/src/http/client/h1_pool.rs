@@ -25,6 +25,7 @@ use std::{
 };
 
 use http::{Method, Request, Response, header::UPGRADE};
+use http_body::Body as _;
 use hyper::{body::Incoming, client::conn::http1};
 use hyper_util::rt::TokioIo;
 use tokio::time::Instant;
@@ -56,6 +57,23 @@ pub enum SendError {
     /// hyper refused or failed an upgrade request.
     #[error(transparent)]
     Http(#[from] hyper::Error),
+}
+
+/// A request that got no response: why, and the request itself when it
+/// can be sent again as it is (it had no body, and no answer came).
+#[derive(Debug)]
+pub struct Unserved {
+    pub error: SendError,
+    pub request: Option<Request<RequestBody>>,
+}
+
+impl Unserved {
+    fn without_request(error: impl Into<SendError>) -> Self {
+        Self {
+            error: error.into(),
+            request: None,
+        }
+    }
 }
 
 /// The pool: plaintext and mTLS connections are kept apart, so a change of
@@ -109,17 +127,17 @@ impl H1Pool {
     /// head; over mTLS when `secure`. A request without a body that a
     /// pooled connection could not take (it failed before any of the
     /// request was written) goes on the next one, or a new one; a new
-    /// connection's failure is final.
+    /// connection's failure is final, and hands such a request back.
     pub async fn send(
         self: &Arc<Self>,
         mut req: Request<RequestBody>,
         secure: bool,
-    ) -> Result<Response<UpstreamBody>, SendError> {
+    ) -> Result<Response<UpstreamBody>, Unserved> {
         if is_upgrade(&req) {
-            return Ok(self
-                .send_upgrade(req, secure)
-                .await?
-                .map(UpstreamBody::Hyper));
+            return match self.send_upgrade(req, secure).await {
+                Ok(response) => Ok(response.map(UpstreamBody::Hyper)),
+                Err(error) => Err(Unserved::without_request(error)),
+            };
         }
         let home = Home {
             pool: self.clone(),
@@ -131,13 +149,24 @@ impl H1Pool {
                 // Boxed: the connect and TLS handshake state is large, and
                 // would otherwise be part of (and moved with) every
                 // request's future, though most requests never connect.
-                None => (Box::pin(self.connect(secure)).await?, false),
+                None => match Box::pin(self.connect(secure)).await {
+                    Ok(conn) => (conn, false),
+                    Err(error) => {
+                        let request = req.body().is_end_stream().then_some(req);
+                        return Err(Unserved { error, request });
+                    }
+                },
             };
             match h1::send(conn, req, home.clone()).await {
                 Ok(response) => return Ok(response.map(UpstreamBody::H1)),
-                Err(failed) => match failed.unsent {
-                    Some(unsent) if pooled => req = unsent,
-                    _ => return Err(failed.error.into()),
+                Err(failed) => match failed.request {
+                    Some(again) if pooled && failed.error.nothing_sent() => req = again,
+                    request => {
+                        return Err(Unserved {
+                            error: failed.error.into(),
+                            request,
+                        });
+                    }
                 },
             }
         }
@@ -235,7 +264,7 @@ impl H1Pool {
 }
 
 /// Asks for a switch of protocols (WebSocket) or a tunnel (CONNECT).
-fn is_upgrade(req: &Request<RequestBody>) -> bool {
+pub fn is_upgrade(req: &Request<RequestBody>) -> bool {
     req.method() == Method::CONNECT || req.headers().contains_key(UPGRADE)
 }
 

@@ -85,13 +85,13 @@ fn request(method: Method, body: Buffered) -> Request<RequestBody> {
         .unwrap()
 }
 
-async fn get(pool: &Arc<H1Pool>) -> Result<Response<UpstreamBody>, SendError> {
+async fn get(pool: &Arc<H1Pool>) -> Result<Response<UpstreamBody>, Unserved> {
     pool.send(request(Method::GET, Buffered::empty()), false)
         .await
 }
 
-fn exchange_error(error: SendError) -> ExchangeError {
-    match error {
+fn exchange_error(unserved: Unserved) -> ExchangeError {
+    match unserved.error {
         SendError::Exchange(error) => error,
         other => panic!("not an exchange error: {other:?}"),
     }
@@ -214,8 +214,12 @@ async fn a_connection_closed_without_an_answer_is_unanswered() {
     })
     .await;
     let pool = H1Pool::new(addr, None, None);
-    let error = exchange_error(get(&pool).await.unwrap_err());
+    let unserved = get(&pool).await.unwrap_err();
+    let request = unserved.request.as_ref().map(|r| r.uri().to_string());
+    let error = exchange_error(unserved);
     assert!(error.unanswered(), "{error:?}");
+    // Bodiless and unanswered: handed back, so it can be sent again.
+    assert_eq!(request.as_deref(), Some("/"));
 }
 
 #[tokio::test]
@@ -360,9 +364,12 @@ async fn a_body_longer_than_its_length_is_refused() {
     let mut req = request(Method::POST, Buffered::full(Bytes::from_static(b"abcdef")));
     req.headers_mut()
         .insert(header::CONTENT_LENGTH, HeaderValue::from_static("3"));
-    let error = pool.send(req, false).await.unwrap_err();
+    let unserved = pool.send(req, false).await.unwrap_err();
+    let error = unserved.error;
     assert!(
         error.to_string().contains("longer than its Content-Length"),
         "{error}"
     );
+    // Its body is spent: nothing to send again.
+    assert!(unserved.request.is_none());
 }

@@ -114,15 +114,24 @@ async fn no_listener_is_a_connect_error() {
     let addr = listener.local_addr().unwrap();
     drop(listener);
     let pool = H1Pool::new(addr, None, None);
-    let error = pool.send(get("/"), false).await.unwrap_err();
-    assert!(matches!(error, SendError::Connect(_)), "{error:?}");
+    let unserved = pool.send(get("/"), false).await.unwrap_err();
+    assert!(
+        matches!(unserved.error, SendError::Connect(_)),
+        "{unserved:?}"
+    );
+    // Nothing reached the upstream: the request comes back as it was.
+    let request = unserved.request.expect("a bodiless request is handed back");
+    assert_eq!(request.uri(), "/");
 }
 
 #[tokio::test]
 async fn tls_for_a_plaintext_only_upstream_is_refused() {
     let (addr, accepted) = server(false).await;
     let pool = H1Pool::new(addr, None, None);
-    let error = pool.send(get("/"), true).await.unwrap_err();
-    assert!(matches!(error, SendError::Connect(_)), "{error:?}");
+    let unserved = pool.send(get("/"), true).await.unwrap_err();
+    assert!(
+        matches!(unserved.error, SendError::Connect(_)),
+        "{unserved:?}"
+    );
     assert_eq!(accepted.load(Ordering::SeqCst), 0);
 }
