@@ -72,6 +72,26 @@ async fn http1_client_reaches_an_http2_service() {
     assert_eq!(body, "a GET /mixed host=backend.mesh");
 }
 
+/// hyper's HTTP/2 client consumes a request it cannot send, so the
+/// forwarder keeps a copy of a bodiless one to try the next endpoint with.
+#[tokio::test]
+async fn bodiless_request_fails_over_to_the_next_http2_endpoint() {
+    let a = Backend::start("a").await;
+    let (inbound_a, _ra) = start_inbound(Protocol::Http2, a.addr).await;
+    let dead = free_addr();
+    let (outbound, _ro) = start_outbound(Protocol::Http2, &[dead, inbound_a]).await;
+    let mut client = h2_client(outbound).await;
+    // Round robin starts once on each endpoint; both requests must land.
+    for _ in 0..2 {
+        let req = Request::get("http://backend.mesh/again")
+            .body(empty())
+            .unwrap();
+        let (status, _, body) = read(client.send_request(req).await.unwrap()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, "a GET /again host=backend.mesh");
+    }
+}
+
 #[tokio::test]
 async fn many_concurrent_streams_share_the_connection() {
     let backend = Backend::start("a").await;
