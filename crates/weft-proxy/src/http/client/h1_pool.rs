@@ -134,7 +134,9 @@ impl H1Pool {
         secure: bool,
     ) -> Result<Response<UpstreamBody>, Unserved> {
         if is_upgrade(&req) {
-            return match self.send_upgrade(req, secure).await {
+            // Boxed: hyper's handshake state would otherwise make every
+            // request's future (most never upgrade) 1 KB larger.
+            return match Box::pin(self.send_upgrade(req, secure)).await {
                 Ok(response) => Ok(response.map(UpstreamBody::Hyper)),
                 Err(error) => Err(Unserved::without_request(error)),
             };
