@@ -243,12 +243,7 @@ async fn serve_http_with_policies(
             let drain = drain.clone();
             let busy = activity.as_ref().map(|a| Box::new(a.busy()) as Guard);
             let (observation, req) = observer.begin(&edge, req);
-            async move {
-                // Boxed, like `forward::proxy`: hyper moves the handler's
-                // future into place on every request.
-                let handled = Box::pin(policies.handle(req, source, &drain, busy));
-                observation.respond(handled.await)
-            }
+            async move { observation.respond(policies.handle(req, source, &drain, busy).await) }
         }
     };
     let serve = http::serve(stream, handler, drain);

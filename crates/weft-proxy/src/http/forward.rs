@@ -13,7 +13,7 @@
 //! Other requests are never replayed: the upstream may have acted on them
 //! (a proxy must not retry non-idempotent requests, RFC 9110 9.2.2).
 
-use std::{error::Error as StdError, future::Future, iter::Peekable, pin::Pin};
+use std::{error::Error as StdError, iter::Peekable};
 
 use http::{
     HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version,
@@ -129,21 +129,7 @@ fn hyper_cause<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a hyper::Err
 
 /// Proxies `req` for `service` to the first of `candidates` that can be
 /// reached; with none at all, answers 503.
-///
-/// The future is boxed. It is most of a request's state (about 3 KB), and
-/// the HTTP/1 server moves the handler's future into place on every
-/// request: a boxed one moves as a pointer, and the box is written once,
-/// in memory the allocator just got back from the previous request.
-pub fn proxy<'a>(
-    service: &'a str,
-    candidates: impl Iterator<Item = &'a Upstream> + 'a,
-    req: Request<CallerBody>,
-    drain: &'a Watch,
-) -> Pin<Box<impl Future<Output = Response<ResponseBody>> + 'a>> {
-    Box::pin(proxy_unboxed(service, candidates, req, drain))
-}
-
-async fn proxy_unboxed<'a>(
+pub async fn proxy<'a>(
     service: &str,
     candidates: impl Iterator<Item = &'a Upstream>,
     mut req: Request<CallerBody>,
