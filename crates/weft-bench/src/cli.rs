@@ -115,9 +115,9 @@ pub struct SuiteArgs {
     /// Comma-separated workload ids.
     #[arg(long, value_delimiter = ',')]
     pub workloads: Vec<String>,
-    #[arg(long)]
+    #[arg(long, value_parser = seconds)]
     pub duration_s: Option<f64>,
-    #[arg(long)]
+    #[arg(long, value_parser = seconds)]
     pub warmup_s: Option<f64>,
     #[arg(long)]
     pub hold_connections: Option<usize>,
@@ -129,9 +129,23 @@ pub struct SuiteArgs {
     /// Paired rounds of the workloads the latency and CPU targets are read
     /// from, after the main pass: the compared topologies run side by side
     /// and are measured back to back, and the verdicts take the median of
-    /// the rounds (0: the main pass) [default: 3, quick: 0].
-    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=20))]
+    /// the rounds (0: the main pass) [default: 9, quick: 0].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=30))]
     pub rounds: Option<u32>,
+    /// How long each paired round measures each workload, after a warm-up
+    /// of a quarter of that: short rounds pair closer in time, and more of
+    /// them make the median steadier.
+    #[arg(long, value_parser = seconds, default_value = "2")]
+    pub round_duration_s: f64,
+}
+
+/// A positive, finite number of seconds (a duration the suite can sleep).
+fn seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => Ok(s),
+        Ok(_) => Err(format!("{text} is not between 0 and 3600 seconds")),
+        Err(_) => Err(format!("{text} is not a number of seconds")),
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -252,7 +266,8 @@ async fn run_suite(a: SuiteArgs) -> anyhow::Result<()> {
         hold_connections: a.hold_connections.unwrap_or(hold),
         endpoints: a.endpoints.unwrap_or(endpoints),
         disturbance_budget: Duration::from_secs(if a.quick { 30 } else { 120 }),
-        rounds: a.rounds.unwrap_or(if a.quick { 0 } else { 3 }) as usize,
+        rounds: a.rounds.unwrap_or(if a.quick { 0 } else { 9 }) as usize,
+        round_duration: Duration::from_secs_f64(a.round_duration_s),
         cp_scale: if a.cp_scale.is_empty() {
             scale
         } else {
@@ -322,4 +337,20 @@ async fn simulate(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::seconds;
+
+    #[test]
+    fn seconds_are_positive_finite_numbers() {
+        assert_eq!(seconds("2"), Ok(2.0));
+        assert_eq!(seconds("0.5"), Ok(0.5));
+        for bad in ["0", "-1", "NaN", "inf", "1e9"] {
+            let error = seconds(bad).unwrap_err();
+            assert!(error.contains("between 0 and 3600"), "{bad}: {error}");
+        }
+        assert!(seconds("two").unwrap_err().contains("not a number"));
+    }
 }

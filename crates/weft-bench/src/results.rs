@@ -46,6 +46,10 @@ pub struct Settings {
     /// from, after the main pass (0: the targets read the main pass).
     #[serde(default)]
     pub rounds: usize,
+    /// How long each round measured each workload (after a warm-up of a
+    /// quarter of that).
+    #[serde(default)]
+    pub round_duration_s: f64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

@@ -38,6 +38,16 @@ fn num(v: f64) -> String {
     }
 }
 
+/// " of 2.0 s per workload" (nothing for results written
+/// before rounds had their own length).
+fn round_length(seconds: f64) -> String {
+    if seconds > 0.0 {
+        format!(" of {seconds:.1} s per workload")
+    } else {
+        String::new()
+    }
+}
+
 pub fn render(s: &Summary) -> String {
     let mut o = String::new();
     let m = &s.machine;
@@ -67,12 +77,13 @@ pub fn render(s: &Summary) -> String {
     if s.settings.rounds > 0 {
         let _ = writeln!(
             o,
-            "The latency and CPU targets take the median of {} paired rounds: after \
+            "The latency and CPU targets take the median of {} paired rounds{}: after \
              the main pass, the topologies they compare run side by side, and each \
              round measures their target workloads back to back (in reverse every \
              other round), so both sides of a comparison see the same machine. The \
              tables below show the main pass.\n",
-            s.settings.rounds
+            s.settings.rounds,
+            round_length(s.settings.round_duration_s)
         );
     }
     for (k, v) in &m.versions {

@@ -7,7 +7,12 @@
 //! up, and each round measures their target workloads back to back, so
 //! the two sides of a comparison run seconds apart. Every other round runs
 //! in reverse order, so a steady drift favours neither side. Idle
-//! topologies cost next to nothing while another is measured.
+//! topologies cost next to nothing while another is measured. Rounds are
+//! short (2 s by default) and many (9): the closer in time the two sides
+//! of a pair, the less the machine moves between them, and the median of
+//! more pairs is steadier.
+
+use std::time::Duration;
 
 use super::{
     backend::Backend,
@@ -83,8 +88,8 @@ pub async fn run(
                     let step = Step {
                         name: &name,
                         workload: entry.workload,
-                        duration: opts.duration,
-                        warmup: opts.warmup,
+                        duration: opts.round_duration,
+                        warmup: round_warmup(opts.round_duration),
                     };
                     measure::run(ctx, &running.lanes, p, step).await
                 }
@@ -108,6 +113,12 @@ pub async fn run(
             running.stop().await;
         }
     }
+}
+
+/// A round's warm-up: its topologies are up and warm already, so this only
+/// lets the client's connections open and the rate settle.
+fn round_warmup(duration: Duration) -> Duration {
+    duration / 4
 }
 
 /// The round plan's slots whose topology and workload ran in the main pass.

@@ -48,6 +48,8 @@ pub struct Options {
     /// Paired rounds of the target workloads after the main pass (0: the
     /// targets read the main pass).
     pub rounds: usize,
+    /// How long each paired round measures each workload.
+    pub round_duration: Duration,
 }
 
 pub(super) fn say(msg: &str) {
@@ -86,6 +88,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Results> {
             endpoints: opts.endpoints,
             proxy_executable: opts.proxy.describe(),
             rounds: opts.rounds,
+            round_duration_s: opts.round_duration.as_secs_f64(),
         },
         ..Results::default()
     };
