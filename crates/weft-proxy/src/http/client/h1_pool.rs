@@ -67,15 +67,6 @@ pub struct Unserved {
     pub request: Option<Request<RequestBody>>,
 }
 
-impl Unserved {
-    fn without_request(error: impl Into<SendError>) -> Self {
-        Self {
-            error: error.into(),
-            request: None,
-        }
-    }
-}
-
 /// The pool: plaintext and mTLS connections are kept apart, so a change of
 /// the mesh's mode never reuses a connection of the other kind.
 #[derive(Debug)]
@@ -138,7 +129,10 @@ impl H1Pool {
             // request's future (most never upgrade) 1 KB larger.
             return match Box::pin(self.send_upgrade(req, secure)).await {
                 Ok(response) => Ok(response.map(UpstreamBody::Hyper)),
-                Err(error) => Err(Unserved::without_request(error)),
+                Err(error) => Err(Unserved {
+                    error,
+                    request: None,
+                }),
             };
         }
         let home = Home {
