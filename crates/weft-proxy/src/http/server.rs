@@ -8,6 +8,7 @@
 //! connection would otherwise cost (about 25 KB each).
 
 mod cycle;
+mod deadline;
 mod detect;
 pub mod http1;
 mod io;
@@ -44,9 +45,10 @@ pub const FIRST_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// to send one once its listener drains: it connected before the drain,
 /// and its request may be on its way already.
 pub const DRAIN_GRACE: Duration = Duration::from_secs(1);
-/// How long an HTTP/1.1 connection may wait for its next request, and
-/// take to send a request head once it started (hyper's header-read
-/// timeout).
+/// How long an HTTP/1.1 connection may wait for its next request head to
+/// be complete once its responses are done: it ends idle keep-alive
+/// connections and bounds a slowly sent head alike (what hyper's
+/// header-read timeout does, kept by `http1` with one timer per spell).
 pub const KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves HTTP/1.1 and HTTP/2 on one accepted connection.

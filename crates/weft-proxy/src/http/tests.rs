@@ -36,28 +36,17 @@ async fn response(client: &mut DuplexStream) -> String {
     text
 }
 
-async fn assert_closed_at_the_first_request_timeout(
-    mut client: DuplexStream,
-    server: JoinHandle<()>,
-) {
-    tokio::time::sleep(FIRST_REQUEST_TIMEOUT - SECOND).await;
-    assert!(!server.is_finished(), "closed too early");
-    tokio::time::sleep(2 * SECOND).await;
-    assert!(server.is_finished(), "still open after the timeout");
-    assert_eq!(client.read(&mut [0; 16]).await.unwrap(), 0);
-}
-
 #[tokio::test(start_paused = true)]
 async fn a_connection_that_sends_nothing_is_closed() {
-    let (client, server, _signal) = connect();
-    assert_closed_at_the_first_request_timeout(client, server).await;
+    let (mut client, server, _signal) = connect();
+    assert_closed_after(FIRST_REQUEST_TIMEOUT, &mut client, &server).await;
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_connection_stuck_in_the_http2_preface_is_closed() {
     let (mut client, server, _signal) = connect();
     client.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
-    assert_closed_at_the_first_request_timeout(client, server).await;
+    assert_closed_after(FIRST_REQUEST_TIMEOUT, &mut client, &server).await;
 }
 
 #[tokio::test(start_paused = true)]
@@ -73,7 +62,7 @@ async fn a_first_request_in_time_keeps_the_connection_open() {
     );
 
     // Past the first request's deadline, the keep-alive connection serves
-    // on (until hyper's own idle timeout).
+    // on (until the keep-alive timeout).
     tokio::time::sleep(10 * SECOND).await;
     assert!(!server.is_finished());
     client.write_all(get).await.unwrap();
@@ -81,6 +70,61 @@ async fn a_first_request_in_time_keeps_the_connection_open() {
         response(&mut client)
             .await
             .starts_with("HTTP/1.1 200 OK\r\n")
+    );
+}
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nhost: a\r\n\r\n";
+
+/// Asserts that `server` closes the connection between `timeout - 1 s`
+/// and `timeout + 1 s` from now.
+async fn assert_closed_after(
+    timeout: Duration,
+    client: &mut DuplexStream,
+    server: &JoinHandle<()>,
+) {
+    tokio::time::sleep(timeout - SECOND).await;
+    assert!(!server.is_finished(), "closed too early");
+    tokio::time::sleep(2 * SECOND).await;
+    assert!(server.is_finished(), "still open after the timeout");
+    assert_eq!(client.read(&mut [0; 64]).await.unwrap(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_keep_alive_connection_closes_at_the_keep_alive_timeout() {
+    let (mut client, server, _signal) = connect();
+    // Each request starts the wait for the next one anew.
+    for _ in 0..4 {
+        client.write_all(GET).await.unwrap();
+        response(&mut client).await;
+        tokio::time::sleep(KEEP_ALIVE_TIMEOUT - 5 * SECOND).await;
+    }
+    client.write_all(GET).await.unwrap();
+    response(&mut client).await;
+    assert_closed_after(KEEP_ALIVE_TIMEOUT, &mut client, &server).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_request_head_sent_slowly_is_cut_at_the_keep_alive_timeout() {
+    let (mut client, server, _signal) = connect();
+    client.write_all(GET).await.unwrap();
+    response(&mut client).await;
+    // One byte every 2 s: the bytes keep coming, the head never completes
+    // in time.
+    let slow =
+        b"GET /slow HTTP/1.1\r\nhost: a\r\nx-padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let started = tokio::time::Instant::now();
+    for byte in slow {
+        if server.is_finished() {
+            break;
+        }
+        client.write_all(&[*byte]).await.unwrap();
+        tokio::time::sleep(2 * SECOND).await;
+    }
+    let waited = started.elapsed();
+    assert!(server.is_finished(), "the slow head was served");
+    assert!(
+        waited >= KEEP_ALIVE_TIMEOUT && waited <= KEEP_ALIVE_TIMEOUT + 2 * SECOND,
+        "closed after {waited:?}"
     );
 }
 

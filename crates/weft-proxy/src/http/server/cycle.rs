@@ -64,6 +64,12 @@ impl Cycle {
             && self.flushed.load(Relaxed)
     }
 
+    /// Every response so far is done: hyper waits for (or is reading) the
+    /// next request head.
+    pub fn awaits_request(&self) -> bool {
+        self.open_responses.load(Relaxed) == 0
+    }
+
     /// hyper holds part of the next request: taking the connection apart
     /// now would only hand the same bytes to the next one, so it stays
     /// until that request has arrived in full.

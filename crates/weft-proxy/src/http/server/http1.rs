@@ -24,7 +24,7 @@ use std::{
 use bytes::Bytes;
 use http::{Request, Response};
 use hyper::{body::Incoming, server::conn::http1::Builder};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::{
     io::{AsyncRead, AsyncWrite},
     time::Instant,
@@ -34,6 +34,7 @@ use tracing::debug;
 use super::{
     DRAIN_GRACE, FIRST_REQUEST_TIMEOUT, KEEP_ALIVE_TIMEOUT,
     cycle::{Cycle, Tracking},
+    deadline::Deadline,
     io::{Io, Park},
     log_end,
 };
@@ -119,16 +120,12 @@ fn take_apart<S, Svc>(parts: Parts<S, Svc>) -> (Io<S>, Svc) {
     (io, parts.service)
 }
 
-/// A builder for one spell's hyper connection. The timer enables hyper's
-/// header-read timeout: a request head must arrive in full within it once
-/// a spell started. Made per spell (it is a few fields) rather than kept
-/// in every waiting connection's task.
+/// A builder for one spell's hyper connection. Without hyper's timer:
+/// the spell bounds the wait for each request head itself
+/// ([`KEEP_ALIVE_TIMEOUT`]), with one timer per spell rather than one
+/// hyper allocates and registers for every request.
 fn builder() -> Builder {
-    let mut builder = Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(KEEP_ALIVE_TIMEOUT);
-    builder
+    Builder::new()
 }
 
 /// Waits on a parked connection until the peer sends again (`true`), or it
@@ -159,6 +156,8 @@ async fn next_request<S: Park>(io: &Io<S>, drain: &mut Watch) -> bool {
 
 /// Why [`spell`] stopped polling its connection.
 enum End {
+    /// No complete request head within [`KEEP_ALIVE_TIMEOUT`] (or the
+    /// first request's deadline) of waiting for one.
     NoRequest,
     Closed(Result<(), hyper::Error>),
     Idle,
@@ -190,12 +189,12 @@ where
     // Set while a drain waits for the request this spell started for.
     let mut grace: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let spell_start = cycle.requests();
-    let mut first_request = first_deadline.map(|d| Box::pin(tokio::time::sleep_until(d)));
-    // Armed with the request count when the connection went idle; a new
-    // request since then re-arms it.
-    let park = tokio::time::sleep(PARK_AFTER);
-    tokio::pin!(park);
-    let mut idle_since: Option<usize> = None;
+    let mut limits = Limits::new(
+        spell_start,
+        first_deadline.unwrap_or_else(|| Instant::now() + KEEP_ALIVE_TIMEOUT),
+    );
+    let deadline = Deadline::new(limits.next_request_due);
+    tokio::pin!(deadline);
     let outcome = poll_fn(|cx| {
         if !cycle.is_draining() && signaled.poll(cx).is_ready() {
             cycle.start_draining();
@@ -211,45 +210,31 @@ where
             connection.as_mut().graceful_shutdown();
             grace = None;
         }
-        if let Some(deadline) = first_request.as_mut()
-            && deadline.as_mut().poll(cx).is_ready()
-        {
-            if !cycle.has_started() {
-                return Poll::Ready(End::NoRequest);
-            }
-            // A request started in time; hyper's header-read timeout and
-            // the keep-alive wait bound what follows.
-            first_request = None;
-        }
         match connection.as_mut().poll(cx) {
-            Poll::Ready(result) => Poll::Ready(End::Closed(result)),
+            Poll::Ready(result) => return Poll::Ready(End::Closed(result)),
             Poll::Pending if grace.is_some() && cycle.requests() != spell_start => {
                 // The awaited request arrived: shut down once it is over,
                 // which the next poll (now) tells hyper.
                 cx.waker().wake_by_ref();
-                Poll::Pending
+                return Poll::Pending;
             }
-            Poll::Pending if parks && !cycle.is_draining() && cycle.is_idle() => {
-                let requests = cycle.requests();
-                if idle_since != Some(requests) {
-                    idle_since = Some(requests);
-                    park.as_mut().reset(Instant::now() + PARK_AFTER);
-                }
-                match park.as_mut().poll(cx) {
-                    Poll::Ready(()) => Poll::Ready(End::Idle),
-                    Poll::Pending => Poll::Pending,
-                }
-            }
-            Poll::Pending => {
-                idle_since = None;
-                Poll::Pending
-            }
+            Poll::Pending => {}
+        }
+        let parks_now = parks && !cycle.is_draining() && cycle.is_idle();
+        let (due, limit) = limits.update(cycle, parks_now);
+        match due {
+            Some(due) if deadline.as_mut().poll_due(cx, due).is_ready() => Poll::Ready(limit),
+            _ => Poll::Pending,
         }
     })
     .await;
     match outcome {
-        End::NoRequest => {
+        End::NoRequest if !cycle.has_started() => {
             debug!(timeout = ?FIRST_REQUEST_TIMEOUT, "no request on a new connection in time; closing it");
+            Spell::Over
+        }
+        End::NoRequest => {
+            debug!(timeout = ?KEEP_ALIVE_TIMEOUT, "no request head on a keep-alive connection in time; closing it");
             Spell::Over
         }
         End::Closed(result) => {
@@ -260,5 +245,55 @@ where
             Some(parts) => Spell::Idle(parts),
             None => Spell::Over,
         },
+    }
+}
+
+/// The limits a spell's connection keeps to between requests, as the
+/// deadlines of one [`Deadline`]: a request head must be complete within
+/// [`KEEP_ALIVE_TIMEOUT`] once every earlier response is done (hyper's
+/// header-read timeout, which also ends idle keep-alive connections), and
+/// a connection that can park is taken apart after [`PARK_AFTER`] idle.
+/// Each limit is counted from when its wait began, told apart by the
+/// number of requests so far: the clock is read once per wait, not on
+/// every wake-up.
+struct Limits {
+    /// Requests seen when the wait for the next request began.
+    waiting_since: Option<usize>,
+    next_request_due: Instant,
+    /// Requests seen when the connection went idle, and when to park.
+    idle: Option<(usize, Instant)>,
+}
+
+impl Limits {
+    fn new(requests: usize, next_request_due: Instant) -> Self {
+        Self {
+            waiting_since: Some(requests),
+            next_request_due,
+            idle: None,
+        }
+    }
+
+    /// The next deadline, if any, and what passing it means.
+    fn update(&mut self, cycle: &Cycle, parks_now: bool) -> (Option<Instant>, End) {
+        let requests = cycle.requests();
+        let mut now = None;
+        let mut now = || *now.get_or_insert_with(Instant::now);
+        let waiting = cycle.awaits_request();
+        if !waiting {
+            self.waiting_since = None;
+        } else if self.waiting_since != Some(requests) {
+            self.waiting_since = Some(requests);
+            self.next_request_due = now() + KEEP_ALIVE_TIMEOUT;
+        }
+        if !parks_now {
+            self.idle = None;
+        } else if self.idle.is_none_or(|(seen, _)| seen != requests) {
+            self.idle = Some((requests, now() + PARK_AFTER));
+        }
+        match (waiting.then_some(self.next_request_due), self.idle) {
+            (Some(request), Some((_, park))) if request <= park => (Some(request), End::NoRequest),
+            (_, Some((_, park))) => (Some(park), End::Idle),
+            (request, None) => (request, End::NoRequest),
+        }
     }
 }
