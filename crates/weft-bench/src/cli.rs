@@ -30,6 +30,12 @@ pub enum Command {
     Suite(SuiteArgs),
     /// Rewrite summary.md and summary.json from a run directory's results.json.
     Report { dir: PathBuf },
+    /// A relay that only copies bytes from LISTEN to UPSTREAM: two in a row
+    /// are the floor any proxy pair pays here (bench/README.md).
+    Relay {
+        listen: SocketAddr,
+        upstream: SocketAddr,
+    },
     /// The backend server every topology shares.
     Server {
         #[arg(long)]
@@ -168,7 +174,13 @@ pub struct LoadArgs {
 }
 
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let command = match Cli::parse().command {
+        // Single-threaded like the Weft proxies, so not on the runtime below.
+        Command::Relay { listen, upstream } => {
+            return exit_code(crate::relay::run(listen, upstream));
+        }
+        command => command,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -181,12 +193,16 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         tokio::select! {
-            r = run(cli) => r,
+            r = run(command) => r,
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         }
     });
     // Children are killed on drop; do not wait for stray tasks.
     runtime.shutdown_timeout(Duration::from_millis(500));
+    exit_code(result)
+}
+
+fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -196,8 +212,12 @@ pub fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Relay { listen, upstream } => {
+            // Normally run by `main` on a runtime of its own.
+            tokio::task::spawn_blocking(move || crate::relay::run(listen, upstream)).await?
+        }
         Command::Suite(args) => run_suite(args).await,
         Command::Report { dir } => {
             report::write(&dir)?;

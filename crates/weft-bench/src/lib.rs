@@ -14,6 +14,7 @@ pub mod cpscale;
 pub mod load;
 pub mod pacing;
 pub mod procfs;
+pub mod relay;
 pub mod report;
 pub mod rest;
 pub mod results;
