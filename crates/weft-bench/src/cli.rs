@@ -174,13 +174,7 @@ pub struct LoadArgs {
 }
 
 pub fn main() -> ExitCode {
-    let command = match Cli::parse().command {
-        // Single-threaded like the Weft proxies, so not on the runtime below.
-        Command::Relay { listen, upstream } => {
-            return exit_code(crate::relay::run(listen, upstream));
-        }
-        command => command,
-    };
+    let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -193,16 +187,12 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         tokio::select! {
-            r = run(command) => r,
+            r = run(cli) => r,
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         }
     });
     // Children are killed on drop; do not wait for stray tasks.
     runtime.shutdown_timeout(Duration::from_millis(500));
-    exit_code(result)
-}
-
-fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -212,10 +202,10 @@ fn exit_code(result: anyhow::Result<()>) -> ExitCode {
     }
 }
 
-async fn run(command: Command) -> anyhow::Result<()> {
-    match command {
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
         Command::Relay { listen, upstream } => {
-            // Normally run by `main` on a runtime of its own.
+            // On a single-threaded runtime of its own, like the Weft proxies.
             tokio::task::spawn_blocking(move || crate::relay::run(listen, upstream)).await?
         }
         Command::Suite(args) => run_suite(args).await,

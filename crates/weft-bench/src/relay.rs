@@ -17,13 +17,15 @@ pub fn run(listen: SocketAddr, upstream: SocketAddr) -> anyhow::Result<()> {
         .enable_io()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve(listen, upstream))
+    runtime.block_on(async {
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        serve(listener, upstream).await
+    })
 }
 
-async fn serve(listen: SocketAddr, upstream: SocketAddr) -> anyhow::Result<()> {
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+async fn serve(listener: TcpListener, upstream: SocketAddr) -> anyhow::Result<()> {
     loop {
         let (client, _) = listener.accept().await.context("accept")?;
         tokio::spawn(async move {
@@ -66,14 +68,8 @@ mod tests {
         });
         let front = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let listen = front.local_addr().unwrap();
-        drop(front);
-        tokio::spawn(serve(listen, upstream));
-        let mut client = loop {
-            if let Ok(c) = TcpStream::connect(listen).await {
-                break c;
-            }
-            tokio::task::yield_now().await;
-        };
+        tokio::spawn(serve(front, upstream));
+        let mut client = TcpStream::connect(listen).await.unwrap();
         client.write_all(b"hello").await.unwrap();
         let mut answer = Vec::new();
         client.read_to_end(&mut answer).await.unwrap();
